@@ -1,0 +1,37 @@
+"""conexe: a fast, correct task executor for Python, with a C core.
+
+    >>> import conexe
+    >>> with conexe.ConcurrentExecutor(4) as ex:
+    ...     ex.submit(sum, range(10)).result()
+    45
+
+``conexe.IMPLEMENTATION`` says which core is loaded: ``"c"`` (the Cython
+extension) or ``"py"`` (its pure-Python twin, chosen by
+``CONEXE_NO_EXTENSIONS=1`` or when the extension is missing).
+"""
+
+from __future__ import annotations
+
+from ._errors import BrokenExecutor, MaxRetriesExceeded, QueueFull
+from ._group import TaskGroup
+from ._impl import core as _core
+from ._task import Task, TaskResponse
+from .executor import ConcurrentExecutor, ExecutorStats
+
+__all__ = [
+    "BrokenExecutor",
+    "ConcurrentExecutor",
+    "ExecutorStats",
+    "Future",
+    "IMPLEMENTATION",
+    "MaxRetriesExceeded",
+    "QueueFull",
+    "Task",
+    "TaskGroup",
+    "TaskResponse",
+]
+
+__version__ = "0.1.0"
+
+Future = _core.Future
+IMPLEMENTATION: str = _core.IMPLEMENTATION

@@ -1,0 +1,814 @@
+"""Pure-Python twin of :mod:`conexe._core`.
+
+Same names, same behaviour, same error messages as the Cython core; it is
+loaded when ``CONEXE_NO_EXTENSIONS=1`` is set or the extension can't be
+imported (see :mod:`conexe._impl`). It is the readable reference for what the
+C code does, and the test suite runs every behaviour test against both.
+
+The pieces, bottom to top:
+
+* :class:`Future` -- a :class:`concurrent.futures.Future` that also carries
+  its task (function, arguments, priority, start deadline) until it runs, so
+  a queued task costs one object.
+* :class:`Engine` -- priority lanes (FIFO within a level, higher first), an
+  optional bound on the number of queued tasks, counters, latency
+  histograms, and the worker loop. Workers park on a private lock when there
+  is nothing to do and are woken one at a time, only while queued tasks
+  outnumber the workers already on their way.
+* :class:`Worker` -- one worker thread's handle: its park lock, its resource
+  (for the Runner) and its retire flag.
+
+Example::
+
+    >>> import threading
+    >>> engine = Engine()
+    >>> worker = Worker()
+    >>> engine.add_workers(1)
+    >>> t = threading.Thread(target=engine.worker_loop, args=(worker,))
+    >>> t.start()
+    >>> engine.submit(pow, (2, 10), None).result()
+    1024
+    >>> engine.close()
+    0
+    >>> t.join()
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future as _StdFuture
+from concurrent.futures._base import (
+    CANCELLED,
+    CANCELLED_AND_NOTIFIED,
+    FINISHED,
+    PENDING,
+    RUNNING,
+)
+from typing import Any
+
+from ._errors import MaxRetriesExceeded, QueueFull
+
+__all__ = ["ChunkItemError", "Engine", "Future", "Worker", "IMPLEMENTATION", "run_chunk"]
+
+IMPLEMENTATION = "py"
+
+_LOGGER = logging.getLogger("concurrent.futures")
+_log = logging.getLogger("conexe")
+
+# Outcomes of claiming a queued future (Future._claim).
+_CLAIMED = 1  # PENDING -> RUNNING: run it
+_SKIP_CANCELLED = 0  # cancelled while queued: count it, skip it
+_SKIP_EXPIRED = 2  # failed by its start deadline while queued: count, skip
+_EXPIRED_NOW = 3  # its start deadline passed: fail it now, then skip
+
+# Why worker_loop returned.
+EXIT_SHUTDOWN = "shutdown"
+EXIT_RETIRE = "retire"
+EXIT_REPLACE = "replace"
+
+# Latency histograms: 4 buckets per power of two of nanoseconds (~19 %
+# resolution), 256 buckets reach far beyond any real latency.
+HIST_BUCKETS = 256
+HIST_PER_OCTAVE = 4
+
+_START_DEADLINE_MESSAGE = "task did not start before its start deadline"
+
+
+def _hist_index(ns: int) -> int:
+    if ns < 1:
+        return 0
+    i = int(math.log2(ns) * HIST_PER_OCTAVE)
+    return i if i < HIST_BUCKETS else HIST_BUCKETS - 1
+
+
+def _hist_value(i: int) -> float:
+    """Upper bound of bucket ``i``, in seconds."""
+    return 2.0 ** ((i + 1) / HIST_PER_OCTAVE) / 1e9
+
+
+def _percentiles(hist: list[int], ps: tuple[float, ...]) -> tuple[float, ...]:
+    total = sum(hist)
+    out = []
+    for p in ps:
+        if total == 0:
+            out.append(0.0)
+            continue
+        rank = max(1, math.ceil(total * p / 100.0))
+        seen = 0
+        for i, n in enumerate(hist):
+            seen += n
+            if seen >= rank:
+                out.append(_hist_value(i))
+                break
+    return tuple(out)
+
+
+class Future(_StdFuture):  # type: ignore[type-arg]
+    """The future every conexe executor returns: a real
+    :class:`concurrent.futures.Future`, so ``concurrent.futures.wait``,
+    ``as_completed``, ``asyncio.wrap_future`` and ``run_in_executor`` accept it.
+
+    Unlike the stdlib one, ``cancel()`` on a queued task notifies waiters at
+    once (``wait()`` and ``as_completed()`` see it done immediately)::
+
+        >>> f = Future()
+        >>> f.cancel(), f.done()
+        (True, True)
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._fn: Callable[..., Any] | None = None
+        self._args: tuple[Any, ...] = ()
+        self._kwargs: dict[str, Any] | None = None
+        self._ctx: Any = None
+        self._priority = 0
+        self._deadline = 0.0
+        self._tries = 0
+        self._no_retry = False
+        self._enqueued_ns = 0
+
+    def __repr__(self) -> str:
+        with self._condition:
+            if self._state == FINISHED:
+                if self._exception:
+                    return "<%s at %#x state=%s raised %s>" % (
+                        self.__class__.__name__,
+                        id(self),
+                        self._state.lower(),
+                        self._exception.__class__.__name__,
+                    )
+                return "<%s at %#x state=%s returned %s>" % (
+                    self.__class__.__name__,
+                    id(self),
+                    self._state.lower(),
+                    self._result.__class__.__name__,
+                )
+            return "<%s at %#x state=%s>" % (
+                self.__class__.__name__,
+                id(self),
+                self._state.lower(),
+            )
+
+    def cancel(self) -> bool:
+        """Cancel the task if it has not started; waiters wake at once."""
+        with self._condition:
+            if self._state in (RUNNING, FINISHED):
+                return False
+            if self._state in (CANCELLED, CANCELLED_AND_NOTIFIED):
+                return True
+            self._state = CANCELLED_AND_NOTIFIED
+            self._release_task()
+            for waiter in self._waiters:
+                waiter.add_cancelled(self)
+            self._condition.notify_all()
+        self._invoke_callbacks()
+        return True
+
+    def set_running_or_notify_cancel(self) -> bool:
+        with self._condition:
+            if self._state == CANCELLED:
+                self._state = CANCELLED_AND_NOTIFIED
+                for waiter in self._waiters:
+                    waiter.add_cancelled(self)
+                return False
+            if self._state == CANCELLED_AND_NOTIFIED:
+                return False
+        return super().set_running_or_notify_cancel()
+
+    # -- core-private ----------------------------------------------------
+    def _release_task(self) -> None:
+        self._fn = None
+        self._args = ()
+        self._kwargs = None
+        self._ctx = None
+
+    def _claim(self, now: float) -> int:
+        """Called by a worker that popped this future off a lane."""
+        with self._condition:
+            state = self._state
+            if state == PENDING:
+                self._state = RUNNING
+                if self._deadline and now > self._deadline:
+                    return _EXPIRED_NOW
+                return _CLAIMED
+            if state == FINISHED or state == RUNNING:  # _expire() got it first
+                return _SKIP_EXPIRED
+            return _SKIP_CANCELLED
+
+    def _cancel_claimed(self) -> None:
+        """Cancel a future that close(cancel=True) took off a lane (and so
+        claimed): waiters wake, callbacks run. No-op if it already ended."""
+        with self._condition:
+            if self._state != RUNNING:
+                return
+            self._state = PENDING
+        self.cancel()
+
+    def _expire(self) -> bool:
+        """Fail a still-queued task with TimeoutError (its start deadline
+        passed). Returns False if it already started or ended."""
+        with self._condition:
+            if self._state != PENDING:
+                return False
+            self._state = RUNNING
+        self._fail_started(TimeoutError(_START_DEADLINE_MESSAGE))
+        return True
+
+    def _fail_started(self, exc: BaseException) -> None:
+        self._release_task()
+        try:
+            self.set_exception(exc)
+        except Exception:  # InvalidStateError: someone completed it by hand
+            pass
+
+    def _finish(self, ok: bool, value: Any) -> None:
+        try:
+            if ok:
+                self.set_result(value)
+            else:
+                self.set_exception(value)
+        except Exception:  # InvalidStateError: someone completed it by hand
+            pass
+
+
+class ChunkItemError:
+    """Marks an item of a :func:`run_chunk` result whose call raised."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+def run_chunk(fn: Callable[..., Any], chunk: list[tuple[Any, ...]]) -> list[Any]:
+    """``[fn(*args) for args in chunk]``, except that an item that raises
+    gives a :class:`ChunkItemError` and the rest still run (``map``'s
+    per-item semantics, one queue entry per chunk)::
+
+        >>> [getattr(r, "error", r) for r in run_chunk(divmod, [(7, 2), (1, 0)])]
+        [(3, 1), ZeroDivisionError('integer division or modulo by zero')]
+    """
+    out = []
+    for args in chunk:
+        try:
+            out.append(fn(*args))
+        except BaseException as exc:
+            out.append(ChunkItemError(exc))
+    return out
+
+
+def _not_callable(fn: object) -> TypeError:
+    return TypeError(f"{type(fn).__name__!r} object is not callable")
+
+
+class Worker:
+    """One worker thread's handle, passed to :meth:`Engine.worker_loop`.
+
+    ``resource`` is what a Runner task receives; ``retire`` asks the worker
+    to leave after its current task::
+
+        >>> w = Worker(resource="db-connection")
+        >>> w.resource
+        'db-connection'
+    """
+
+    __slots__ = ("_park", "parked", "retire", "resource", "tasks_done", "__weakref__")
+
+    def __init__(self, resource: Any = None) -> None:
+        self._park = threading.Lock()
+        self._park.acquire()
+        self.parked = False
+        self.retire = False
+        self.resource = resource
+        self.tasks_done = 0
+
+
+class Engine:
+    """Priority lanes, counters and the worker loop (see the module doc).
+
+    ``max_queue_size`` bounds queued tasks (0 = unbounded).
+    ``on_need_worker`` is called (outside any lock) when a task is queued,
+    no worker is idle and fewer than ``target_workers`` exist: the caller
+    starts a thread running :meth:`worker_loop`. ``pass_resource`` makes tasks
+    ``fn(worker.resource)``; ``check_health(exc) -> bool`` and ``max_retries``
+    give the Runner's retry-on-broken-resource rule.
+    """
+
+    def __init__(
+        self,
+        max_queue_size: int = 0,
+        *,
+        on_need_worker: Callable[[], None] | None = None,
+        target_workers: int = 0,
+        pass_resource: bool = False,
+        check_health: Callable[[BaseException], bool] | None = None,
+        max_retries: int = 0,
+        track_latency: bool = False,
+    ) -> None:
+        if max_queue_size < 0:
+            raise ValueError("max_queue_size must be >= 0")
+        if target_workers < 0:
+            raise ValueError("target_workers must be >= 0")
+        if max_retries < 0:
+            raise ValueError("max_retries must be >= 0")
+        self._mutex = threading.Lock()
+        self._lanes: dict[int, deque[Future]] = {}
+        self._levels: list[int] = []  # priorities with a lane, highest first
+        self._queued = 0
+        self._priority_queued = 0
+        self._max_queue = max_queue_size
+        self._parked: list[Worker] = []  # LIFO: the warmest worker first
+        self._waking = 0  # woken or starting, not yet back in the loop
+        self._workers = 0
+        self._target = target_workers
+        self._running = 0
+        self._blocked: deque[threading.Lock] = deque()  # producers waiting for room
+        self._closed = False
+        self._closed_message = "cannot schedule new futures after shutdown"
+        self._on_need_worker = on_need_worker
+        self._pass_resource = pass_resource
+        self._check_health = check_health
+        self._max_retries = max_retries
+        self._track_latency = track_latency
+        self._submitted = 0
+        self._completed = 0
+        self._failed = 0
+        self._cancelled = 0
+        self._rejected = 0
+        self._retried = 0
+        self._wait_hist = [0] * HIST_BUCKETS
+        self._run_hist = [0] * HIST_BUCKETS
+
+    # -- submitting -------------------------------------------------------
+    def submit(
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any] | None,
+    ) -> Future:
+        """Queue ``fn(*args, **kwargs)`` at priority 0; never blocks.
+
+        Raises QueueFull when the bound is reached and RuntimeError once
+        closed."""
+        if not callable(fn):
+            raise _not_callable(fn)
+        fut = Future()
+        fut._fn = fn
+        fut._args = args
+        fut._kwargs = kwargs or None
+        self._push(fut, 0, False, None)
+        return fut
+
+    def submit_with(
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any] | None,
+        *,
+        priority: int = 0,
+        deadline: float = 0.0,
+        context: Any = None,
+        no_retry: bool = False,
+        block: bool = False,
+        timeout: float | None = None,
+    ) -> Future:
+        """:meth:`submit` with per-task options: ``priority`` (higher runs
+        first), ``deadline`` (a ``time.monotonic()`` value; still queued then
+        means TimeoutError), ``context`` (a ``contextvars.Context`` to run in),
+        ``no_retry``, and ``block``/``timeout`` to wait for room in a full
+        queue instead of raising QueueFull."""
+        if not callable(fn):
+            raise _not_callable(fn)
+        if timeout is not None and timeout < 0:
+            raise ValueError("timeout must be >= 0")
+        fut = Future()
+        fut._fn = fn
+        fut._args = args
+        fut._kwargs = kwargs or None
+        fut._priority = priority
+        fut._deadline = deadline
+        fut._ctx = context
+        fut._no_retry = no_retry
+        self._push(fut, priority, block, timeout)
+        return fut
+
+    def _push(
+        self,
+        fut: Future,
+        priority: int,
+        block: bool,
+        timeout: float | None,
+    ) -> None:
+        mutex = self._mutex
+        deadline = None if timeout is None else time.monotonic() + timeout
+        mutex.acquire()
+        try:
+            while True:
+                if self._closed:
+                    raise RuntimeError(self._closed_message)
+                if not self._max_queue or self._queued < self._max_queue:
+                    break
+                if not block:
+                    self._rejected += 1
+                    raise QueueFull(self._full_message())
+                gate = threading.Lock()
+                gate.acquire()
+                self._blocked.append(gate)
+                mutex.release()
+                try:
+                    if deadline is None:
+                        got = gate.acquire()
+                    else:
+                        got = gate.acquire(timeout=max(0.0, deadline - time.monotonic()))
+                finally:
+                    mutex.acquire()
+                if not got:
+                    try:
+                        self._blocked.remove(gate)
+                    except ValueError:  # woken just as we timed out: pass it on
+                        self._wake_producer_locked()
+                    self._rejected += 1
+                    raise QueueFull(self._full_message())
+            self._enqueue_locked(fut, priority, False)
+            self._submitted += 1
+            wake, spawn = self._pick_helper_locked()
+        finally:
+            mutex.release()
+        if wake is not None:
+            wake._park.release()
+        elif spawn:
+            self._spawn()
+
+    def _full_message(self) -> str:
+        return (
+            f"the queue is full ({self._queued} tasks queued, "
+            f"max_queue_size={self._max_queue})"
+        )
+
+    def _enqueue_locked(self, fut: Future, priority: int, front: bool) -> None:
+        lane = self._lanes.get(priority)
+        if lane is None:
+            lane = self._lanes[priority] = deque()
+            self._levels.append(priority)
+            self._levels.sort(reverse=True)
+        if self._track_latency:
+            fut._enqueued_ns = time.monotonic_ns()
+        if front:
+            lane.appendleft(fut)
+        else:
+            lane.append(fut)
+        self._queued += 1
+        if priority > 0:
+            self._priority_queued += 1
+
+    def _pop_locked(self) -> Future | None:
+        if not self._queued:
+            return None
+        for level in self._levels:
+            lane = self._lanes[level]
+            if lane:
+                self._queued -= 1
+                if level > 0:
+                    self._priority_queued -= 1
+                return lane.popleft()
+        raise AssertionError("queued count out of step with the lanes")
+
+    def _pick_helper_locked(self) -> tuple[Worker | None, bool]:
+        """Who should take the queued work: a parked worker, a new thread,
+        or nobody (the awake workers keep up)."""
+        if self._queued <= self._waking:
+            return None, False
+        if self._parked:
+            w = self._parked.pop()
+            w.parked = False
+            self._waking += 1
+            return w, False
+        if (
+            self._on_need_worker is not None
+            and not self._closed
+            and self._workers < self._target
+        ):
+            self._workers += 1
+            self._waking += 1
+            return None, True
+        return None, False
+
+    def _spawn(self) -> None:
+        try:
+            self._on_need_worker()  # type: ignore[misc]
+        except Exception as exc:
+            # Never let a failed thread start lose accepted work: with no
+            # worker left at all, the queued tasks fail with the reason.
+            _log.error("conexe could not start a worker thread: %r", exc)
+            with self._mutex:
+                self._workers -= 1
+                self._waking -= 1
+                none_left = self._workers == 0
+            if none_left:
+                self.fail_queued(exc)
+
+    def _wake_producer_locked(self) -> None:
+        if self._blocked:
+            self._blocked.popleft().release()
+
+    # -- workers ------------------------------------------------------------
+    def add_workers(self, n: int) -> None:
+        """Count ``n`` worker threads the caller is about to start."""
+        with self._mutex:
+            self._workers += n
+            self._waking += n
+
+    def worker_started_failed(self) -> None:
+        """Undo one :meth:`add_workers` (the thread could not start)."""
+        with self._mutex:
+            self._workers -= 1
+            self._waking -= 1
+
+    def set_target_workers(self, n: int) -> None:
+        if n < 0:
+            raise ValueError("target_workers must be >= 0")
+        with self._mutex:
+            self._target = n
+            wake, spawn = self._pick_helper_locked()
+        if wake is not None:
+            wake._park.release()
+        elif spawn:
+            self._spawn()
+
+    def retire_worker(self, worker: Worker) -> None:
+        """Ask ``worker`` to leave once its current task is done."""
+        with self._mutex:
+            worker.retire = True
+            if worker.parked:
+                self._parked.remove(worker)
+                worker.parked = False
+                self._waking += 1
+                worker._park.release()
+
+    def worker_loop(self, worker: Worker) -> str:
+        """Run tasks until closed and drained, retired, or (Runner) the
+        worker's resource is found broken. Returns why: ``"shutdown"``,
+        ``"retire"`` or ``"replace"``."""
+        mutex = self._mutex
+        done: Future | None = None  # finished, its future not yet completed
+        ok = True
+        value: Any = None
+        outcome = 0  # 0 none, 1 completed, 2 failed, 3 retried
+        replace = False
+        first = True
+        retry: Future | None = None
+        while True:
+            mutex.acquire()
+            if first:
+                self._waking -= 1
+                first = False
+            if outcome:
+                self._running -= 1
+                if outcome == 1:
+                    self._completed += 1
+                elif outcome == 2:
+                    self._failed += 1
+                else:
+                    # Broken resource, tries left: back to the front of its
+                    # lane for a worker with a fresh resource.
+                    self._retried += 1
+                    assert retry is not None
+                    self._enqueue_locked(retry, retry._priority, True)
+                    retry = None
+                outcome = 0
+            item: Future | None = None
+            reason = None
+            expired = False
+            while True:
+                if replace:
+                    reason = EXIT_REPLACE
+                    break
+                if worker.retire:
+                    reason = EXIT_RETIRE
+                    break
+                item = self._pop_locked()
+                if item is None:
+                    if self._closed:
+                        reason = EXIT_SHUTDOWN
+                        break
+                    self._parked.append(worker)
+                    worker.parked = True
+                    mutex.release()
+                    if done is not None:
+                        done._finish(ok, value)
+                        done = value = None
+                    worker._park.acquire()
+                    mutex.acquire()
+                    self._waking -= 1
+                    continue
+                if self._blocked:
+                    self._wake_producer_locked()
+                claim = item._claim(time.monotonic())
+                if claim == _CLAIMED or claim == _EXPIRED_NOW:
+                    if self._track_latency:
+                        wait = time.monotonic_ns() - item._enqueued_ns
+                        self._wait_hist[_hist_index(wait)] += 1
+                    if claim == _EXPIRED_NOW:
+                        self._failed += 1
+                        expired = True
+                    else:
+                        self._running += 1
+                    break
+                if claim == _SKIP_CANCELLED:
+                    self._cancelled += 1
+                else:
+                    self._failed += 1
+            if reason is not None:
+                self._workers -= 1
+                if reason == EXIT_SHUTDOWN and self._workers == 0:
+                    self._wake_all_producers_locked()
+                mutex.release()
+                if done is not None:
+                    done._finish(ok, value)
+                return reason
+            wake, spawn = self._pick_helper_locked()
+            mutex.release()
+            if wake is not None:
+                wake._park.release()
+            elif spawn:
+                self._spawn()
+            if done is not None:
+                done._finish(ok, value)
+                done = value = None
+            assert item is not None
+            if expired:
+                item._fail_started(TimeoutError(_START_DEADLINE_MESSAGE))
+                continue
+            ok, value, outcome, replace = self._run(item, worker)
+            if outcome == 3:
+                retry = item
+            else:
+                done = item
+            worker.tasks_done += 1
+
+    def _run(self, fut: Future, worker: Worker) -> tuple[bool, Any, int, bool]:
+        fn, args, kwargs, ctx = fut._fn, fut._args, fut._kwargs, fut._ctx
+        fut._release_task()
+        start = time.monotonic_ns() if self._track_latency else 0
+        try:
+            if self._pass_resource:
+                args = (worker.resource,)
+            if ctx is not None:
+                value = ctx.run(fn, *args, **(kwargs or {}))
+            else:
+                value = fn(*args, **(kwargs or {}))  # type: ignore[misc]
+        except BaseException as exc:
+            if start:
+                self._record_run(start)
+            del args, kwargs
+            return self._on_failure(fut, exc, fn)
+        if start:
+            self._record_run(start)
+        return True, value, 1, False
+
+    def _record_run(self, start: int) -> None:
+        ns = time.monotonic_ns() - start
+        with self._mutex:
+            self._run_hist[_hist_index(ns)] += 1
+
+    def _on_failure(
+        self, fut: Future, exc: BaseException, fn: Any
+    ) -> tuple[bool, Any, int, bool]:
+        check = self._check_health
+        if check is None:
+            return False, exc, 2, False
+        try:
+            healthy = bool(check(exc))
+        except Exception:
+            _log.exception("check_health raised; treating the resource as broken")
+            healthy = False
+        if healthy:
+            return False, exc, 2, False
+        if fut._no_retry:
+            return False, exc, 2, True
+        if fut._tries >= self._max_retries:
+            err = MaxRetriesExceeded(f"max retries exceeded: {exc!r}")
+            err.__cause__ = exc
+            return False, err, 2, True
+        fut._tries += 1
+        fut._fn = fn
+        with fut._condition:
+            fut._state = PENDING
+        return False, None, 3, True
+
+    # -- shutting down --------------------------------------------------------
+    def close(self, cancel: bool = False, message: str | None = None) -> int:
+        """Refuse new tasks; workers leave once the lanes are empty. With
+        ``cancel`` the queued tasks are cancelled (their waiters wake) and
+        their number is returned."""
+        with self._mutex:
+            self._closed = True
+            if message is not None:
+                self._closed_message = message
+            drained = self._drain_locked() if cancel else []
+            parked, self._parked = self._parked, []
+            for w in parked:
+                w.parked = False
+            self._waking += len(parked)
+            for fut in drained:
+                if fut._claim(0.0) == _SKIP_EXPIRED:
+                    self._failed += 1
+                else:
+                    self._cancelled += 1
+            self._wake_all_producers_locked()
+        for w in parked:
+            w._park.release()
+        for fut in drained:
+            fut._cancel_claimed()
+        return sum(1 for fut in drained if fut.cancelled())
+
+    def fail_queued(self, exc: BaseException) -> int:
+        """Fail every queued task with ``exc`` (the Runner uses this when no
+        worker can be created); returns how many."""
+        with self._mutex:
+            drained = self._drain_locked()
+            claimed = []
+            for fut in drained:
+                claim = fut._claim(0.0)
+                if claim == _SKIP_CANCELLED:
+                    self._cancelled += 1
+                else:
+                    self._failed += 1
+                    if claim != _SKIP_EXPIRED:
+                        claimed.append(fut)
+            self._wake_all_producers_locked()
+        for fut in claimed:
+            fut._fail_started(exc)
+        return len(claimed)
+
+    def _drain_locked(self) -> list[Future]:
+        out: list[Future] = []
+        for level in self._levels:
+            lane = self._lanes[level]
+            out.extend(lane)
+            lane.clear()
+        self._queued = 0
+        self._priority_queued = 0
+        return out
+
+    def _wake_all_producers_locked(self) -> None:
+        while self._blocked:
+            self._blocked.popleft().release()
+
+    def after_fork(self) -> None:
+        """In a forked child: no worker threads exist there; refuse work."""
+        self._mutex = threading.Lock()
+        self._closed = True
+        self._closed_message = (
+            "cannot schedule new futures: this executor was created before "
+            "os.fork(); create a new one in the child process"
+        )
+        self._parked = []
+        self._blocked = deque()
+        self._workers = 0
+        self._waking = 0
+        self._running = 0
+
+    # -- reading --------------------------------------------------------------
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def queued(self) -> int:
+        return self._queued
+
+    def stats(self) -> dict[str, int]:
+        """A consistent snapshot of the counters (taken under the lock)."""
+        with self._mutex:
+            return {
+                "workers": self._workers,
+                "idle": len(self._parked),
+                "queued": self._queued,
+                "priority_queued": self._priority_queued,
+                "running": self._running,
+                "submitted": self._submitted,
+                "completed": self._completed,
+                "failed": self._failed,
+                "cancelled": self._cancelled,
+                "rejected": self._rejected,
+                "retried": self._retried,
+            }
+
+    def latency(self, which: str, percentiles: tuple[float, ...]) -> tuple[float, ...]:
+        """Percentiles (seconds) of ``"wait"`` (queued -> started) or
+        ``"run"`` (started -> ended) from the fixed-size histograms."""
+        with self._mutex:
+            if which == "wait":
+                hist = list(self._wait_hist)
+            elif which == "run":
+                hist = list(self._run_hist)
+            else:
+                raise ValueError(f"unknown latency kind {which!r}: use 'wait' or 'run'")
+        return _percentiles(hist, percentiles)

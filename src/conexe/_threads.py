@@ -1,0 +1,146 @@
+"""Worker threads: starting them, and what happens at exit and after fork.
+
+Every executor owns a :class:`WorkerThreads`. Threads are non-daemon and are
+joined at interpreter exit like ``ThreadPoolExecutor``'s: an exit hook
+registered with ``threading._register_atexit`` closes every live engine, so
+accepted work still runs and nothing hangs. After ``os.fork()`` the child
+has no worker threads, so every engine inherited there refuses work with a
+clear RuntimeError instead of queueing tasks nobody will run.
+
+    >>> from conexe._impl import core
+    >>> threads = WorkerThreads(core.Engine(), "doc")
+    >>> threads.start(1)
+    >>> threads.engine.submit(len, ("abc",), None).result()
+    3
+    >>> threads.engine.close(); threads.join()
+    0
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["WorkerThreads", "interpreter_shutting_down"]
+
+_live: weakref.WeakSet[WorkerThreads] = weakref.WeakSet()
+_live_lock = threading.Lock()
+_shutting_down = False
+_counter = itertools.count()
+
+EXIT_MESSAGE = "cannot schedule new futures after interpreter shutdown"
+
+
+def interpreter_shutting_down() -> bool:
+    return _shutting_down
+
+
+def _at_exit() -> None:
+    global _shutting_down
+    _shutting_down = True
+    with _live_lock:
+        pools = list(_live)
+    for pool in pools:
+        pool.engine.close(message=EXIT_MESSAGE)
+    for pool in pools:
+        pool.join()
+
+
+def _after_fork_in_child() -> None:
+    global _live_lock
+    _live_lock = threading.Lock()
+    for pool in list(_live):
+        pool.after_fork()
+
+
+threading._register_atexit(_at_exit)  # type: ignore[attr-defined]
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+class WorkerThreads:
+    """The threads running one engine's :meth:`worker_loop`.
+
+    ``run(worker)`` is what each thread runs (by default the engine's worker
+    loop); the Runner passes its own, which makes and destroys the worker's
+    resource around the loop.
+    """
+
+    def __init__(
+        self,
+        engine: Any,
+        name_prefix: str,
+        run: Callable[[Any], Any] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.name_prefix = name_prefix or f"conexe-{next(_counter)}"
+        self._run = run if run is not None else engine.worker_loop
+        self._lock = threading.Lock()
+        self._threads: dict[threading.Thread, Any] = {}
+        self._seq = itertools.count()
+        self._worker_type = type(engine).__module__
+        with _live_lock:
+            _live.add(self)
+
+    def _new_worker(self) -> Any:
+        import sys
+
+        return sys.modules[self._worker_type].Worker()
+
+    def spawn_one(self) -> None:
+        """Start one thread; the engine has already counted it (lazy spawn)."""
+        worker = self._new_worker()
+        t = threading.Thread(
+            target=self._thread_main,
+            args=(worker,),
+            name=f"{self.name_prefix}_{next(self._seq)}",
+        )
+        with self._lock:
+            self._threads[t] = worker
+        try:
+            t.start()
+        except BaseException:
+            with self._lock:
+                self._threads.pop(t, None)
+            raise
+
+    def start(self, n: int) -> None:
+        """Start ``n`` threads now (counting them in the engine first)."""
+        for _ in range(n):
+            self.engine.add_workers(1)
+            try:
+                self.spawn_one()
+            except BaseException:
+                self.engine.worker_started_failed()
+                raise
+
+    def _thread_main(self, worker: Any) -> None:
+        try:
+            self._run(worker)
+        finally:
+            with self._lock:
+                self._threads.pop(threading.current_thread(), None)
+
+    def workers(self) -> list[Any]:
+        with self._lock:
+            return list(self._threads.values())
+
+    def threads(self) -> list[threading.Thread]:
+        with self._lock:
+            return list(self._threads)
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for every thread to leave (interruptible with Ctrl-C)."""
+        me = threading.current_thread()
+        for t in self.threads():
+            if t is not me:
+                t.join(timeout)
+
+    def after_fork(self) -> None:
+        self._lock = threading.Lock()
+        self._threads = {}
+        self.engine.after_fork()
