@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "Factory",
     "Scenario",
     "executor_factories",
     "main",
@@ -46,6 +47,7 @@ __all__ = [
     "round_trip_p50",
     "run_in_executor_throughput",
     "sleep_efficiency",
+    "warm",
 ]
 
 Factory = Callable[[int], cf.Executor]
