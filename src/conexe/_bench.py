@@ -126,9 +126,7 @@ def map_throughput(factory: Factory, n: int, workers: int = 4) -> float:
     return n / elapsed
 
 
-def round_trip_p50(
-    factory: Factory, n: int, workers: int = 4, idle_gap: float = 1e-4
-) -> float:
+def round_trip_p50(factory: Factory, n: int, workers: int = 4, idle_gap: float = 1e-4) -> float:
     """(d): median microseconds of ``submit(noop).result()`` on an idle pool.
 
     ``idle_gap`` seconds pass between round trips so every one starts with
@@ -181,10 +179,37 @@ def run_in_executor_throughput(factory: Factory, n: int, workers: int = 4) -> fl
         return time.perf_counter() - t0
 
     with factory(workers) as ex:
-        warm(ex, workers)
+        if not isinstance(ex, _InlineExecutor):
+            warm(ex, workers)
         gc.collect()
         elapsed = asyncio.run(flood(ex))
     return n / elapsed
+
+
+class _InlineExecutor(cf.Executor):
+    """Runs each task in the caller and returns it done: an executor that
+    costs nothing but its future, for :func:`run_in_executor_floor`."""
+
+    def __init__(self, future_type: type) -> None:
+        self._future_type = future_type
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> cf.Future[Any]:
+        fut = self._future_type()
+        fut.set_running_or_notify_cancel()
+        fut.set_result(fn(*args, **kwargs))
+        return fut  # type: ignore[no-any-return]
+
+
+def run_in_executor_floor(n: int, future_type: type) -> float:
+    """(f) for scale: tasks/s of ``loop.run_in_executor`` over an executor that
+    runs the task inline and returns a done ``future_type``. What is left is
+    asyncio's own per-task cost (``wrap_future``, ``_chain_future``, one
+    ``call_soon_threadsafe`` each), which no executor avoids.
+
+        >>> run_in_executor_floor(100, cf.Future) > 0
+        True
+    """
+    return run_in_executor_throughput(lambda _: _InlineExecutor(future_type), n)
 
 
 def _rss_bytes() -> int:
@@ -254,7 +279,11 @@ def rss_per_task_fresh(impl: str, n: int) -> float:
     env["PYTHONPATH"] = os.pathsep.join(p for p in (pkg_root, env.get("PYTHONPATH")) if p)
     proc = subprocess.run(
         [sys.executable, "-c", code, impl, str(n)],
-        env=env, capture_output=True, text=True, timeout=300, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     if proc.returncode != 0:
         raise RuntimeError(f"the RSS measurement for {impl} failed:\n{proc.stderr}")
@@ -286,49 +315,103 @@ def _vs_tpe(figures: dict[str, float], impl: str) -> float:
     return figures[impl] / figures[REFERENCE]
 
 
+def scenario_sizes(quick: bool) -> dict[str, int]:
+    """Task counts: the issue's at full size, about a tenth with ``quick``."""
+    k = 10 if quick else 1
+    return {
+        "tasks": 200_000 // k,  # (a), (b), (c)
+        "rtts": 2000 // k,  # (d) round trips
+        "aio": 20_000 // k,  # (f)
+        "mem": 200_000 // k,  # (g)
+        "sleeps": 640 if quick else 4000,  # (e); quick: 10 per worker, ideal 10 ms
+    }
+
+
 def scenarios(quick: bool) -> list[Scenario]:
     """The issue's targets, at full size or (``quick``) scaled for CI."""
-    k = 10 if quick else 1
-    tasks, rtts, aio, mem = 200_000 // k, 2000 // k, 20_000 // k, 200_000 // k
-    sleeps = 640 if quick else 4000  # quick: 10 sleeps per worker, ideal 10 ms
+    size = scenario_sizes(quick)
+    tasks, rtts, aio, mem, sleeps = (
+        size["tasks"],
+        size["rtts"],
+        size["aio"],
+        size["mem"],
+        size["sleeps"],
+    )
     return [
         Scenario(
-            "a", f"{tasks:,} no-ops, submit all then wait, 4 workers", "tasks/s",
-            ">= 15x TPE", lambda _, f: noop_throughput(f, tasks, 4), _vs_tpe, lambda r: r >= 15,
+            "a",
+            f"{tasks:,} no-ops, submit all then wait, 4 workers",
+            "tasks/s",
+            ">= 15x TPE",
+            lambda _, f: noop_throughput(f, tasks, 4),
+            _vs_tpe,
+            lambda r: r >= 15,
         ),
         Scenario(
-            "b", f"as (a), 32 workers (ratio: vs own 4 workers)", "tasks/s",
-            ">= 0.8x own (a)", lambda _, f: noop_throughput(f, tasks, 32),
-            lambda fig, impl: fig[impl] / fig["extra:" + impl], lambda r: r >= 0.8,
+            "b",
+            "as (a), 32 workers (ratio: vs own 4 workers)",
+            "tasks/s",
+            ">= 0.8x own (a)",
+            lambda _, f: noop_throughput(f, tasks, 32),
+            lambda fig, impl: fig[impl] / fig["extra:" + impl],
+            lambda r: r >= 0.8,
             extra=lambda _, f: noop_throughput(f, tasks, 4),
         ),
         Scenario(
-            "c", f"map over {tasks:,} items, 4 workers", "items/s",
-            ">= 25x TPE", lambda _, f: map_throughput(f, tasks, 4), _vs_tpe, lambda r: r >= 25,
+            "c",
+            f"map over {tasks:,} items, 4 workers",
+            "items/s",
+            ">= 25x TPE",
+            lambda _, f: map_throughput(f, tasks, 4),
+            _vs_tpe,
+            lambda r: r >= 25,
         ),
         Scenario(
-            "d", "submit().result() round trip, idle pool, p50", "us",
-            "<= 0.5x TPE", lambda _, f: round_trip_p50(f, rtts, 4), _vs_tpe, lambda r: r <= 0.5,
+            "d",
+            "submit().result() round trip, idle pool, p50",
+            "us",
+            "<= 0.5x TPE",
+            lambda _, f: round_trip_p50(f, rtts, 4),
+            _vs_tpe,
+            lambda r: r <= 0.5,
         ),
         Scenario(
-            "e", f"{sleeps:,} x sleep(1 ms), 64 workers, % of ideal", "%",
-            ">= 95 %", lambda _, f: sleep_efficiency(f, sleeps, 64),
-            lambda fig, impl: fig[impl], lambda r: r >= 95,
+            "e",
+            f"{sleeps:,} x sleep(1 ms), 64 workers, % of ideal",
+            "%",
+            ">= 95 %",
+            lambda _, f: sleep_efficiency(f, sleeps, 64),
+            lambda fig, impl: fig[impl],
+            lambda r: r >= 95,
         ),
         Scenario(
-            "f", f"{aio:,} x loop.run_in_executor(ex, noop)", "tasks/s",
-            ">= 3x TPE", lambda _, f: run_in_executor_throughput(f, aio, 4), _vs_tpe,
+            "f",
+            f"{aio:,} x loop.run_in_executor(ex, noop)",
+            "tasks/s",
+            ">= 3x TPE",
+            lambda _, f: run_in_executor_throughput(f, aio, 4),
+            _vs_tpe,
             lambda r: r >= 3,
         ),
         Scenario(
-            "g", f"{mem:,} queued no-ops, futures held (tracemalloc)", "B/task",
-            "<= 1/3 TPE", lambda _, f: memory_per_task(f, mem, "tracemalloc"), _vs_tpe,
-            lambda r: r <= 1 / 3, max_repeat=2,
+            "g",
+            f"{mem:,} queued no-ops, futures held (tracemalloc)",
+            "B/task",
+            "<= 1/3 TPE",
+            lambda _, f: memory_per_task(f, mem, "tracemalloc"),
+            _vs_tpe,
+            lambda r: r <= 1 / 3,
+            max_repeat=2,
         ),
         Scenario(
-            "g-rss", f"{mem:,} queued no-ops, futures held (RSS, fresh process)", "B/task",
-            "<= 1/3 TPE", lambda name, _: rss_per_task_fresh(name, mem), _vs_tpe,
-            lambda r: r <= 1 / 3, max_repeat=2,
+            "g-rss",
+            f"{mem:,} queued no-ops, futures held (RSS, fresh process)",
+            "B/task",
+            "<= 1/3 TPE",
+            lambda name, _: rss_per_task_fresh(name, mem),
+            _vs_tpe,
+            lambda r: r <= 1 / 3,
+            max_repeat=2,
         ),
     ]
 
@@ -373,7 +456,10 @@ def _table(rows: list[list[str]]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = []
     for j, r in enumerate(rows):
-        cells = [c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))]
+        cells = [
+            c.ljust(w) if i < 3 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        ]
         lines.append("  ".join(cells).rstrip())
         if j == 0:
             lines.append("  ".join("-" * w for w in widths))
@@ -411,10 +497,45 @@ def run(
     return results
 
 
+def _notes(
+    results: dict[str, Any], info: dict[str, Any], impls: Sequence[str], repeat: int, aio_n: int
+) -> list[str]:
+    """Context for the two targets the machine itself caps: (e) by the
+    sleep's real length, (f) by asyncio's own per-task cost."""
+    from ._impl import cores
+
+    lines = []
+    cores_run = [n for n in ("c", "py") if n in impls]
+    if "e" in results and info.get("sleep_1ms_real_s"):
+        scale = info["sleep_1ms_real_s"] / 0.001
+        figs = ", ".join(
+            f"{n} {results['e']['median'][n] * scale:.1f} %" for n in [REFERENCE, *cores_run]
+        )
+        lines.append(f"(e) against the reachable ideal (n x real sleep / 64): {figs}")
+        results["e"]["vs_real_sleep"] = {
+            n: results["e"]["median"][n] * scale for n in [REFERENCE, *cores_run]
+        }
+    if "f" in results:
+        best = cores["c"] if "c" in cores else cores["py"]
+        floor = statistics.median(run_in_executor_floor(aio_n, best.Future) for _ in range(repeat))
+        tpe = results["f"]["median"][REFERENCE]
+        lines.append(
+            f"(f) for scale, asyncio's own per-task cost: run_in_executor over an inline "
+            f"executor (no threads, a done {best.IMPLEMENTATION} Future) reaches "
+            f"{floor:,.0f} tasks/s = {floor / tpe:.2f}x TPE"
+        )
+        results["f"]["inline_floor"] = floor
+    return lines
+
+
 def render(results: dict[str, Any], impls: Sequence[str]) -> str:
     cores = [n for n in ("c", "py") if n in impls]
-    rows = [["", "scenario", "unit", "TPE", "conexe-c", "conexe-py"]
-            + [f"ratio {n}" for n in cores] + ["target"] + [f"{n} ok?" for n in cores]]
+    rows = [
+        ["", "scenario", "unit", "TPE", "conexe-c", "conexe-py"]
+        + [f"ratio {n}" for n in cores]
+        + ["target"]
+        + [f"{n} ok?" for n in cores]
+    ]
     for key, r in results.items():
         med, unit = r["median"], r["unit"]
         row = [f"({key})", r["title"], unit]
@@ -432,16 +553,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="conexe's ConcurrentExecutor (each core) against "
         "concurrent.futures.ThreadPoolExecutor, side by side in one process.",
     )
-    parser.add_argument("--repeat", type=int, default=None,
-                        help="repeats per scenario and implementation; medians are "
-                        "reported (default 5, or 3 with --quick)")
-    parser.add_argument("--quick", action="store_true",
-                        help="counts scaled down ~10x: a smoke run for CI")
-    parser.add_argument("--only", default="",
-                        help="comma-separated scenario keys, e.g. a,c (all: a,b,c,d,e,f,g,g-rss)")
-    parser.add_argument("--impl", default="",
-                        help="comma-separated implementations besides TPE, e.g. c "
-                        "(default: every available core)")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=None,
+        help="repeats per scenario and implementation; medians are "
+        "reported (default 5, or 3 with --quick)",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="counts scaled down ~10x: a smoke run for CI"
+    )
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated scenario keys, e.g. a,c (all: a,b,c,d,e,f,g,g-rss)",
+    )
+    parser.add_argument(
+        "--impl",
+        default="",
+        help="comma-separated implementations besides TPE, e.g. c (default: every available core)",
+    )
     parser.add_argument("--json", metavar="PATH", help="write the raw numbers to PATH")
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
 
@@ -452,44 +583,65 @@ def main(argv: Sequence[str] | None = None) -> int:
     keys = [k.strip() for k in args.only.split(",") if k.strip()]
     unknown = sorted(set(keys) - {s.key for s in every})
     if unknown:
-        parser.error(f"unknown scenario(s) {', '.join(unknown)}; choose from "
-                     f"{', '.join(s.key for s in every)}")
+        parser.error(
+            f"unknown scenario(s) {', '.join(unknown)}; choose from "
+            f"{', '.join(s.key for s in every)}"
+        )
     selected = [s for s in every if not keys or s.key in keys]
     impls = executor_factories()
     if args.impl:
         wanted = {k.strip() for k in args.impl.split(",") if k.strip()}
         missing = sorted(wanted - set(impls))
         if missing:
-            parser.error(f"implementation(s) {', '.join(missing)} not available here "
-                         f"(available: {', '.join(n for n in impls if n != REFERENCE)})")
+            parser.error(
+                f"implementation(s) {', '.join(missing)} not available here "
+                f"(available: {', '.join(n for n in impls if n != REFERENCE)})"
+            )
         impls = {n: f for n, f in impls.items() if n == REFERENCE or n in wanted}
 
     def out(line: str) -> None:
         print(line, flush=True)
 
     info = machine()
-    out(f"conexe {info['conexe']} bench: {info['python']}, {info['cpu_model']}, "
-        f"{info['cpus']} CPUs ({info['usable_cpus']} usable), load {info['loadavg']}")
-    out(f"implementations: {', '.join(impls)}; repeat {repeat}"
-        + (" (quick)" if args.quick else "") + "; figures are medians")
+    out(
+        f"conexe {info['conexe']} bench: {info['python']}, {info['cpu_model']}, "
+        f"{info['cpus']} CPUs ({info['usable_cpus']} usable), load {info['loadavg']}"
+    )
+    out(
+        f"implementations: {', '.join(impls)}; repeat {repeat}"
+        + (" (quick)" if args.quick else "")
+        + "; figures are medians"
+    )
     if "c" not in impls:
-        out("note: the C extension is not built here; only the pure-Python core runs "
-            "(python setup.py build_ext --inplace)")
+        out(
+            "note: the C extension is not built here; only the pure-Python core runs "
+            "(python setup.py build_ext --inplace)"
+        )
     if "e" in {s.key for s in selected}:
         real = sleep_overshoot()
-        out(f"note (e): time.sleep(1 ms) takes {real * 1000:.3f} ms here, so the best "
+        out(
+            f"note (e): time.sleep(1 ms) takes {real * 1000:.3f} ms here, so the best "
             f"reachable is ~{100 * 0.001 / real:.0f} % of ideal; (e) also needs 64 threads' "
-            f"wake-ups on {info['usable_cpus']} CPUs")
+            f"wake-ups on {info['usable_cpus']} CPUs"
+        )
         info["sleep_1ms_real_s"] = real
     t0 = time.perf_counter()
     results = run(selected, impls, repeat, out)
     out("")
     out(render(results, list(impls)))
-    out(f"\nratios are conexe/TPE of the medians ((b): 32 workers / own 4 workers; "
-        f"(e): the % itself); total {time.perf_counter() - t0:.0f} s")
+    notes = _notes(results, info, list(impls), repeat, aio_n=scenario_sizes(args.quick)["aio"])
+    for line in notes:
+        out(line)
+    out(
+        f"\nratios are conexe/TPE of the medians ((b): 32 workers / own 4 workers; "
+        f"(e): the % itself); total {time.perf_counter() - t0:.0f} s"
+    )
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"machine": info, "repeat": repeat, "quick": args.quick,
-                       "results": results}, f, indent=2)
+            json.dump(
+                {"machine": info, "repeat": repeat, "quick": args.quick, "results": results},
+                f,
+                indent=2,
+            )
         out(f"raw numbers written to {args.json}")
     return 0
