@@ -35,6 +35,9 @@ from ._threads import EXIT_MESSAGE, WorkerThreads, interpreter_shutting_down
 __all__ = ["ConcurrentExecutor", "ExecutorStats"]
 
 _log = logging.getLogger("conexe")
+# ThreadPoolExecutor reports a failed initializer on this logger; code that
+# watches for it (CPython's own tests included) keeps working.
+_cf_log = logging.getLogger("concurrent.futures")
 
 FullPolicy = Literal["raise", "block", "caller_runs"]
 _POLICIES = ("raise", "block", "caller_runs")
@@ -145,7 +148,7 @@ class ConcurrentExecutor(cf.Executor):
             try:
                 self._initializer(*self._initargs)
             except BaseException:
-                _log.critical("Exception in initializer:", exc_info=True)
+                _cf_log.critical("Exception in initializer:", exc_info=True)
                 self._initializer_failed()
                 self._engine.worker_started_failed()
                 return
