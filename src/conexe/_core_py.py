@@ -132,6 +132,7 @@ class Future(_StdFuture):  # type: ignore[type-arg]
         self._tries = 0
         self._no_retry = False
         self._enqueued_ns = 0
+        self._chain: KeyChain | None = None
 
     def __repr__(self) -> str:
         with self._condition:
@@ -263,6 +264,22 @@ def run_chunk(fn: Callable[..., Any], chunk: list[tuple[Any, ...]]) -> list[Any]
     return out
 
 
+class KeyChain:
+    """One key's entry in the dispatch map: the tasks waiting behind the
+    key's head (the one task of the key that is in a lane or running).
+    The entry is deleted as soon as the key has nothing queued or running."""
+
+    __slots__ = ("key", "waiting", "shard")
+
+    def __init__(self, key: Any, shard: dict[Any, KeyChain]) -> None:
+        self.key = key
+        self.waiting: deque[Future] = deque()
+        self.shard = shard
+
+
+KEY_SHARDS = 64  # the dispatch map's shards (a power of two)
+
+
 def _not_callable(fn: object) -> TypeError:
     return TypeError(f"{type(fn).__name__!r} object is not callable")
 
@@ -320,9 +337,12 @@ class Engine:
         self._mutex = threading.Lock()
         self._lanes: dict[int, deque[Future]] = {}
         self._levels: list[int] = []  # priorities with a lane, highest first
-        self._queued = 0
+        self._queued = 0  # in lanes + waiting behind a key's head
+        self._in_lanes = 0
         self._priority_queued = 0
         self._max_queue = max_queue_size
+        self._shards: list[dict[Any, KeyChain]] = [{} for _ in range(KEY_SHARDS)]
+        self._active_keys = 0
         self._parked: list[Worker] = []  # LIFO: the warmest worker first
         self._waking = 0  # woken or starting, not yet back in the loop
         self._workers = 0
@@ -404,14 +424,22 @@ class Engine:
         priority: int,
         block: bool,
         timeout: float | None,
-    ) -> None:
+        key: Any = None,
+        keyed: bool = False,
+        unique: bool = False,
+    ) -> bool:
+        """Queue ``fut``; with ``keyed``, behind the other tasks of ``key``.
+        Returns False (nothing queued) for a ``unique`` duplicate."""
         mutex = self._mutex
         deadline = None if timeout is None else time.monotonic() + timeout
+        shard = self._shards[hash(key) & (KEY_SHARDS - 1)] if keyed else None
         mutex.acquire()
         try:
             while True:
                 if self._closed:
                     raise RuntimeError(self._closed_message)
+                if unique and key in shard:  # type: ignore[operator]
+                    return False
                 if not self._max_queue or self._queued < self._max_queue:
                     break
                 if not block:
@@ -435,8 +463,20 @@ class Engine:
                         self._wake_producer_locked()
                     self._rejected += 1
                     raise QueueFull(self._full_message())
-            self._enqueue_locked(fut, priority, False)
             self._submitted += 1
+            if shard is not None:
+                chain = shard.get(key)
+                if chain is not None:
+                    # The key is busy: wait behind its head, out of the lanes.
+                    fut._chain = chain
+                    chain.waiting.append(fut)
+                    self._queued += 1
+                    if self._track_latency:
+                        fut._enqueued_ns = time.monotonic_ns()
+                    return True
+                fut._chain = shard[key] = KeyChain(key, shard)
+                self._active_keys += 1
+            self._enqueue_locked(fut, priority, False)
             wake, spawn = self._pick_helper_locked()
         finally:
             mutex.release()
@@ -444,6 +484,64 @@ class Engine:
             wake._park.release()
         elif spawn:
             self._spawn()
+        return True
+
+    def submit_keyed(
+        self,
+        key: Any,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any] | None,
+        *,
+        priority: int = 0,
+        deadline: float = 0.0,
+        context: Any = None,
+        unique: bool = False,
+        block: bool = False,
+        timeout: float | None = None,
+    ) -> Future | None:
+        """Queue ``fn(*args, **kwargs)`` behind every earlier task of ``key``:
+        tasks of one key run one at a time in submission order, different
+        keys in parallel. With ``unique``, returns None (and queues nothing)
+        if ``key`` already has a task queued or running. Other options as
+        :meth:`submit_with`."""
+        if not callable(fn):
+            raise _not_callable(fn)
+        if timeout is not None and timeout < 0:
+            raise ValueError("timeout must be >= 0")
+        hash(key)  # an unhashable key fails here, before anything is queued
+        fut = Future()
+        fut._fn = fn
+        fut._args = args
+        fut._kwargs = kwargs or None
+        fut._priority = priority
+        fut._deadline = deadline
+        fut._ctx = context
+        if not self._push(fut, priority, block, timeout, key, True, unique):
+            return None
+        return fut
+
+    def key_active(self, key: Any) -> bool:
+        """Whether ``key`` has a task queued or running."""
+        shard = self._shards[hash(key) & (KEY_SHARDS - 1)]
+        with self._mutex:
+            return key in shard
+
+    def _advance_chain_locked(self, fut: Future) -> None:
+        """``fut`` (a key's head) ended or was skipped: its key's next task
+        becomes the head and joins the tail of its lane (so one busy key
+        can't keep a worker), or the key's entry is freed."""
+        chain = fut._chain
+        fut._chain = None
+        if chain is None:
+            return
+        if chain.waiting:
+            nxt = chain.waiting.popleft()
+            self._queued -= 1
+            self._enqueue_locked(nxt, nxt._priority, False, restamp=False)
+        else:
+            del chain.shard[chain.key]
+            self._active_keys -= 1
 
     def _full_message(self) -> str:
         return (
@@ -451,29 +549,33 @@ class Engine:
             f"max_queue_size={self._max_queue})"
         )
 
-    def _enqueue_locked(self, fut: Future, priority: int, front: bool) -> None:
+    def _enqueue_locked(
+        self, fut: Future, priority: int, front: bool, restamp: bool = True
+    ) -> None:
         lane = self._lanes.get(priority)
         if lane is None:
             lane = self._lanes[priority] = deque()
             self._levels.append(priority)
             self._levels.sort(reverse=True)
-        if self._track_latency:
+        if self._track_latency and restamp:
             fut._enqueued_ns = time.monotonic_ns()
         if front:
             lane.appendleft(fut)
         else:
             lane.append(fut)
         self._queued += 1
+        self._in_lanes += 1
         if priority > 0:
             self._priority_queued += 1
 
     def _pop_locked(self) -> Future | None:
-        if not self._queued:
+        if not self._in_lanes:
             return None
         for level in self._levels:
             lane = self._lanes[level]
             if lane:
                 self._queued -= 1
+                self._in_lanes -= 1
                 if level > 0:
                     self._priority_queued -= 1
                 return lane.popleft()
@@ -482,7 +584,7 @@ class Engine:
     def _pick_helper_locked(self) -> tuple[Worker | None, bool]:
         """Who should take the queued work: a parked worker, a new thread,
         or nobody (the awake workers keep up)."""
-        if self._queued <= self._waking:
+        if self._in_lanes <= self._waking:
             return None, False
         if self._parked:
             w = self._parked.pop()
@@ -572,8 +674,10 @@ class Engine:
                 self._running -= 1
                 if outcome == 1:
                     self._completed += 1
+                    self._advance_chain_locked(done)  # type: ignore[arg-type]
                 elif outcome == 2:
                     self._failed += 1
+                    self._advance_chain_locked(done)  # type: ignore[arg-type]
                 else:
                     # Broken resource, tries left: back to the front of its
                     # lane for a worker with a fresh resource.
@@ -616,6 +720,7 @@ class Engine:
                         self._wait_hist[_hist_index(wait)] += 1
                     if claim == _EXPIRED_NOW:
                         self._failed += 1
+                        self._advance_chain_locked(item)
                         expired = True
                     else:
                         self._running += 1
@@ -624,6 +729,7 @@ class Engine:
                     self._cancelled += 1
                 else:
                     self._failed += 1
+                self._advance_chain_locked(item)
             if reason is not None:
                 self._workers -= 1
                 if reason == EXIT_SHUTDOWN and self._workers == 0:
@@ -748,12 +854,28 @@ class Engine:
         return len(claimed)
 
     def _drain_locked(self) -> list[Future]:
+        """Take every queued task out: the lanes, then the tasks waiting
+        behind busy keys. Keys left with nothing running are freed."""
         out: list[Future] = []
         for level in self._levels:
             lane = self._lanes[level]
             out.extend(lane)
             lane.clear()
+        for fut in out:
+            if fut._chain is not None:  # a head that never started
+                chain = fut._chain
+                del chain.shard[chain.key]
+                self._active_keys -= 1
+                out.extend(chain.waiting)
+                chain.waiting.clear()
+        for shard in self._shards:
+            for chain in shard.values():  # heads still running
+                out.extend(chain.waiting)
+                chain.waiting.clear()
+        for fut in out:
+            fut._chain = None
         self._queued = 0
+        self._in_lanes = 0
         self._priority_queued = 0
         return out
 
@@ -792,6 +914,7 @@ class Engine:
                 "idle": len(self._parked),
                 "queued": self._queued,
                 "priority_queued": self._priority_queued,
+                "active_keys": self._active_keys,
                 "running": self._running,
                 "submitted": self._submitted,
                 "completed": self._completed,
