@@ -101,6 +101,7 @@ cdef class Engine:
     cdef long long cancelled
     cdef long long rejected
     cdef long long retried
+    cdef long long wakeups          # parked workers woken for work
     cdef long long wait_hist[256]
     cdef long long run_hist[256]
 

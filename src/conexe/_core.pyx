@@ -1,4 +1,4 @@
-# cython: language_level=3, freethreading_compatible=True
+# cython: language_level=3
 # cython: boundscheck=False, wraparound=False, cdivision=True
 """The Cython core of conexe (the pure-Python twin is ``_core_py.py``:
 same names, behaviour and messages; read it first, it is the reference).
@@ -40,7 +40,7 @@ from cpython.pythread cimport (
 )
 from cpython.object cimport PyCallable_Check
 from cpython.ref cimport PyObject, Py_DECREF
-from cpython.mem cimport PyMem_Malloc, PyMem_Realloc, PyMem_Free
+from cpython.mem cimport PyMem_Realloc, PyMem_Free
 from libc.math cimport log2
 from libc.string cimport memmove, memset
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
@@ -779,6 +779,7 @@ cdef class Engine:
             w = <Worker>self.parked_workers.pop()
             w._parked = False
             self.waking += 1
+            self.wakeups += 1
             return w
         if self.on_need_worker is not None and not self._closed and self.workers < self.target:
             self.workers += 1
@@ -1291,6 +1292,7 @@ cdef class Engine:
                 "cancelled": self.cancelled,
                 "rejected": self.rejected,
                 "retried": self.retried,
+                "wakeups": self.wakeups,
             }
         finally:
             self.unlock()
