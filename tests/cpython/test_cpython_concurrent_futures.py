@@ -22,11 +22,14 @@
 # * The subprocess scripts (interpreter exit tests) import conexe, bind the
 #   core under test, and define sleep_and_print themselves instead of
 #   importing it from test.test_concurrent_futures.
-# * FutureTests run against each core's Future; the few that build futures
-#   in a given state by assigning ThreadPoolExecutor's private ``_state``
-#   (create_future) are skipped with that reason, and the two that read the
-#   logging "last resort" output from stderr read the log record instead
-#   (pytest installs its own log handler, so nothing reaches stderr).
+# * FutureTests run against each core's Future. Their futures in a given
+#   state are built through the public methods (set_running_or_notify_cancel,
+#   cancel, set_result, set_exception) instead of by assigning the private
+#   ``_state``; test_cancel checks the public predicates instead of
+#   ``_state``; test_exception_with_success completes its future with
+#   set_exception(); the two tests that read the logging "last resort"
+#   output from stderr read the log record instead (pytest installs its own
+#   log handler, so nothing reaches stderr).
 # * The module skips cleanly when the ``test`` package is not installed.
 """CPython's own concurrent.futures tests, run against conexe.ConcurrentExecutor."""
 
@@ -48,6 +51,7 @@ import itertools
 import logging
 import os
 import sys
+import textwrap
 import threading
 import time
 import unittest
@@ -139,16 +143,16 @@ _CONEXE_PATH = os.path.dirname(os.path.dirname(os.path.abspath(conexe.__file__))
 
 # Prepended to every subprocess script: the executor class under test, bound
 # to the same core, and the helper the original imported from this module.
-_SCRIPT_PRELUDE = """if 1:
-    import sys, time
-    import conexe
-    from conexe._impl import cores
-    {executor_type} = type("ConcurrentExecutor", (conexe.ConcurrentExecutor,),
-                           {{"_core": cores[{core!r}]}})
-    def sleep_and_print(t, msg):
-        time.sleep(t)
-        print(msg)
-        sys.stdout.flush()
+_SCRIPT_PRELUDE = """\
+import sys, time
+import conexe
+from conexe._impl import cores
+{executor_type} = type("ConcurrentExecutor", (conexe.ConcurrentExecutor,),
+                       {{"_core": cores[{core!r}]}})
+def sleep_and_print(t, msg):
+    time.sleep(t)
+    print(msg)
+    sys.stdout.flush()
 """
 
 
@@ -158,7 +162,7 @@ def run_script(test, body):
                                      core=test.core_name)
     pythonpath = os.pathsep.join(
         p for p in (_CONEXE_PATH, os.environ.get("PYTHONPATH")) if p)
-    return assert_python_ok('-c', prelude + body, __isolated=False,
+    return assert_python_ok('-c', prelude + textwrap.dedent(body), __isolated=False,
                             PYTHONPATH=pythonpath)
 
 
@@ -846,10 +850,6 @@ class ThreadPoolExecutorTest(ExecutorTest):
 create_executor_tests(ThreadPoolExecutorTest, name="ConcurrentExecutorTest")
 
 
-_PRIVATE_STATE = ("builds its futures by assigning the private _state/_result "
-                  "attributes of concurrent.futures.Future (create_future)")
-
-
 class FutureTests:
     def test_done_callback_with_result(self):
         callback_result = None
@@ -957,37 +957,113 @@ class FutureTests:
         self.assertIn('exception calling callback for', cm.output[0])
         self.assertEqual(str(cm.records[0].exc_info[1]), 'doh!')
 
-    @unittest.skip(_PRIVATE_STATE)
     def test_repr(self):
-        pass
+        self.assertRegex(repr(PENDING_FUTURE),
+                         '<Future at 0x[0-9a-f]+ state=pending>')
+        self.assertRegex(repr(RUNNING_FUTURE),
+                         '<Future at 0x[0-9a-f]+ state=running>')
+        self.assertRegex(repr(CANCELLED_FUTURE),
+                         '<Future at 0x[0-9a-f]+ state=cancelled>')
+        self.assertRegex(repr(CANCELLED_AND_NOTIFIED_FUTURE),
+                         '<Future at 0x[0-9a-f]+ state=cancelled>')
+        self.assertRegex(
+                repr(EXCEPTION_FUTURE),
+                '<Future at 0x[0-9a-f]+ state=finished raised OSError>')
+        self.assertRegex(
+                repr(SUCCESSFUL_FUTURE),
+                '<Future at 0x[0-9a-f]+ state=finished returned int>')
 
-    @unittest.skip(_PRIVATE_STATE)
+
     def test_cancel(self):
-        pass
+        # Adapted: the original checks the private _state after each
+        # cancel(); this checks the public predicates instead.
+        f1 = create_future(state=PENDING)
+        f2 = create_future(state=RUNNING)
+        f3 = create_future(state=CANCELLED)
+        f4 = create_future(state=CANCELLED_AND_NOTIFIED)
+        f5 = create_future(state=FINISHED, exception=OSError())
+        f6 = create_future(state=FINISHED, result=5)
 
-    @unittest.skip(_PRIVATE_STATE)
+        self.assertTrue(f1.cancel())
+        self.assertTrue(f1.cancelled())
+
+        self.assertFalse(f2.cancel())
+        self.assertTrue(f2.running())
+
+        self.assertTrue(f3.cancel())
+        self.assertTrue(f3.cancelled())
+
+        self.assertTrue(f4.cancel())
+        self.assertTrue(f4.cancelled())
+
+        self.assertFalse(f5.cancel())
+        self.assertIsInstance(f5.exception(), OSError)
+
+        self.assertFalse(f6.cancel())
+        self.assertEqual(f6.result(), 5)
+
     def test_cancelled(self):
-        pass
+        self.assertFalse(PENDING_FUTURE.cancelled())
+        self.assertFalse(RUNNING_FUTURE.cancelled())
+        self.assertTrue(CANCELLED_FUTURE.cancelled())
+        self.assertTrue(CANCELLED_AND_NOTIFIED_FUTURE.cancelled())
+        self.assertFalse(EXCEPTION_FUTURE.cancelled())
+        self.assertFalse(SUCCESSFUL_FUTURE.cancelled())
 
-    @unittest.skip(_PRIVATE_STATE)
     def test_done(self):
-        pass
+        self.assertFalse(PENDING_FUTURE.done())
+        self.assertFalse(RUNNING_FUTURE.done())
+        self.assertTrue(CANCELLED_FUTURE.done())
+        self.assertTrue(CANCELLED_AND_NOTIFIED_FUTURE.done())
+        self.assertTrue(EXCEPTION_FUTURE.done())
+        self.assertTrue(SUCCESSFUL_FUTURE.done())
 
-    @unittest.skip(_PRIVATE_STATE)
     def test_running(self):
-        pass
+        self.assertFalse(PENDING_FUTURE.running())
+        self.assertTrue(RUNNING_FUTURE.running())
+        self.assertFalse(CANCELLED_FUTURE.running())
+        self.assertFalse(CANCELLED_AND_NOTIFIED_FUTURE.running())
+        self.assertFalse(EXCEPTION_FUTURE.running())
+        self.assertFalse(SUCCESSFUL_FUTURE.running())
 
-    @unittest.skip(_PRIVATE_STATE)
     def test_result_with_timeout(self):
-        pass
+        self.assertRaises(futures.TimeoutError,
+                          PENDING_FUTURE.result, timeout=0)
+        self.assertRaises(futures.TimeoutError,
+                          RUNNING_FUTURE.result, timeout=0)
+        self.assertRaises(futures.CancelledError,
+                          CANCELLED_FUTURE.result, timeout=0)
+        self.assertRaises(futures.CancelledError,
+                          CANCELLED_AND_NOTIFIED_FUTURE.result, timeout=0)
+        self.assertRaises(OSError, EXCEPTION_FUTURE.result, timeout=0)
+        self.assertEqual(SUCCESSFUL_FUTURE.result(timeout=0), 42)
 
-    @unittest.skip(_PRIVATE_STATE)
     def test_exception_with_timeout(self):
-        pass
+        self.assertRaises(futures.TimeoutError,
+                          PENDING_FUTURE.exception, timeout=0)
+        self.assertRaises(futures.TimeoutError,
+                          RUNNING_FUTURE.exception, timeout=0)
+        self.assertRaises(futures.CancelledError,
+                          CANCELLED_FUTURE.exception, timeout=0)
+        self.assertRaises(futures.CancelledError,
+                          CANCELLED_AND_NOTIFIED_FUTURE.exception, timeout=0)
+        self.assertTrue(isinstance(EXCEPTION_FUTURE.exception(timeout=0),
+                                   OSError))
+        self.assertEqual(SUCCESSFUL_FUTURE.exception(timeout=0), None)
 
-    @unittest.skip(_PRIVATE_STATE + " and completes one by writing them")
     def test_exception_with_success(self):
-        pass
+        # Adapted: the original completes f1 by writing its private state.
+        def notification():
+            # Wait until the main thread is waiting for the exception.
+            time.sleep(1)
+            f1.set_exception(OSError())
+
+        f1 = create_future(state=PENDING)
+        t = threading.Thread(target=notification)
+        t.start()
+
+        self.assertTrue(isinstance(f1.exception(timeout=support.SHORT_TIMEOUT), OSError))
+        t.join()
 
     def test_result_with_success(self):
         # TODO(brian@sweetapp.com): This test is timing dependent.
@@ -1047,21 +1123,44 @@ class FutureTests:
         self.assertEqual(f.exception(), e)
 
 
+def public_create_future(future_type):
+    """create_future() for ``future_type``, through its public methods only
+    (the original assigns the private ``_state``; CANCELLED and
+    CANCELLED_AND_NOTIFIED both come from cancel())."""
+    def create_future(state=PENDING, exception=None, result=None):
+        f = future_type()
+        if state == RUNNING:
+            f.set_running_or_notify_cancel()
+        elif state in (CANCELLED, CANCELLED_AND_NOTIFIED):
+            f.cancel()
+        elif state == FINISHED:
+            f.set_running_or_notify_cancel()
+            if exception is not None:
+                f.set_exception(exception)
+            else:
+                f.set_result(result)
+        return f
+    return create_future
+
+
 # FutureTests, once per core, with ``Future`` meaning that core's Future:
-# the methods above look ``Future`` up in their module globals, so each
-# class runs them with a copy of those globals.
+# the methods above look ``Future``, ``create_future`` and the module-level
+# futures up in their globals, so each class runs them with a copy of those
+# globals where they are that core's.
 def _future_tests_for(core_name, core):
-    ns = dict(globals(), Future=core.Future)
+    make = public_create_future(core.Future)
+    ns = dict(globals(), Future=core.Future, create_future=make,
+              PENDING_FUTURE=make(state=PENDING),
+              RUNNING_FUTURE=make(state=RUNNING),
+              CANCELLED_FUTURE=make(state=CANCELLED),
+              CANCELLED_AND_NOTIFIED_FUTURE=make(state=CANCELLED_AND_NOTIFIED),
+              EXCEPTION_FUTURE=make(state=FINISHED, exception=OSError()),
+              SUCCESSFUL_FUTURE=make(state=FINISHED, result=42))
     methods = {}
-    for attr, value in vars(FutureTests).items():
+    for attr, func in vars(FutureTests).items():
         if attr.startswith("test_"):
-            func = value
-            if getattr(func, "__unittest_skip__", False):
-                methods[attr] = func
-                continue
-            wrapped = type(func)(func.__code__, ns, func.__name__,
-                                 func.__defaults__, func.__closure__)
-            methods[attr] = wrapped
+            methods[attr] = type(func)(func.__code__, ns, func.__name__,
+                                       func.__defaults__, func.__closure__)
     name = "FutureTests_" + core_name
     cls = type(name, (BaseTestCase,), methods)
     cls.__qualname__ = name
