@@ -477,10 +477,21 @@ class _ChunkedMap:
         workers = ex._max_workers
         self.window = max(1024, 64 * workers)
         self.spread = 4 * workers  # chunks per read-ahead window
+        # A bounded queue bounds map's own chunks too, so that map never
+        # overflows the queue by itself (nor waits on it, nor runs chunks in
+        # the caller): only other producers can make it full.
+        self.max_chunks = ex._max_queue_size or self.window
+        if chunksize is not None:
+            self.window = min(self.window, chunksize * self.max_chunks)
         self.in_flight: deque[tuple[cf.Future[Any], int]] = deque()
         self.queued_items = 0
         self.size = 0
-        self._fill()  # like ThreadPoolExecutor, work starts before iteration
+        try:
+            self._fill()  # like ThreadPoolExecutor, work starts before iteration
+        except BaseException:
+            for fut, _ in self.in_flight:
+                fut.cancel()
+            raise
 
     def _fill(self) -> None:
         submit, run_chunk, fn = self.submit, self.run_chunk, self.fn
@@ -490,7 +501,9 @@ class _ChunkedMap:
             # First fill: read a whole window, then size the chunks so the
             # workers get ``spread`` of them (short inputs: one item each).
             first = list(itertools.islice(self.items, self.window))
-            self.size = self.chunksize or max(1, min(256, len(first) // self.spread))
+            self.size = self.chunksize or max(
+                1, min(256, len(first) // self.spread), -(-len(first) // self.max_chunks)
+            )
             for i in range(0, len(first), self.size):
                 chunk = first[i : i + self.size]
                 self.in_flight.append((submit(run_chunk, fn, chunk), len(chunk)))
@@ -498,7 +511,7 @@ class _ChunkedMap:
             if len(first) < self.window:
                 self.submit = None
             return
-        while self.queued_items < self.window:
+        while self.queued_items < self.window and len(self.in_flight) < self.max_chunks:
             chunk = list(itertools.islice(self.items, self.size))
             if chunk:
                 self.in_flight.append((submit(run_chunk, fn, chunk), len(chunk)))
