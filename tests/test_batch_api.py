@@ -56,7 +56,8 @@ def test_enqueue_task_never_blocks_and_raises_queue_full_when_full(make_executor
         ex.enqueue_task(Task("c", abs, (-3,)))
     ex.start_execution()
     assert {k: r.value for k, r in ex.wait_for_completion(timeout=10).items()} == {
-        "a": 1, "b": 2,
+        "a": 1,
+        "b": 2,
     }
 
     # While running: the worker held, the queue full.

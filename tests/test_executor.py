@@ -385,9 +385,7 @@ class Payload:
     pass
 
 
-def test_arguments_are_released_once_the_task_is_done(
-    make_executor: Any, wait_until: Any
-) -> None:
+def test_arguments_are_released_once_the_task_is_done(make_executor: Any, wait_until: Any) -> None:
     ex = make_executor(1)
     arg, kwarg = Payload(), Payload()
     refs = [weakref.ref(arg), weakref.ref(kwarg)]
@@ -398,9 +396,7 @@ def test_arguments_are_released_once_the_task_is_done(
     assert fut.done()  # the future itself is still held
 
 
-def test_result_is_released_once_the_future_is_dropped(
-    make_executor: Any, wait_until: Any
-) -> None:
+def test_result_is_released_once_the_future_is_dropped(make_executor: Any, wait_until: Any) -> None:
     ex = make_executor(1)
     fut = ex.submit(Payload)
     ref = weakref.ref(fut.result(timeout=10))
@@ -426,8 +422,10 @@ def test_an_exception_with_its_traceback_is_released_once_the_future_is_dropped(
     del fut
     # The traceback's frame holds the argument: a reference cycle through
     # the exception, which the collector must be able to free.
-    wait_until(lambda: (gc.collect(), ref() is None and exc_ref() is None)[1],
-               what="exception and arguments released")
+    wait_until(
+        lambda: (gc.collect(), ref() is None and exc_ref() is None)[1],
+        what="exception and arguments released",
+    )
 
 
 # -- stats and resize ----------------------------------------------------------------

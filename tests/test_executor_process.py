@@ -40,12 +40,17 @@ def env() -> dict[str, str]:
 def run(core: ModuleType, body: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", script(core, body)],
-        capture_output=True, text=True, timeout=timeout, env=env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env(),
     )
 
 
 def test_interpreter_exit_runs_the_accepted_work_then_exits(core: ModuleType) -> None:
-    proc = run(core, """
+    proc = run(
+        core,
+        """
         ex = Executor(2)
         def task(i):
             time.sleep(0.01)
@@ -53,7 +58,8 @@ def test_interpreter_exit_runs_the_accepted_work_then_exits(core: ModuleType) ->
         for i in range(20):
             ex.submit(task, i)
         # no shutdown(): the interpreter exits with work queued
-        """)
+        """,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
     assert sorted(int(line) for line in proc.stdout.split()) == list(range(20))
@@ -62,14 +68,17 @@ def test_interpreter_exit_runs_the_accepted_work_then_exits(core: ModuleType) ->
 def test_interpreter_exit_with_a_dropped_unshut_executor_does_not_hang(
     core: ModuleType,
 ) -> None:
-    proc = run(core, """
+    proc = run(
+        core,
+        """
         def make():
             ex = Executor(3)
             ex.submit(os.write, 1, b"ran\\n")
             return ex.submit(time.sleep, 0.05)
         fut = make()
         print("main done", flush=True)
-        """)
+        """,
+    )
     assert proc.returncode == 0, proc.stderr
     assert sorted(proc.stdout.split("\n")) == ["", "main done", "ran"]
 
@@ -77,7 +86,9 @@ def test_interpreter_exit_with_a_dropped_unshut_executor_does_not_hang(
 def test_after_fork_the_child_gets_a_clear_error_and_the_parent_goes_on(
     core: ModuleType,
 ) -> None:
-    proc = run(core, """
+    proc = run(
+        core,
+        """
         # Python 3.12+ warns about fork() in a process with threads.
         warnings.simplefilter("ignore", DeprecationWarning)
         ex = Executor(2)
@@ -97,7 +108,8 @@ def test_after_fork_the_child_gets_a_clear_error_and_the_parent_goes_on(
         print("parent:", ex.submit(pow, 2, 7).result(), os.waitstatus_to_exitcode(status),
               flush=True)
         ex.shutdown()
-        """)
+        """,
+    )
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     child = [line for line in lines if line.startswith("child:")]
@@ -121,7 +133,12 @@ def test_ctrl_c_interrupts_a_main_thread_waiting_on_a_long_task(
 ) -> None:
     task_seconds = 120
     proc = subprocess.Popen(
-        [sys.executable, "-c", script(core, f"""
+        [
+            sys.executable,
+            "-c",
+            script(
+                core,
+                f"""
             ex = Executor(1)
             started = threading.Event()
             def long_task():
@@ -138,8 +155,13 @@ def test_ctrl_c_interrupts_a_main_thread_waiting_on_a_long_task(
                 print("interrupted", flush=True)
                 os._exit(0)  # don't wait for the sleeping worker
             print("not interrupted", flush=True)
-            """)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env(),
+            """,
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env(),
     )
     try:
         assert proc.stdout is not None

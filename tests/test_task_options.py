@@ -33,8 +33,17 @@ def held_executor(make_executor: Any) -> tuple[Any, threading.Event]:
 def test_higher_priority_starts_first_and_fifo_within_a_level(make_executor: Any) -> None:
     ex, gate = held_executor(make_executor)
     order: list[str] = []
-    plan = [("a0", 0), ("b5", 5), ("c1", 1), ("d5", 5), ("e0", 0), ("f1", 1), ("g10", 10),
-            ("h-3", -3), ("i0", 0)]
+    plan = [
+        ("a0", 0),
+        ("b5", 5),
+        ("c1", 1),
+        ("d5", 5),
+        ("e0", 0),
+        ("f1", 1),
+        ("g10", 10),
+        ("h-3", -3),
+        ("i0", 0),
+    ]
     futures = [ex.submit_task(Task(name, order.append, (name,), priority=p)) for name, p in plan]
     gate.set()
     cf.wait(futures, timeout=10)

@@ -32,6 +32,7 @@
 #   log handler, so nothing reaches stderr).
 # * The module skips cleanly when the ``test`` package is not installed.
 """CPython's own concurrent.futures tests, run against conexe.ConcurrentExecutor."""
+# ruff: noqa  (vendored: kept close to CPython's text, not to conexe's style)
 
 import pytest
 
@@ -48,7 +49,6 @@ except ImportError:  # some distributions ship CPython without its test package
 
 import contextlib
 import itertools
-import logging
 import os
 import sys
 import textwrap
