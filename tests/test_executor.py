@@ -509,3 +509,34 @@ def test_loop_run_in_executor_and_wrap_future_work(make_executor: Any) -> None:
         return a, b, many
 
     assert asyncio.run(main()) == (81, 6, list(range(50)))
+
+
+def test_nothing_is_lost_under_concurrent_submit_cancel_and_resize(make_executor: Any) -> None:
+    ex = make_executor(4)
+    per_thread, producers = 2000, 4
+    futures: list[list[Any]] = [[] for _ in range(producers)]
+
+    def produce(k: int) -> None:
+        for i in range(per_thread):
+            f = ex.submit(abs, -i)
+            futures[k].append(f)
+            if i % 7 == 0:
+                f.cancel()
+            if k == 0 and i % 500 == 0:
+                ex.resize(1 + (i // 500) % 4)
+
+    threads = [threading.Thread(target=produce, args=(k,)) for k in range(producers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    flat = [f for fs in futures for f in fs]
+    done, not_done = cf.wait(flat, timeout=60)
+    assert not not_done
+    cancelled = sum(f.cancelled() for f in flat)
+    ok = sum(1 for f in flat if not f.cancelled() and f.result() >= 0)
+    ex.shutdown(wait=True)
+    s = ex.stats()
+    assert s.submitted == producers * per_thread
+    assert (s.completed, s.cancelled, s.failed) == (ok, cancelled, 0)
+    assert _invariant_holds(s) and s.queued == s.running == 0
