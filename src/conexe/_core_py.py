@@ -43,6 +43,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future as _StdFuture
 from concurrent.futures._base import (
+    _STATE_TO_DESCRIPTION_MAP,
     CANCELLED,
     CANCELLED_AND_NOTIFIED,
     FINISHED,
@@ -141,19 +142,19 @@ class Future(_StdFuture):  # type: ignore[type-arg]
                     return "<%s at %#x state=%s raised %s>" % (
                         self.__class__.__name__,
                         id(self),
-                        self._state.lower(),
+                        _STATE_TO_DESCRIPTION_MAP[self._state],
                         self._exception.__class__.__name__,
                     )
                 return "<%s at %#x state=%s returned %s>" % (
                     self.__class__.__name__,
                     id(self),
-                    self._state.lower(),
+                    _STATE_TO_DESCRIPTION_MAP[self._state],
                     self._result.__class__.__name__,
                 )
             return "<%s at %#x state=%s>" % (
                 self.__class__.__name__,
                 id(self),
-                self._state.lower(),
+                _STATE_TO_DESCRIPTION_MAP[self._state],
             )
 
     def cancel(self) -> bool:
