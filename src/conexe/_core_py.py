@@ -734,7 +734,16 @@ class Engine:
                 self._workers -= 1
                 if reason == EXIT_SHUTDOWN and self._workers == 0:
                     self._wake_all_producers_locked()
+                # A task retried above went back into a lane without a
+                # helper being picked, and this worker is leaving: wake a
+                # parked one for it (the replacement may take a while to
+                # create its resource, or never manage to).
+                wake, spawn = self._pick_helper_locked()
                 mutex.release()
+                if wake is not None:
+                    wake._park.release()
+                elif spawn:
+                    self._spawn()
                 if done is not None:
                     done._finish(ok, value)
                 return reason
