@@ -411,14 +411,19 @@ def test_replaced_workers_are_always_replaced(R: Any, res: Resources) -> None:
 def test_retry_runs_on_another_worker_while_the_replacement_cannot_be_made(
     R: Any, res: Resources
 ) -> None:
+    # The broken worker leaves and its replacement can't be made: the
+    # retried task must wake the idle worker instead of waiting for it.
     attempts: list[Res] = []
     runner = R(res.create, res.destroy, worker_count=2, check_health=healthy, max_retries=1)
-    wait_until(lambda: runner.stats().active_workers == 2, "2 workers")
-    res.create_error = CreateError("no more connections")
-    assert runner.queue_task(breaking_task(attempts, 1)).startswith("done on")
-    assert attempts[0] is not attempts[1] and attempts[1].alive
-    wait_until(lambda: runner.stats().create_failures >= 1, "a failed creation")
-    runner.stop()
+    try:
+        wait_until(lambda: runner.stats().active_workers == 2, "2 workers")
+        res.create_error = CreateError("no more connections")
+        fut = runner.submit(breaking_task(attempts, 1))
+        assert fut.result(timeout=DEADLINE).startswith("done on")
+        assert attempts[0] is not attempts[1] and attempts[1].alive
+        wait_until(lambda: runner.stats().create_failures >= 1, "a failed creation")
+    finally:
+        runner.kill()
     res.assert_all_destroyed_once()
 
 
