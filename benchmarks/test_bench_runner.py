@@ -25,7 +25,6 @@ from bench_runner import (  # noqa: E402
     tpe_initializer,
     tpe_task,
 )
-
 from conexe import ConcurrentExecutor, Runner  # noqa: E402
 from conexe._impl import cores  # noqa: E402
 

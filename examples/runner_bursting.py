@@ -107,7 +107,10 @@ def main() -> int:
     wait(futures)
     failed = sorted(i for i, f in enumerate(futures) if f.exception() is not None)
     for i, f in enumerate(futures):
-        say(f"Task {i} failed: {f.exception()}" if i in failed else f"Task {i} result: {f.result()}")
+        if i in failed:
+            say(f"Task {i} failed: {f.exception()}")
+        else:
+            say(f"Task {i} result: {f.result()}")
 
     # The backlog is gone: the burst workers leave (bounded wait).
     deadline = time.monotonic() + 30
