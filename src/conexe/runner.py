@@ -424,10 +424,10 @@ class Runner(Generic[R]):
                 del resource
             if reason != _EXIT_REPLACE or self._killed or slot.leaving:
                 return
-            with self._lock:
-                self._replaced += 1
             if engine.closed and engine.queued == 0:
                 return  # stopping and nothing left for a new resource to do
+            with self._lock:
+                self._replaced += 1
 
     def _create_for(self, slot: _Slot) -> Any:
         """``on_create()``, retried with backoff until it works; gives up
