@@ -169,3 +169,34 @@ def run_in_caller(core: Any, fn: Any, args: tuple[Any, ...], kwargs: dict[str, A
     else:
         fut.set_result(result)
     return fut
+
+
+def _executing_keys(dask_worker: Any) -> list[Any]:
+    return [ts.key for ts in dask_worker.state.executing]
+
+
+def cancel_not_started(client: Any, pairs: list[tuple[Any, Any]]) -> int:
+    """Cancel the conexe futures of ``(conexe future, Dask future)`` pairs
+    whose task no worker is executing (Dask can't stop a started task, so
+    those are left to finish, as ``shutdown(cancel_futures=True)`` does
+    locally). Asks every worker once. Returns how many were cancelled."""
+    try:
+        running = {k for keys in client.run(_executing_keys).values() for k in keys}
+    except Exception:  # workers unreachable: nothing is known to be running
+        running = set()
+    cancelled = 0
+    for fut, dfut in pairs:
+        if dfut is not None and (dfut.key in running or dfut.status == "finished"):
+            continue
+        cancelled += fut.cancel()
+    return cancelled
+
+
+def cancel_on_cluster(dask_future: Any) -> None:
+    """Drop a task from the cluster. ``cancel()`` is an RPC that can
+    overtake the task's own submission (then the scheduler doesn't know the
+    key yet and ignores it); ``release()`` goes down the client's ordered
+    stream after the submission, so between them the task is dropped
+    either way. A task a worker has already started runs to its end."""
+    dask_future.cancel()
+    dask_future.release()

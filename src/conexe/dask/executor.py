@@ -28,6 +28,8 @@ from ._common import (
     SHUTDOWN_MESSAGE,
     FullPolicy,
     InFlightGate,
+    cancel_on_cluster,
+    cancel_not_started,
     check_block_timeout,
     check_client,
     check_count,
@@ -155,7 +157,7 @@ class ConcurrentExecutor(cf.Executor):
             with self._lock:
                 dfut = self._pending.get(fut)
             if dfut is not None:
-                dfut.cancel()
+                cancel_on_cluster(dfut)
 
     def _on_dask_done(self, fut: Any, dfut: Any) -> None:
         ok, value = outcome(dfut)
@@ -226,16 +228,16 @@ class ConcurrentExecutor(cf.Executor):
 
     # -- shutting down ----------------------------------------------------------------
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        """Refuse new tasks; ``cancel_futures`` cancels every task not
-        finished (waiters wake with CancelledError; a task already running
-        on a worker runs to its end there); ``wait`` waits for the rest.
+        """Refuse new tasks; ``cancel_futures`` cancels every task that no
+        worker is executing (their waiters wake with CancelledError; the
+        running ones finish); ``wait`` waits for the rest.
         The client stays open: it is the caller's."""
         with self._lock:
             self._shutdown = True
-            pending = list(self._pending)
+            pairs = list(self._pending.items())
         if cancel_futures:
-            for fut in pending:
-                fut.cancel()
+            cancel_not_started(self._client, pairs)
+        pending = [fut for fut, _ in pairs]
         if wait:
             cf.wait(pending)
 

@@ -31,6 +31,8 @@ from .._task import check_priority, check_timeout
 from ._common import (
     FullPolicy,
     InFlightGate,
+    cancel_on_cluster,
+    cancel_not_started,
     check_block_timeout,
     check_client,
     check_count,
@@ -227,7 +229,7 @@ class Runner(Generic[R]):
             with self._lock:
                 job = self._jobs.get(fut)
             if job is not None:
-                job.dask_future.cancel()
+                cancel_on_cluster(job.dask_future)
 
     def _on_dask_done(self, job: _Job, dfut: Any) -> None:
         ok, value = outcome(dfut)
@@ -246,7 +248,7 @@ class Runner(Generic[R]):
                 try:
                     self._send(job)
                     if job.fut.cancelled():  # cancelled while we resent it
-                        job.dask_future.cancel()
+                        cancel_on_cluster(job.dask_future)
                     return
                 except BaseException as exc:  # noqa: B036 - the client is closing
                     value = exc
@@ -290,15 +292,15 @@ class Runner(Generic[R]):
         self._finish()
 
     def kill(self) -> int:
-        """Stop now: cancel every unfinished task (waiters wake with
-        CancelledError; one already running on a worker runs to its end
-        there), destroy every resource. Returns how many were cancelled."""
+        """Stop now: cancel every task no worker is executing (waiters wake
+        with CancelledError), let the running ones finish, destroy every
+        resource. Returns how many were cancelled."""
         with self._lock:
             if self._state == "stopped":
                 return 0
             self._state = "stopping"
-            futures = list(self._jobs)
-        cancelled = sum(1 for fut in futures if fut.cancel())
+            pairs = [(fut, job.dask_future) for fut, job in self._jobs.items()]
+        cancelled = cancel_not_started(self._client, pairs)
         self._gate.wait_empty()
         self._finish()
         return cancelled
