@@ -73,6 +73,9 @@ class Backend:
         import _dask_tasks
 
         keys = [ex._pending[fut].key for fut in futures]
+        for key in keys:  # the submission first (a cancel could overtake it)
+            while not self.client.run_on_scheduler(_dask_tasks.scheduler_knows, key):
+                pass
 
         def wait() -> None:
             for key in keys:
