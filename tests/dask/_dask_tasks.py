@@ -160,3 +160,19 @@ class AlwaysBreak:
     def __call__(self, resource: dict[str, object]) -> None:
         append(self.log, str(resource["id"]))
         raise Broken("this resource is broken")
+
+
+class BlockOnResource:
+    """A Runner task that blocks like :func:`block`, then returns "done"."""
+
+    def __init__(self, started: str, release: str) -> None:
+        self.started, self.release = started, release
+
+    def __call__(self, resource: object) -> object:
+        return block(self.started, self.release, "done")
+
+
+def user_priority(key: str, dask_scheduler: object = None) -> int:
+    """The user priority Dask recorded (its TaskState.priority starts with
+    the negated user priority)."""
+    return -dask_scheduler.tasks[key].priority[0]  # type: ignore[attr-defined]

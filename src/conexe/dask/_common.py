@@ -10,6 +10,7 @@ bridge from a Dask future to a conexe future, option checks and task keys.
 
 from __future__ import annotations
 
+import pickle
 import threading
 import time
 import uuid
@@ -200,3 +201,18 @@ def cancel_on_cluster(dask_future: Any) -> None:
     either way. A task a worker has already started runs to its end."""
     dask_future.cancel()
     dask_future.release()
+
+
+def submit_to(client: Any, fn: Any, *args: Any, **options: Any) -> Any:
+    """``client.submit(fn, *args, pure=False, **options)``, with the error
+    a user can act on when something doesn't pickle."""
+    try:
+        return client.submit(fn, *args, pure=False, **options)
+    except (TypeError, pickle.PicklingError, AttributeError) as exc:
+        if "serializ" not in str(exc) and "pickle" not in str(exc):
+            raise
+        raise TypeError(
+            "the task could not be sent to the Dask workers: its function and arguments "
+            "must pickle (define functions at module level, pass data rather than locks, "
+            f"files or connections); Dask said: {exc}"
+        ) from exc

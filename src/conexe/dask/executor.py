@@ -39,6 +39,7 @@ from ._common import (
     outcome,
     run_in_caller,
     set_outcome,
+    submit_to,
 )
 
 __all__ = ["ConcurrentExecutor", "call"]
@@ -136,9 +137,9 @@ class ConcurrentExecutor(cf.Executor):
             with self._lock:
                 if self._shutdown:
                     raise RuntimeError(SHUTDOWN_MESSAGE)
-                dfut = self._client.submit(
-                    call, fn, args, kwargs,
-                    key=dask_key(fn), pure=False, priority=priority,
+                dfut = submit_to(
+                    self._client, call, fn, args, kwargs,
+                    key=dask_key(fn), priority=priority,
                     resources=self._resources,
                 )
                 self._pending[fut] = dfut

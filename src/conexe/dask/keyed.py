@@ -42,6 +42,7 @@ from ._common import (
     dask_key,
     outcome,
     set_outcome,
+    submit_to,
 )
 from .executor import call
 
@@ -252,9 +253,9 @@ class KeyedExecutor:
                 with self._lock:
                     self._running += 1
                 try:
-                    dfut = self._client.submit(
-                        call, item.fn, item.args, item.kwargs,
-                        key=dask_key(item.fn), pure=False, priority=item.priority,
+                    dfut = submit_to(
+                        self._client, call, item.fn, item.args, item.kwargs,
+                        key=dask_key(item.fn), priority=item.priority,
                         resources=self._resources,
                     )
                 except BaseException as exc:  # noqa: B036 - e.g. fn doesn't pickle

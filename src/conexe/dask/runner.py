@@ -41,6 +41,7 @@ from ._common import (
     dask_key,
     outcome,
     set_outcome,
+    submit_to,
 )
 from ._plugin import BrokenResource, ResourcePlugin, run_on_resource
 
@@ -186,9 +187,9 @@ class Runner(Generic[R]):
         return job.fut  # type: ignore[no-any-return]
 
     def _send(self, job: _Job) -> None:
-        dfut = self._client.submit(
-            run_on_resource, self._name, job.fn,
-            key=dask_key(job.fn), pure=False, priority=job.priority,
+        dfut = submit_to(
+            self._client, run_on_resource, self._name, job.fn,
+            key=dask_key(job.fn), priority=job.priority,
         )
         job.dask_future = dfut  # held: Dask forgets a task nobody references
         dfut.add_done_callback(lambda d: self._on_dask_done(job, d))
