@@ -102,7 +102,8 @@ def test_full_bound_raises_queue_full_and_accepted_tasks_still_finish(backend, t
 
 
 def test_block_policy_gives_up_after_block_timeout(backend, tmp_path):
-    with backend.executor(max_queue_size=backend.bound(1), on_full="block", block_timeout=0.05) as ex:
+    bound = backend.bound(1)
+    with backend.executor(max_queue_size=bound, on_full="block", block_timeout=0.05) as ex:
         blockers, release = start_blockers(ex, tmp_path)
         with pytest.raises(QueueFull):
             for i in range(4):

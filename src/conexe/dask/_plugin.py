@@ -166,7 +166,7 @@ async def _in_task_thread(worker: Any, fn: Callable[[], None]) -> None:
 
 def run_on_resource(plugin_name: str, fn: Callable[[Any], Any]) -> Any:
     """What a Runner task runs on the worker: ``fn(resource)``."""
-    plugin = get_worker().plugins.get(plugin_name)
+    plugin: Any = get_worker().plugins.get(plugin_name)
     if plugin is None:
         raise RuntimeError(
             f"this Dask worker has no resources for Runner {plugin_name!r}: the Runner "

@@ -263,9 +263,8 @@ class KeyedExecutor:
                     return
                 with self._lock:
                     self._on_cluster[key] = dfut
-                fut = item.fut
                 dfut.add_done_callback(
-                    lambda d: self._finish(key, fut, *outcome(d))
+                    lambda d, fut=item.fut: self._finish(key, fut, *outcome(d))
                 )
                 return
             item = self._next_locked_pop(key)

@@ -31,8 +31,8 @@ from .._task import check_priority, check_timeout
 from ._common import (
     FullPolicy,
     InFlightGate,
-    cancel_on_cluster,
     cancel_not_started,
+    cancel_on_cluster,
     check_block_timeout,
     check_client,
     check_count,
