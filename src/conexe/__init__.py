@@ -18,6 +18,7 @@ from ._impl import core as _core
 from ._task import Task, TaskResponse
 from .executor import ConcurrentExecutor, ExecutorStats
 from .keyed import KeyedExecutor, KeyedStats
+from .runner import Runner, RunnerStats
 
 __all__ = [
     "BrokenExecutor",
@@ -29,6 +30,8 @@ __all__ = [
     "KeyedStats",
     "MaxRetriesExceeded",
     "QueueFull",
+    "Runner",
+    "RunnerStats",
     "Task",
     "TaskGroup",
     "TaskResponse",

@@ -43,6 +43,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future as _StdFuture
 from concurrent.futures._base import (
+    _STATE_TO_DESCRIPTION_MAP,
     CANCELLED,
     CANCELLED_AND_NOTIFIED,
     FINISHED,
@@ -88,7 +89,7 @@ def _hist_index(ns: int) -> int:
 
 def _hist_value(i: int) -> float:
     """Upper bound of bucket ``i``, in seconds."""
-    return 2.0 ** ((i + 1) / HIST_PER_OCTAVE) / 1e9
+    return float(2.0 ** ((i + 1) / HIST_PER_OCTAVE) / 1e9)
 
 
 def _percentiles(hist: list[int], ps: tuple[float, ...]) -> tuple[float, ...]:
@@ -141,19 +142,19 @@ class Future(_StdFuture):  # type: ignore[type-arg]
                     return "<%s at %#x state=%s raised %s>" % (
                         self.__class__.__name__,
                         id(self),
-                        self._state.lower(),
+                        _STATE_TO_DESCRIPTION_MAP[self._state],
                         self._exception.__class__.__name__,
                     )
                 return "<%s at %#x state=%s returned %s>" % (
                     self.__class__.__name__,
                     id(self),
-                    self._state.lower(),
+                    _STATE_TO_DESCRIPTION_MAP[self._state],
                     self._result.__class__.__name__,
                 )
             return "<%s at %#x state=%s>" % (
                 self.__class__.__name__,
                 id(self),
-                self._state.lower(),
+                _STATE_TO_DESCRIPTION_MAP[self._state],
             )
 
     def cancel(self) -> bool:
@@ -168,7 +169,7 @@ class Future(_StdFuture):  # type: ignore[type-arg]
             for waiter in self._waiters:
                 waiter.add_cancelled(self)
             self._condition.notify_all()
-        self._invoke_callbacks()
+        self._invoke_callbacks()  # type: ignore[attr-defined]
         return True
 
     def set_running_or_notify_cancel(self) -> bool:
@@ -362,6 +363,7 @@ class Engine:
         self._cancelled = 0
         self._rejected = 0
         self._retried = 0
+        self._wakeups = 0  # parked workers woken for work
         self._wait_hist = [0] * HIST_BUCKETS
         self._run_hist = [0] * HIST_BUCKETS
 
@@ -590,6 +592,7 @@ class Engine:
             w = self._parked.pop()
             w.parked = False
             self._waking += 1
+            self._wakeups += 1
             return w, False
         if (
             self._on_need_worker is not None
@@ -665,8 +668,14 @@ class Engine:
         replace = False
         first = True
         retry: Future | None = None
+        run_ns = -1  # the last task's run time, not yet in the histogram
         while True:
             mutex.acquire()
+            if run_ns >= 0:
+                # Recorded under the lock taken here anyway: no extra lock
+                # round-trip per task for the latency histogram.
+                self._run_hist[_hist_index(run_ns)] += 1
+                run_ns = -1
             if first:
                 self._waking -= 1
                 first = False
@@ -686,6 +695,20 @@ class Engine:
                     self._enqueue_locked(retry, retry._priority, True)
                     retry = None
                 outcome = 0
+            if done is not None:
+                # Complete the finished task's future before taking another
+                # one, so whatever its waiters and callbacks do (cancel the
+                # tasks still queued, say) happens before the next starts.
+                # The counters were updated first: stats() never lags it.
+                wake, spawn = self._pick_helper_locked()  # a key's next task
+                mutex.release()
+                if wake is not None:
+                    wake._park.release()
+                elif spawn:
+                    self._spawn()
+                done._finish(ok, value)
+                done = value = None
+                mutex.acquire()
             item: Future | None = None
             reason = None
             expired = False
@@ -704,9 +727,6 @@ class Engine:
                     self._parked.append(worker)
                     worker.parked = True
                     mutex.release()
-                    if done is not None:
-                        done._finish(ok, value)
-                        done = value = None
                     worker._park.acquire()
                     mutex.acquire()
                     self._waking -= 1
@@ -734,9 +754,16 @@ class Engine:
                 self._workers -= 1
                 if reason == EXIT_SHUTDOWN and self._workers == 0:
                     self._wake_all_producers_locked()
+                # A task retried above went back into a lane without a
+                # helper being picked, and this worker is leaving: wake a
+                # parked one for it (the replacement may take a while to
+                # create its resource, or never manage to).
+                wake, spawn = self._pick_helper_locked()
                 mutex.release()
-                if done is not None:
-                    done._finish(ok, value)
+                if wake is not None:
+                    wake._park.release()
+                elif spawn:
+                    self._spawn()
                 return reason
             wake, spawn = self._pick_helper_locked()
             mutex.release()
@@ -744,14 +771,14 @@ class Engine:
                 wake._park.release()
             elif spawn:
                 self._spawn()
-            if done is not None:
-                done._finish(ok, value)
-                done = value = None
             assert item is not None
             if expired:
                 item._fail_started(TimeoutError(_START_DEADLINE_MESSAGE))
                 continue
+            t0 = time.monotonic_ns() if self._track_latency else 0
             ok, value, outcome, replace = self._run(item, worker)
+            if t0:
+                run_ns = time.monotonic_ns() - t0
             if outcome == 3:
                 retry = item
             else:
@@ -761,7 +788,6 @@ class Engine:
     def _run(self, fut: Future, worker: Worker) -> tuple[bool, Any, int, bool]:
         fn, args, kwargs, ctx = fut._fn, fut._args, fut._kwargs, fut._ctx
         fut._release_task()
-        start = time.monotonic_ns() if self._track_latency else 0
         try:
             if self._pass_resource:
                 args = (worker.resource,)
@@ -770,18 +796,9 @@ class Engine:
             else:
                 value = fn(*args, **(kwargs or {}))  # type: ignore[misc]
         except BaseException as exc:
-            if start:
-                self._record_run(start)
             del args, kwargs
             return self._on_failure(fut, exc, fn)
-        if start:
-            self._record_run(start)
         return True, value, 1, False
-
-    def _record_run(self, start: int) -> None:
-        ns = time.monotonic_ns() - start
-        with self._mutex:
-            self._run_hist[_hist_index(ns)] += 1
 
     def _on_failure(
         self, fut: Future, exc: BaseException, fn: Any
@@ -925,6 +942,7 @@ class Engine:
                 "cancelled": self._cancelled,
                 "rejected": self._rejected,
                 "retried": self._retried,
+                "wakeups": self._wakeups,
             }
 
     def latency(self, which: str, percentiles: tuple[float, ...]) -> tuple[float, ...]:

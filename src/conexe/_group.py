@@ -45,13 +45,22 @@ class TaskGroup:
         fut = self._submit(fn, *args, **kwargs)
         with self._lock:
             self._futures.append(fut)
+            failed_meanwhile = self._failed
         if self.fail_fast:
+            if failed_meanwhile:  # a sibling failed after the check above
+                fut.cancel()
+            # The core completes a task's future (running this callback)
+            # before its worker takes another task, so no sibling queued
+            # behind the failure starts on that worker.
             fut.add_done_callback(self._on_done)
         return fut
 
     def _on_done(self, fut: Future[Any]) -> None:
         if fut.cancelled() or fut.exception() is None:
             return
+        self._fail()
+
+    def _fail(self) -> None:
         with self._lock:
             self._failed = True
             pending = list(self._futures)
