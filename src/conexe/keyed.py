@@ -22,10 +22,10 @@ running.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import contextvars
 import logging
 import threading
 from collections.abc import Callable
+from contextvars import copy_context as _copy_context
 from dataclasses import dataclass
 from types import ModuleType, TracebackType
 from typing import Any, Literal
@@ -75,17 +75,16 @@ def log_error(key: Any, exc: BaseException) -> None:
     _log.error("task for key %r failed", key, exc_info=exc)
 
 
-def _unhashable(key: object) -> TypeError | None:
+def _raise_if_unhashable(key: object) -> None:
+    # Called only once a submit has raised TypeError, so that valid keys
+    # are hashed once, by the core.
     try:
         hash(key)
     except TypeError as exc:
-        err = TypeError(
+        raise TypeError(
             f"key must be hashable (str, int, bytes, tuple, frozenset, ...), "
             f"got {type(key).__name__!r}: {exc}"
-        )
-        err.__cause__ = exc
-        return err
-    return None
+        ) from None
 
 
 class KeyedExecutor:
@@ -160,7 +159,19 @@ class KeyedExecutor:
 
         Raises TypeError for an unhashable key or a non-callable ``fn``,
         RuntimeError after shutdown and (full queue) QueueFull."""
-        return self._submit(key, fn, args, kwargs, 0, 0.0, False)  # type: ignore[return-value]
+        # The hot path: one Python frame over the core.
+        try:
+            if self._block:
+                return self._submit_keyed(  # type: ignore[no-any-return]
+                    key, fn, args, kwargs, context=_copy_context(),
+                    block=True, timeout=self._block_timeout,
+                )
+            return self._submit_keyed(  # type: ignore[no-any-return]
+                key, fn, args, kwargs, context=_copy_context()
+            )
+        except TypeError:
+            _raise_if_unhashable(key)
+            raise
 
     def submit_unique(
         self, key: Any, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
@@ -223,22 +234,12 @@ class KeyedExecutor:
     ) -> cf.Future[Any] | None:
         try:
             return self._submit_keyed(  # type: ignore[no-any-return]
-                key,
-                fn,
-                args,
-                kwargs,
-                priority=priority,
-                deadline=deadline,
-                context=contextvars.copy_context(),
-                unique=unique,
-                block=self._block,
-                timeout=self._block_timeout,
+                key, fn, args, kwargs, priority=priority, deadline=deadline,
+                context=_copy_context(), unique=unique,
+                block=self._block, timeout=self._block_timeout,
             )
         except TypeError:
-            # Checked only on this slow path, so valid keys are hashed once.
-            err = _unhashable(key)
-            if err is not None:
-                raise err from None
+            _raise_if_unhashable(key)
             raise
 
     # -- reading -----------------------------------------------------------------
