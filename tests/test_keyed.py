@@ -13,10 +13,10 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from conftest import bind_core
 
 import conexe
 from conexe import KeyedExecutor, QueueFull, Task
+from support import bind_core
 
 WAIT = 30  # seconds: generous bound for any single wait on a slow machine
 

@@ -12,11 +12,11 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from conftest import bind_core
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conexe import KeyedExecutor
+from support import bind_core
 
 WAIT = 30
 
