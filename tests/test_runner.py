@@ -21,7 +21,6 @@ import pytest
 
 import conexe
 from conexe import MaxRetriesExceeded, QueueFull, Runner
-from conftest import bind_core
 
 DEADLINE = 30.0  # seconds a background thread gets to act before a test fails
 
@@ -91,10 +90,12 @@ def wait_until(predicate: Any, what: str) -> None:
 
 @pytest.fixture
 def R(core: ModuleType) -> Any:  # noqa: N802 - a class
-    cls = bind_core(Runner, core)
-    cls._create_backoff = 0.005  # fast on_create retries keep the tests short
-    cls._create_backoff_max = 0.05
-    return cls
+    # Runner bound to the core under test (conftest's bind_core, which a
+    # test module can't import while tests/dask has a conftest of its own),
+    # with fast on_create retries to keep the tests short.
+    return type(
+        "Runner", (Runner,), {"_core": core, "_create_backoff": 0.005, "_create_backoff_max": 0.05}
+    )
 
 
 @pytest.fixture
