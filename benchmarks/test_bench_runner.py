@@ -9,6 +9,7 @@ thread-local resource, and ConcurrentExecutor, on the same no-op tasks.
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -45,6 +46,10 @@ def core(request: pytest.FixtureRequest) -> Any:
 def runner(core: Any) -> Iterator[Runner[Resource]]:
     cls = type("Runner", (Runner,), {"_core": core})
     r = cls(Resource, worker_count=WORKERS)
+    deadline = time.monotonic() + 30
+    while r.stats().active_workers < WORKERS:  # time tasks, not start-up
+        assert time.monotonic() < deadline, "the workers did not start"
+        time.sleep(0.001)
     yield r
     r.stop()
 

@@ -21,7 +21,6 @@ import pytest
 
 import conexe
 from conexe import MaxRetriesExceeded, QueueFull, Runner
-from support import bind_core
 
 DEADLINE = 30.0  # seconds a background thread gets to act before a test fails
 
@@ -91,10 +90,11 @@ def wait_until(predicate: Any, what: str) -> None:
 
 @pytest.fixture
 def R(core: ModuleType) -> Any:  # noqa: N802 - a class
-    cls = bind_core(Runner, core)
-    cls._create_backoff = 0.005  # fast on_create retries keep the tests short
-    cls._create_backoff_max = 0.05
-    return cls
+    # Runner bound to the core under test, with fast on_create retries to
+    # keep the tests short.
+    return type(
+        "Runner", (Runner,), {"_core": core, "_create_backoff": 0.005, "_create_backoff_max": 0.05}
+    )
 
 
 @pytest.fixture
@@ -682,3 +682,74 @@ def test_stats_report_latency_percentiles(R: Any, res: Resources) -> None:
     assert isinstance(s, conexe.RunnerStats)
     with pytest.raises(AttributeError):
         s.completed = 0  # type: ignore[misc]
+
+
+# -- Ctrl-C ----------------------------------------------------------------------------------
+
+CTRL_C_SCRIPT = """
+import threading, time
+import conexe
+gate = threading.Event()
+runner = conexe.Runner(lambda: 1)
+started = threading.Event()
+runner.submit(lambda r: (started.set(), gate.wait()))
+started.wait()
+
+def announce(phase, waiting):  # once the main thread is in its wait
+    def watch():
+        while not waiting():
+            time.sleep(0.001)
+        print("waiting in", phase, flush=True)
+    threading.Thread(target=watch, daemon=True).start()
+
+for phase, waiting, wait in [
+    ("queue_task", lambda: runner.stats().queued_tasks == 1,
+     lambda: runner.queue_task(lambda r: print("ran"))),
+    ("stop", lambda: runner.stopped, runner.stop),
+]:
+    try:
+        announce(phase, waiting)
+        wait()
+        print("not interrupted", flush=True)
+    except KeyboardInterrupt:
+        print("interrupted", phase, flush=True)
+gate.set()
+runner.stop()
+print("stopped, cancelled:", runner.stats().cancelled, flush=True)
+"""
+
+
+def test_ctrl_c_interrupts_queue_task_and_stop(core: ModuleType) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = dict(os.environ)
+    src = str(Path(__file__).resolve().parent.parent / "src")
+    env["PYTHONPATH"] = os.pathsep.join([src, *filter(None, [env.get("PYTHONPATH")])])
+    env.pop("CONEXE_NO_EXTENSIONS", None)
+    if core.IMPLEMENTATION == "py":
+        env["CONEXE_NO_EXTENSIONS"] = "1"
+    lines = []
+    with subprocess.Popen(
+        [sys.executable, "-c", CTRL_C_SCRIPT], env=env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    ) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        try:
+            for phase in ("queue_task", "stop"):
+                line = proc.stdout.readline().strip()
+                assert line == f"waiting in {phase}", line + proc.stderr.read()
+                proc.send_signal(signal.SIGINT)
+                lines.append(proc.stdout.readline().strip())
+            proc.wait(timeout=DEADLINE)
+            # Not communicate(): with a timeout it reads the pipe itself,
+            # losing what readline() already buffered.
+            out, err = proc.stdout.read(), proc.stderr.read()
+        finally:
+            proc.kill()
+    assert lines == ["interrupted queue_task", "interrupted stop"], err
+    # The interrupted queue_task cancelled its task: it never ran.
+    assert out == "stopped, cancelled: 1\n", err

@@ -199,6 +199,7 @@ class Runner(Generic[R]):
         # _lock guards the slots and the counters below; never held while
         # user code runs or futures complete (their callbacks may call us).
         self._lock = threading.Lock()
+        self._slot_gone = threading.Condition(self._lock)  # a worker thread ended
         self._slots: set[_Slot] = set()
         self._starting: deque[_Slot] = deque()  # slots whose thread hasn't begun
         self._active = 0  # workers holding a resource, in the worker loop
@@ -391,6 +392,7 @@ class Runner(Generic[R]):
         finally:
             with self._lock:
                 self._slots.discard(slot)
+                self._slot_gone.notify_all()
 
     def _slot_loop(self, slot: _Slot) -> None:
         """Make a resource, run the worker loop on it, destroy it; again
@@ -546,22 +548,28 @@ class Runner(Generic[R]):
         return cancelled
 
     def _join(self, timeout: float | None) -> None:
+        """Wait until every worker thread has destroyed its resource and
+        left (the burst monitor can't start one once the engine is closed).
+
+        Not Thread.join(): on Python 3.11 a join interrupted by Ctrl-C marks
+        a thread that is still running as stopped (threading.py, the
+        bpo-45274 fix), so a second stop() would return too early."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        me = threading.current_thread()
-        threads = self._threads.threads()
-        if self._monitor is not None:
-            threads.insert(0, self._monitor)
-        for t in threads:
-            if t is me:
-                continue
-            t.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
-        busy = [t for t in self._threads.threads() if t is not me]
-        if busy:
-            raise TimeoutError(
-                f"stop() timed out after {timeout} s with {len(busy)} workers still "
-                "busy; call stop() again to keep waiting, or kill() to cancel the "
-                "queued tasks"
-            )
+        mine = 1 if self._in_worker_thread() else 0  # stop() from a task
+        with self._lock:
+            while len(self._slots) > mine:
+                if deadline is None:
+                    self._slot_gone.wait()
+                elif not self._slot_gone.wait(max(0.0, deadline - time.monotonic())):
+                    if len(self._slots) > mine:
+                        raise TimeoutError(
+                            f"stop() timed out after {timeout} s with "
+                            f"{len(self._slots) - mine} workers still busy; call stop() "
+                            "again to keep waiting, or kill() to cancel the queued tasks"
+                        )
+
+    def _in_worker_thread(self) -> bool:
+        return threading.current_thread() in self._threads.threads()
 
     def _finish(self) -> None:
         with self._pool_lock:
