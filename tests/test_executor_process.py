@@ -181,3 +181,50 @@ def test_ctrl_c_interrupts_a_main_thread_waiting_on_a_long_task(
     assert proc.returncode == 0
     # Generous: far less than the task, not a latency target.
     assert took < task_seconds / 2
+
+
+def test_shutdown_after_an_interrupted_shutdown_still_waits_for_running_tasks(
+    core: ModuleType,
+) -> None:
+    # On 3.11 a Ctrl-C that cuts Thread.join() short marks the still-running
+    # thread as stopped (bpo-45274); shutdown() must not rely on it.
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            script(
+                core,
+                """
+            ex = Executor(1)
+            started, finished = threading.Event(), threading.Event()
+            def task():
+                started.set()
+                time.sleep(1.5)
+                finished.set()
+            ex.submit(task)
+            started.wait()
+            try:
+                print("waiting", flush=True)
+                ex.shutdown(wait=True)
+            except KeyboardInterrupt:
+                ex.shutdown(wait=True)
+                print("finished" if finished.is_set() else "returned early", flush=True)
+            """,
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env(),
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "waiting"
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert out.strip() == "finished", err

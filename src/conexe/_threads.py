@@ -14,6 +14,7 @@ clear RuntimeError instead of queueing tasks nobody will run.
     3
     >>> threads.engine.close(); threads.join()
     0
+    True
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ class WorkerThreads:
         self.name_prefix = name_prefix or f"conexe-{next(_counter)}"
         self._run = run if run is not None else engine.worker_loop
         self._lock = threading.Lock()
+        self._gone = threading.Condition(self._lock)  # a thread left
         self._threads: dict[threading.Thread, Any] = {}
         self._seq = itertools.count()
         self._worker_type = type(engine).__module__
@@ -124,6 +126,7 @@ class WorkerThreads:
         finally:
             with self._lock:
                 self._threads.pop(threading.current_thread(), None)
+                self._gone.notify_all()
 
     def workers(self) -> list[Any]:
         with self._lock:
@@ -133,14 +136,24 @@ class WorkerThreads:
         with self._lock:
             return list(self._threads)
 
-    def join(self, timeout: float | None = None) -> None:
-        """Wait for every thread to leave (interruptible with Ctrl-C)."""
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for every thread to leave its loop; False on timeout.
+
+        Interruptible with Ctrl-C, and safely so: it waits on its own
+        Condition, not in ``Thread.join()``, which on 3.11 marks a thread
+        that is still running as stopped when a KeyboardInterrupt cuts the
+        join short (bpo-45274), so a later join would return too early.
+        """
         me = threading.current_thread()
-        for t in self.threads():
-            if t is not me:
-                t.join(timeout)
+        with self._lock:
+            if not self._gone.wait_for(
+                lambda: not any(t is not me for t in self._threads), timeout
+            ):
+                return False
+        return True
 
     def after_fork(self) -> None:
         self._lock = threading.Lock()
+        self._gone = threading.Condition(self._lock)
         self._threads = {}
         self.engine.after_fork()
