@@ -29,9 +29,14 @@ class TaskPool:
     """``max_workers`` threads and at most ``max_queue_size`` queued tasks
     (0: unbounded); a full queue raises :class:`conexe.QueueFull`, never blocks."""
 
-    def __init__(self, max_workers: int, max_queue_size: int) -> None:
-        keyed = getattr(conexe, "KeyedExecutor", None) or _UniqueKeys
+    def __init__(
+        self, max_workers: int, max_queue_size: int, *, executor_class: Any = None
+    ) -> None:
+        keyed = executor_class or getattr(conexe, "KeyedExecutor", None) or _UniqueKeys
         self._ex = keyed(max_workers, max_queue_size=max_queue_size)
+        # Which core runs the tasks ("c" or "py"): tests bind either one.
+        self.core: str = getattr(getattr(keyed, "_core", None), "IMPLEMENTATION",
+                                 conexe.IMPLEMENTATION)
 
     def submit_unique(
         self, key: str, fn: Callable[..., Any], /, *args: Any

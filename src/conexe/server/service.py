@@ -106,8 +106,10 @@ class BatchOutcome:
 
 @dataclass
 class StopReport:
-    """What a graceful stop left behind (names)."""
+    """What a graceful stop did: how many tasks finished during it, and the
+    names of those it cancelled, interrupted or had to leave running."""
 
+    finished: int
     cancelled_pending: list[str]
     interrupted: list[str]
     still_running: list[str]
@@ -118,7 +120,8 @@ class TaskService:
     ``queue_size`` waiting. ``handlers`` maps the names a request may use to
     plain functions; a task without one sleeps ``duration`` ms (the seed's
     demo work). Finished tasks stay visible for ``keep_seconds`` (and at most
-    ``keep_max`` of them)."""
+    ``keep_max`` of them). ``executor_class`` (default ``conexe.KeyedExecutor``)
+    lets tests bind a core."""
 
     def __init__(
         self,
@@ -128,6 +131,7 @@ class TaskService:
         handlers: Mapping[str, Callable[..., Any]] | None = None,
         keep_seconds: float = 300.0,
         keep_max: int = 10_000,
+        executor_class: type | None = None,
     ) -> None:
         self.pool_size = pool_size
         self.queue_size = queue_size
@@ -135,7 +139,7 @@ class TaskService:
         self.keep_seconds = keep_seconds
         self.keep_max = keep_max
         self.started_at = time.time()
-        self._pool = TaskPool(pool_size, queue_size)
+        self._pool = TaskPool(pool_size, queue_size, executor_class=executor_class)
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)  # a task started or ended
         self._pending: dict[str, TaskRecord] = {}  # insertion order = queue order
@@ -326,6 +330,7 @@ class TaskService:
         """``GET /stats``: the executor's counters and the service's."""
         return {
             "state": self.state,
+            "core": self._pool.core,
             "pool_size": self.pool_size,
             "queue_size": self.queue_size,
             "uptime_s": round(time.time() - self.started_at, 3),
@@ -345,6 +350,7 @@ class TaskService:
         demo sleeps short. Logs and returns what was left behind."""
         self.begin_stop()
         deadline = time.monotonic() + grace
+        ended_before = self._ended()
         cancelled: list[str] = []
         if not drain:
             cancelled = self._cancel_pending()
@@ -358,6 +364,7 @@ class TaskService:
                 lambda: not self._running and not self._pending,
                 timeout=max(0.0, deadline - time.monotonic()),
             )
+        finished = self._ended() - ended_before
         if drain:
             cancelled = self._cancel_pending()  # whatever the grace period didn't reach
         with self._lock:
@@ -378,7 +385,15 @@ class TaskService:
             log.warning("%d tasks still running after the grace period: %s",
                         len(still), _names(still))
         self.state = "stopped"
-        return StopReport(cancelled, interrupted, still)
+        log.info(
+            "graceful stop: %d tasks finished, %d pending cancelled, %d interrupted, "
+            "%d still running", finished, len(cancelled), len(interrupted), len(still),
+        )
+        return StopReport(finished, cancelled, interrupted, still)
+
+    def _ended(self) -> int:
+        with self._lock:
+            return self._counts["done"] + self._counts["failed"]
 
     def _cancel_pending(self) -> list[str]:
         with self._lock:
