@@ -157,9 +157,10 @@ class TaskService:
         """Queue each task whose name is free; never blocks.
 
         A name already pending or running, or seen earlier in this batch, is
-        a duplicate. Once the queue is full the remaining items are refused
-        (not tried), so what a batch gets accepted is always a prefix of its
-        new names. Raises ServiceStopping while the server shuts down.
+        a duplicate (the executor checks that before the queue's room, so a
+        duplicate is reported as one even when the queue is full); an item
+        the full queue has no room for is refused. Raises ServiceStopping
+        while the server shuts down.
         """
         if self.state != "serving":
             raise ServiceStopping("the server is shutting down and accepts no new tasks")
@@ -174,9 +175,6 @@ class TaskService:
                 out.duplicate.append(name)
                 continue
             seen.add(name)
-            if out.refused:
-                out.refused.append(name)
-                continue
             rec = TaskRecord(name, spec.duration, spec.handler, now)
             call = self._sleeper(spec.duration) if spec.handler is None else self._caller(spec)
             # Held across the submit so a worker can't start the task before
