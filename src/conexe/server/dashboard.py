@@ -32,14 +32,16 @@ PAGE = """<!doctype html>
   #state.stopping, #state.stopped, #state.offline { background: #fbe9e6; color: var(--warn); }
   #updated { margin-left: auto; color: var(--muted); font-size: 12px; }
   main { padding: 18px 24px; display: grid; gap: 16px;
-         grid-template-columns: repeat(auto-fit, minmax(150px, 1fr)); }
+         grid-template-columns: repeat(4, minmax(0, 1fr)); }
+  @media (max-width: 720px) { main { grid-template-columns: repeat(2, minmax(0, 1fr)); }
+                              .half { grid-column: 1 / -1; } }
   .card { background: var(--card); border: 1px solid #e2e5ea; border-radius: 8px;
           padding: 12px 14px; }
   .card .label { color: var(--muted); font-size: 12px; text-transform: uppercase;
                  letter-spacing: .04em; }
   .card .value { font-size: 30px; font-weight: 650; font-variant-numeric: tabular-nums; }
   .wide { grid-column: 1 / -1; }
-  .half { grid-column: span 3; }
+  .half { grid-column: span 2; }
   canvas { width: 100%; height: 220px; display: block; }
   ul { margin: 6px 0 0; padding: 0; list-style: none; max-height: 180px; overflow: auto;
        font-variant-numeric: tabular-nums; }
@@ -125,10 +127,10 @@ function drawChart() {
     g.beginPath(); g.moveTo(left, y + 0.5); g.lineTo(left + plotW, y + 0.5); g.stroke();
     g.textAlign = "right"; g.fillText(fmt(Math.round((yMax * i) / 4)), left - 6, y + 4);
   }
-  g.textAlign = "center";
   const n = history.length;
   for (const m of [5, 4, 3, 2, 1, 0]) {
     const x = left + plotW * (1 - (m * 60) / Math.max(n, 1));
+    g.textAlign = m === 0 ? "right" : "center";
     if (x >= left) g.fillText(m ? "-" + m + " min" : "now", x, h - 4);
   }
   if (!n) return;
