@@ -88,7 +88,7 @@ def _hist_index(ns: int) -> int:
 
 def _hist_value(i: int) -> float:
     """Upper bound of bucket ``i``, in seconds."""
-    return 2.0 ** ((i + 1) / HIST_PER_OCTAVE) / 1e9
+    return float(2.0 ** ((i + 1) / HIST_PER_OCTAVE) / 1e9)
 
 
 def _percentiles(hist: list[int], ps: tuple[float, ...]) -> tuple[float, ...]:
@@ -168,7 +168,7 @@ class Future(_StdFuture):  # type: ignore[type-arg]
             for waiter in self._waiters:
                 waiter.add_cancelled(self)
             self._condition.notify_all()
-        self._invoke_callbacks()
+        self._invoke_callbacks()  # type: ignore[attr-defined]
         return True
 
     def set_running_or_notify_cancel(self) -> bool:
@@ -362,6 +362,7 @@ class Engine:
         self._cancelled = 0
         self._rejected = 0
         self._retried = 0
+        self._wakeups = 0  # parked workers woken for work
         self._wait_hist = [0] * HIST_BUCKETS
         self._run_hist = [0] * HIST_BUCKETS
 
@@ -590,6 +591,7 @@ class Engine:
             w = self._parked.pop()
             w.parked = False
             self._waking += 1
+            self._wakeups += 1
             return w, False
         if (
             self._on_need_worker is not None
@@ -922,6 +924,7 @@ class Engine:
                 "cancelled": self._cancelled,
                 "rejected": self._rejected,
                 "retried": self._retried,
+                "wakeups": self._wakeups,
             }
 
     def latency(self, which: str, percentiles: tuple[float, ...]) -> tuple[float, ...]:

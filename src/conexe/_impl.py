@@ -22,11 +22,12 @@ __all__ = ["core", "cores", "NO_EXTENSIONS"]
 NO_EXTENSIONS = bool(os.environ.get("CONEXE_NO_EXTENSIONS"))
 
 cores: dict[str, ModuleType] = {"py": _core_py}
+_core_c: ModuleType | None
 try:
     from . import _core as _core_c  # type: ignore[attr-defined]
 except ImportError:  # not built (a pure install, or an unsupported platform)
     _core_c = None
-else:
+if _core_c is not None:
     cores["c"] = _core_c
 
 core: ModuleType = _core_py if NO_EXTENSIONS or _core_c is None else _core_c

@@ -241,7 +241,7 @@ class ConcurrentExecutor(cf.Executor):
             if chunksize < 1:
                 raise ValueError("chunksize must be >= 1.")
         end_time = None if timeout is None else timeout + time.monotonic()
-        return _ChunkedMap(self, fn, zip(*iterables), end_time, chunksize).results()
+        return _ChunkedMap(self, fn, zip(*iterables, strict=False), end_time, chunksize).results()
 
     # -- groups, resize, stats -----------------------------------------------
     def group(self, *, fail_fast: bool = False) -> TaskGroup:

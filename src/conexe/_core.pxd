@@ -1,0 +1,121 @@
+# cython: language_level=3
+# Declarations of the Cython core's classes (see _core.pyx), so that other
+# Cython modules can cimport them and reach their fields directly.
+
+from cpython.pythread cimport PyThread_type_lock
+from cpython.ref cimport PyObject
+
+
+cdef extern from "conexe/ring.h":
+    ctypedef struct conexe_ring:
+        Py_ssize_t size
+    void conexe_ring_init(conexe_ring *r)
+    int conexe_ring_push(conexe_ring *r, object item) except -1
+    int conexe_ring_push_front(conexe_ring *r, object item) except -1
+    PyObject *conexe_ring_pop(conexe_ring *r)
+    void conexe_ring_free(conexe_ring *r)
+    object conexe_new_instance(object type)
+
+
+cdef struct Lane:
+    int priority          # higher is served first
+    conexe_ring ring      # FIFO of owned Future pointers
+
+
+cdef class FutureBase:
+    # Public state, mirrored by the _state/_result/_exception properties
+    # that concurrent.futures.wait()/as_completed() read.
+    cdef int st                     # PENDING .. FINISHED (see _core.pyx)
+    cdef object res                 # the result
+    cdef object exc                 # the exception, or None
+    cdef list callbacks             # done callbacks, None when empty
+    cdef list waiters               # concurrent.futures waiters, made lazily
+    cdef object cond                # threading.Condition, made lazily
+    cdef PyThread_type_lock done_lock  # made only when someone blocks
+    # The task, released as soon as it starts (or is cancelled).
+    cdef object fn
+    cdef object args
+    cdef object kwargs
+    cdef object ctx                 # contextvars.Context or None
+    cdef KeyChain chain             # the key's entry, for keyed tasks
+    cdef int priority
+    cdef int tries                  # retries used (Runner)
+    cdef bint no_retry
+    cdef double deadline            # time.monotonic() start deadline, 0: none
+    cdef long long enqueued_ns
+
+    cdef void release_task(self)
+    cdef int claim(self, double now)
+    cdef int complete(self, int state, object res, object exc) except -1
+    cdef void finish_quietly(self, bint ok, object value)
+    cdef void fail_started(self, object exc)
+    cdef void cancel_claimed(self)
+    cdef int wait_done(self, double timeout) except -1
+
+
+cdef class KeyChain:
+    cdef object key
+    cdef object waiting             # collections.deque of futures
+    cdef dict shard
+
+
+cdef class Worker:
+    cdef PyThread_type_lock park
+    cdef bint _parked
+    cdef bint _retire
+    cdef public object resource
+    cdef public long long tasks_done
+
+
+cdef class Gate:
+    cdef PyThread_type_lock lock
+
+
+cdef class Engine:
+    cdef PyThread_type_lock mutex
+    cdef Lane *lanes                # sorted by priority, highest first
+    cdef int nlanes
+    cdef int cap_lanes
+    cdef Py_ssize_t queued          # in lanes + waiting behind a key's head
+    cdef Py_ssize_t in_lanes
+    cdef Py_ssize_t priority_queued
+    cdef Py_ssize_t max_queue
+    cdef list parked_workers        # LIFO of parked Workers
+    cdef Py_ssize_t waking          # woken or starting, not yet in the loop
+    cdef Py_ssize_t workers
+    cdef Py_ssize_t target
+    cdef Py_ssize_t running
+    cdef object blocked             # deque of Gates: producers waiting for room
+    cdef bint _closed
+    cdef object closed_message
+    cdef object on_need_worker
+    cdef bint pass_resource
+    cdef object check_health
+    cdef int max_retries
+    cdef bint track_latency
+    cdef list shards
+    cdef Py_ssize_t active_keys
+    cdef long long submitted
+    cdef long long completed
+    cdef long long failed
+    cdef long long cancelled
+    cdef long long rejected
+    cdef long long retried
+    cdef long long wakeups          # parked workers woken for work
+    cdef long long wait_hist[256]
+    cdef long long run_hist[256]
+
+    cdef int lock(self) except -1
+    cdef void unlock(self) noexcept
+    cdef int enqueue_locked(self, FutureBase fut, int priority, bint front, bint restamp) except -1
+    cdef FutureBase pop_locked(self)
+    cdef Worker pick_helper_locked(self, bint *spawn)
+    cdef int push(self, FutureBase fut, int priority, bint block, double timeout,
+                  object key, bint keyed, bint unique) except -1
+    cdef void advance_chain_locked(self, FutureBase fut)
+    cdef list drain_locked(self)
+    cdef void spawn(self)
+    cdef void wake_producer_locked(self)
+    cdef void wake_all_producers_locked(self)
+    cdef tuple run(self, FutureBase fut, Worker worker)
+    cdef tuple on_failure(self, FutureBase fut, object exc, object fn)

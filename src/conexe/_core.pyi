@@ -1,0 +1,90 @@
+# Type stub for the Cython core (conexe._core); the pure-Python twin
+# conexe._core_py has the same interface and is the reference.
+from collections.abc import Callable
+from concurrent.futures import Future as _StdFuture
+from typing import Any, Final, Generic, TypeVar
+
+_T = TypeVar("_T")
+
+IMPLEMENTATION: Final[str]
+KEY_SHARDS: Final[int]
+EXIT_SHUTDOWN: Final[str]
+EXIT_RETIRE: Final[str]
+EXIT_REPLACE: Final[str]
+
+class Future(_StdFuture[_T], Generic[_T]):
+    def __init__(self) -> None: ...
+    def _expire(self) -> bool: ...
+
+class ChunkItemError:
+    error: BaseException
+    def __init__(self, error: BaseException) -> None: ...
+
+def run_chunk(fn: Callable[..., Any], chunk: list[tuple[Any, ...]]) -> list[Any]: ...
+
+class Worker:
+    resource: Any
+    tasks_done: int
+    def __init__(self, resource: Any = None) -> None: ...
+    @property
+    def parked(self) -> bool: ...
+    @property
+    def retire(self) -> bool: ...
+
+class Engine:
+    def __init__(
+        self,
+        max_queue_size: int = 0,
+        *,
+        on_need_worker: Callable[[], None] | None = None,
+        target_workers: int = 0,
+        pass_resource: bool = False,
+        check_health: Callable[[BaseException], bool] | None = None,
+        max_retries: int = 0,
+        track_latency: bool = False,
+    ) -> None: ...
+    def submit(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any] | None
+    ) -> Future[Any]: ...
+    def submit_with(
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any] | None,
+        *,
+        priority: int = 0,
+        deadline: float = 0.0,
+        context: Any = None,
+        no_retry: bool = False,
+        block: bool = False,
+        timeout: float | None = None,
+    ) -> Future[Any]: ...
+    def submit_keyed(
+        self,
+        key: Any,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any] | None,
+        *,
+        priority: int = 0,
+        deadline: float = 0.0,
+        context: Any = None,
+        unique: bool = False,
+        block: bool = False,
+        timeout: float | None = None,
+    ) -> Future[Any] | None: ...
+    def key_active(self, key: Any) -> bool: ...
+    def add_workers(self, n: int) -> None: ...
+    def worker_started_failed(self) -> None: ...
+    def set_target_workers(self, n: int) -> None: ...
+    def retire_worker(self, worker: Worker) -> None: ...
+    def worker_loop(self, worker: Worker) -> str: ...
+    def close(self, cancel: bool = False, message: str | None = None) -> int: ...
+    def fail_queued(self, exc: BaseException) -> int: ...
+    def after_fork(self) -> None: ...
+    @property
+    def closed(self) -> bool: ...
+    @property
+    def queued(self) -> int: ...
+    def stats(self) -> dict[str, int]: ...
+    def latency(self, which: str, percentiles: tuple[float, ...]) -> tuple[float, ...]: ...

@@ -1,0 +1,1325 @@
+# cython: language_level=3
+# cython: boundscheck=False, wraparound=False, cdivision=True
+"""The Cython core of conexe (the pure-Python twin is ``_core_py.py``:
+same names, behaviour and messages; read it first, it is the reference).
+
+* ``Future``: a real ``concurrent.futures.Future`` (a Python subclass of
+  ``FutureBase`` and the stdlib class, so ``wait``, ``as_completed`` and
+  asyncio accept it) whose state lives in C fields. It makes no Condition
+  unless ``wait()``/``as_completed()`` ask for one, and no lock unless a
+  caller blocks on it.
+* ``Engine``: priority lanes of ring buffers (include/conexe/ring.h), the
+  key-sharded dispatch map, counters, latency histograms and the worker
+  loop. One engine lock guards it all; it is a PyThread lock taken with a
+  non-blocking try first and only then with the GIL released, and it is
+  never held across a call that could block or wait for the GIL.
+* Workers park on their own lock with the GIL released; a parked worker is
+  woken only while queued tasks outnumber the workers already on their way.
+* Waits in the caller's thread loop on their predicate with the GIL
+  released and wake on signals, so Ctrl-C raises KeyboardInterrupt.
+
+    >>> import threading
+    >>> engine = Engine(); worker = Worker(); engine.add_workers(1)
+    >>> t = threading.Thread(target=engine.worker_loop, args=(worker,)); t.start()
+    >>> engine.submit(pow, (2, 10), None).result()
+    1024
+    >>> engine.close(); t.join()
+    0
+"""
+
+cimport cython
+from cpython.pythread cimport (
+    PY_LOCK_ACQUIRED,
+    PY_LOCK_INTR,
+    PyLockStatus,
+    PyThread_acquire_lock,
+    PyThread_allocate_lock,
+    PyThread_free_lock,
+    PyThread_release_lock,
+    PyThread_type_lock,
+)
+from cpython.object cimport PyCallable_Check
+from cpython.ref cimport PyObject, Py_DECREF
+from cpython.mem cimport PyMem_Realloc, PyMem_Free
+from libc.math cimport log2
+from libc.string cimport memmove, memset
+from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
+
+import logging
+import math
+import threading
+from collections import deque
+from concurrent.futures import CancelledError, InvalidStateError
+from concurrent.futures import Future as _StdFuture
+
+from ._errors import MaxRetriesExceeded, QueueFull
+
+cdef extern from "Python.h":
+    void PyObject_GC_Track(object op)
+    void PyObject_GC_UnTrack(object op)
+    int PyObject_GC_IsTracked(object op)
+    int PyObject_IS_GC(object op)
+    PyLockStatus PyThread_acquire_lock_timed(
+        PyThread_type_lock lock, long long microseconds, int intr_flag) nogil
+    int Py_MakePendingCalls() except -1
+
+__all__ = ["ChunkItemError", "Engine", "Future", "Worker", "IMPLEMENTATION", "run_chunk"]
+
+IMPLEMENTATION = "c"
+
+_LOGGER = logging.getLogger("concurrent.futures")
+_log = logging.getLogger("conexe")
+
+# Future states; _STATE_NAMES are concurrent.futures' own strings.
+DEF PENDING = 0
+DEF RUNNING = 1
+DEF CANCELLED = 2
+DEF CANCELLED_AND_NOTIFIED = 3
+DEF FINISHED = 4
+_STATE_NAMES = ("PENDING", "RUNNING", "CANCELLED", "CANCELLED_AND_NOTIFIED", "FINISHED")
+
+# Outcomes of claiming a queued future.
+DEF SKIP_CANCELLED = 0
+DEF CLAIMED = 1
+DEF SKIP_EXPIRED = 2
+DEF EXPIRED_NOW = 3
+
+EXIT_SHUTDOWN = "shutdown"
+EXIT_RETIRE = "retire"
+EXIT_REPLACE = "replace"
+
+DEF HIST_BUCKETS = 256
+DEF HIST_PER_OCTAVE = 4
+HIST_BUCKETS_PY = HIST_BUCKETS
+KEY_SHARDS = 64
+DEF KEY_SHARD_MASK = 63
+
+# Longest single lock wait, in microseconds (PY_TIMEOUT_MAX is larger on
+# every platform we build for); longer waits simply loop.
+DEF MAX_WAIT_US = 1000000000000
+
+_START_DEADLINE_MESSAGE = "task did not start before its start deadline"
+
+
+cdef inline object ring_pop(conexe_ring *r):
+    """Pop the ring's head (taking over its reference), or None."""
+    cdef PyObject *p = conexe_ring_pop(r)
+    if p == NULL:
+        return None
+    cdef object item = <object>p  # a new reference...
+    Py_DECREF(item)               # ...so drop the one the ring held
+    return item
+
+
+cdef inline long long now_ns() noexcept nogil:
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return <long long>ts.tv_sec * 1000000000 + ts.tv_nsec
+
+
+cdef inline double now_s() noexcept nogil:
+    # The clock time.monotonic() reads on Linux, so deadlines computed in
+    # Python compare directly.
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return <double>ts.tv_sec + <double>ts.tv_nsec * 1e-9
+
+
+cdef inline int hist_index(long long ns) noexcept nogil:
+    if ns < 1:
+        return 0
+    cdef int i = <int>(log2(<double>ns) * HIST_PER_OCTAVE)
+    return i if i < HIST_BUCKETS else HIST_BUCKETS - 1
+
+
+cdef inline void gc_track(object op) noexcept:
+    # Futures are created untracked (see new_future); this puts one under
+    # the cyclic GC as soon as it could be part of a reference cycle.
+    if not PyObject_GC_IsTracked(op):
+        PyObject_GC_Track(op)
+
+
+cdef int acquire_timed(PyThread_type_lock lock, double timeout) except -1:
+    """Acquire ``lock``; ``timeout`` < 0 waits forever. Returns 1 if
+    acquired, 0 on timeout, -1 with an exception set if a signal handler
+    raised (Ctrl-C). The GIL is released only if the lock is taken."""
+    cdef PyLockStatus r
+    cdef long long us
+    cdef double deadline = 0.0
+    if PyThread_acquire_lock_timed(lock, 0, 0) == PY_LOCK_ACQUIRED:
+        return 1
+    if timeout == 0.0:
+        return 0
+    if timeout > 0.0:
+        deadline = now_s() + timeout
+    while True:
+        if timeout < 0.0:
+            us = -1
+        else:
+            us = <long long>((deadline - now_s()) * 1e6)
+            if us <= 0:
+                return 0
+            if us > MAX_WAIT_US:
+                us = MAX_WAIT_US
+        with nogil:
+            r = PyThread_acquire_lock_timed(lock, us, 1)
+        if r == PY_LOCK_ACQUIRED:
+            return 1
+        if r == PY_LOCK_INTR:
+            Py_MakePendingCalls()  # runs signal handlers; raises on Ctrl-C
+            continue
+        if timeout < 0.0:
+            continue
+        if now_s() >= deadline:
+            return 0
+
+
+cdef double timeout_arg(object timeout) except? -2.0:
+    if timeout is None:
+        return -1.0
+    cdef double t = timeout
+    return t if t > 0.0 else 0.0
+
+
+cdef PyThread_type_lock new_locked_lock() except NULL:
+    cdef PyThread_type_lock lock = PyThread_allocate_lock()
+    if lock == NULL:
+        raise MemoryError("cannot allocate a lock")
+    PyThread_acquire_lock(lock, 0)
+    return lock
+
+
+cdef class FutureBase:
+    """The C half of :class:`Future` (fields in _core.pxd)."""
+
+    def __dealloc__(self):
+        if self.done_lock != NULL:
+            PyThread_free_lock(self.done_lock)
+            self.done_lock = NULL
+
+    # -- what concurrent.futures' helpers read --------------------------
+    @property
+    def _state(self):
+        return _STATE_NAMES[self.st]
+
+    @_state.setter
+    def _state(self, value):
+        self.st = _STATE_NAMES.index(value)
+
+    @property
+    def _result(self):
+        return self.res
+
+    @property
+    def _exception(self):
+        return self.exc
+
+    def __setattr__(self, name, value):
+        gc_track(self)  # an attribute could close a cycle
+        object.__setattr__(self, name, value)
+
+    @property
+    def _condition(self):
+        gc_track(self)
+        with cython.critical_section(self):
+            if self.cond is None:
+                self.cond = threading.Condition()
+            return self.cond
+
+    @property
+    def _waiters(self):
+        gc_track(self)
+        with cython.critical_section(self):
+            if self.waiters is None:
+                self.waiters = []
+            return self.waiters
+
+    @property
+    def _done_callbacks(self):
+        gc_track(self)
+        with cython.critical_section(self):
+            if self.callbacks is None:
+                self.callbacks = []
+            return self.callbacks
+
+    # -- the public Future API -------------------------------------------
+    def __repr__(self):
+        name = type(self).__name__
+        st = self.st
+        if st == FINISHED:
+            if self.exc is not None:
+                return "<%s at %#x state=%s raised %s>" % (
+                    name, id(self), "finished", type(self.exc).__name__)
+            return "<%s at %#x state=%s returned %s>" % (
+                name, id(self), "finished", type(self.res).__name__)
+        return "<%s at %#x state=%s>" % (name, id(self), _STATE_NAMES[st].lower())
+
+    def cancelled(self):
+        """True if the future was cancelled."""
+        return self.st == CANCELLED or self.st == CANCELLED_AND_NOTIFIED
+
+    def running(self):
+        """True if the task is running."""
+        return self.st == RUNNING
+
+    def done(self):
+        """True if the future was cancelled or finished."""
+        return self.st >= CANCELLED
+
+    def cancel(self):
+        """Cancel the task if it has not started; waiters wake at once."""
+        cdef object cond
+        cdef list waiters, cbs
+        cdef PyThread_type_lock lock = NULL
+        cdef bint again
+        while True:
+            cond = self.cond
+            if cond is not None:
+                cond.acquire()
+            try:
+                with cython.critical_section(self):
+                    again = self.cond is not cond
+                    if not again:
+                        if self.st == RUNNING or self.st == FINISHED:
+                            return False
+                        if self.st == CANCELLED or self.st == CANCELLED_AND_NOTIFIED:
+                            return True
+                        self.st = CANCELLED_AND_NOTIFIED
+                        lock = self.done_lock
+                        waiters = self.waiters
+                        cbs = self.callbacks
+                        self.callbacks = None
+                if again:
+                    continue
+                self.release_task()
+                if lock != NULL:
+                    PyThread_release_lock(lock)
+                if waiters:
+                    for w in waiters:
+                        w.add_cancelled(self)
+                if cond is not None:
+                    cond.notify_all()
+            finally:
+                if cond is not None:
+                    cond.release()
+            break
+        if cbs:
+            self._invoke(cbs)
+        return True
+
+    def set_running_or_notify_cancel(self):
+        """Mark the future running (True), or, if it was cancelled, notify
+        its waiters and return False."""
+        cdef object cond = self._condition if self.waiters is not None else None
+        cdef list waiters
+        if cond is not None:
+            cond.acquire()
+        try:
+            with cython.critical_section(self):
+                st = self.st
+                if st == PENDING:
+                    self.st = RUNNING
+                    return True
+                if st == CANCELLED:
+                    self.st = CANCELLED_AND_NOTIFIED
+                    waiters = self.waiters
+                elif st == CANCELLED_AND_NOTIFIED:
+                    return False
+                else:
+                    waiters = None
+            if st != CANCELLED:
+                _LOGGER.critical("Future %s in unexpected state: %s", id(self), _STATE_NAMES[st])
+                raise RuntimeError("Future in unexpected state")
+            if waiters:
+                for w in waiters:
+                    w.add_cancelled(self)
+            return False
+        finally:
+            if cond is not None:
+                cond.release()
+
+    def set_result(self, result):
+        """Set the result; waiters wake and callbacks run."""
+        self.complete(FINISHED, result, None)
+
+    def set_exception(self, exception):
+        """Set the exception; waiters wake and callbacks run."""
+        self.complete(FINISHED, None, exception)
+
+    def add_done_callback(self, fn):
+        """Call ``fn(future)`` when done (now, if it already is)."""
+        gc_track(self)
+        with cython.critical_section(self):
+            if self.st < CANCELLED:
+                if self.callbacks is None:
+                    self.callbacks = [fn]
+                else:
+                    self.callbacks.append(fn)
+                return
+        try:
+            fn(self)
+        except Exception:
+            _LOGGER.exception("exception calling callback for %r", self)
+
+    def result(self, timeout=None):
+        """Wait (at most ``timeout`` seconds) and return the result, or
+        raise the task's exception, CancelledError or TimeoutError."""
+        cdef int st = self.st
+        if st == FINISHED:
+            if self.exc is not None:
+                self._raise()
+            return self.res
+        if st < CANCELLED:
+            if not self.wait_done(timeout_arg(timeout)):
+                raise TimeoutError()
+            st = self.st
+        if st == CANCELLED or st == CANCELLED_AND_NOTIFIED:
+            raise CancelledError()
+        if self.exc is not None:
+            self._raise()
+        return self.res
+
+    def exception(self, timeout=None):
+        """Wait like :meth:`result`; return the exception (None if none)."""
+        cdef int st = self.st
+        if st < CANCELLED:
+            if not self.wait_done(timeout_arg(timeout)):
+                raise TimeoutError()
+            st = self.st
+        if st == CANCELLED or st == CANCELLED_AND_NOTIFIED:
+            raise CancelledError()
+        return self.exc
+
+    def _raise(self):
+        # Like concurrent.futures: raise, then break the reference cycle
+        # the traceback would make with this frame.
+        try:
+            raise self.exc
+        finally:
+            self = None
+
+    # -- core-private -----------------------------------------------------
+    cdef int wait_done(self, double timeout) except -1:
+        """Block until done. Returns 1 when done, 0 on timeout."""
+        cdef PyThread_type_lock lock
+        with cython.critical_section(self):
+            if self.st >= CANCELLED:
+                return 1
+            if self.done_lock == NULL:
+                self.done_lock = new_locked_lock()
+            lock = self.done_lock
+        if acquire_timed(lock, timeout) == 1:
+            PyThread_release_lock(lock)  # pass it on to the next waiter
+            return 1
+        return self.st >= CANCELLED
+
+    cdef int complete(self, int state, object res, object exc) except -1:
+        cdef object cond
+        cdef list waiters, cbs
+        cdef PyThread_type_lock lock = NULL
+        cdef bint again, bad = False
+        if exc is not None or PyObject_IS_GC(res):
+            gc_track(self)
+        while True:
+            cond = self.cond
+            if cond is not None:
+                cond.acquire()
+            try:
+                with cython.critical_section(self):
+                    again = self.cond is not cond
+                    if not again:
+                        if self.st >= CANCELLED:
+                            bad = True
+                        else:
+                            self.res = res
+                            self.exc = exc
+                            self.st = state
+                            lock = self.done_lock
+                            waiters = self.waiters
+                            cbs = self.callbacks
+                            self.callbacks = None
+                if again:
+                    continue
+                if bad:
+                    raise InvalidStateError("%s: %r" % (_STATE_NAMES[self.st], self))
+                if lock != NULL:
+                    PyThread_release_lock(lock)
+                if waiters:
+                    if exc is None:
+                        for w in waiters:
+                            w.add_result(self)
+                    else:
+                        for w in waiters:
+                            w.add_exception(self)
+                if cond is not None:
+                    cond.notify_all()
+            finally:
+                if cond is not None:
+                    cond.release()
+            break
+        if cbs:
+            self._invoke(cbs)
+        return 0
+
+    def _invoke(self, list cbs):
+        for cb in cbs:
+            try:
+                cb(self)
+            except Exception:
+                _LOGGER.exception("exception calling callback for %r", self)
+
+    cdef void release_task(self):
+        self.fn = None
+        self.args = None
+        self.kwargs = None
+        self.ctx = None
+
+    cdef int claim(self, double now):
+        """A worker popped this future off a lane: PENDING -> RUNNING."""
+        with cython.critical_section(self):
+            st = self.st
+            if st == PENDING:
+                self.st = RUNNING
+                if self.deadline != 0.0:
+                    if now == 0.0:
+                        now = now_s()
+                    if now > self.deadline:
+                        return EXPIRED_NOW
+                return CLAIMED
+            if st == FINISHED or st == RUNNING:  # _expire() got it first
+                return SKIP_EXPIRED
+            return SKIP_CANCELLED
+
+    cdef void cancel_claimed(self):
+        with cython.critical_section(self):
+            if self.st != RUNNING:
+                return
+            self.st = PENDING
+        try:
+            self.cancel()
+        except BaseException:
+            _log.exception("cancelling a queued task failed")
+
+    cdef void fail_started(self, object exc):
+        self.release_task()
+        try:
+            self.complete(FINISHED, None, exc)
+        except InvalidStateError:  # someone completed it by hand
+            pass
+        except BaseException:
+            _log.exception("completing a future failed")
+
+    cdef void finish_quietly(self, bint ok, object value):
+        """Complete from a worker: never raise into the worker loop."""
+        try:
+            if ok:
+                self.complete(FINISHED, value, None)
+            else:
+                self.complete(FINISHED, None, value)
+        except InvalidStateError:  # someone completed it by hand
+            pass
+        except BaseException:
+            _log.exception("a done-callback raised; the worker goes on")
+
+    def _expire(self):
+        """Fail a still-queued task with TimeoutError (its start deadline
+        passed). Returns False if it already started or ended."""
+        with cython.critical_section(self):
+            if self.st != PENDING:
+                return False
+            self.st = RUNNING
+        self.fail_started(TimeoutError(_START_DEADLINE_MESSAGE))
+        return True
+
+    def _cancel_claimed(self):
+        self.cancel_claimed()
+
+    def _claim(self, double now):
+        return self.claim(now)
+
+
+class Future(FutureBase, _StdFuture):
+    """The future every conexe executor returns: a real
+    :class:`concurrent.futures.Future`, so ``concurrent.futures.wait``,
+    ``as_completed``, ``asyncio.wrap_future`` and ``run_in_executor`` accept it.
+
+    Unlike the stdlib one, ``cancel()`` on a queued task notifies waiters at
+    once (``wait()`` and ``as_completed()`` see it done immediately)::
+
+        >>> f = Future()
+        >>> f.cancel(), f.done()
+        (True, True)
+    """
+
+    def __init__(self):
+        # Deliberately not concurrent.futures.Future.__init__: its
+        # Condition is made only if wait()/as_completed() ask for it.
+        pass
+
+
+cdef object FutureType = Future
+
+
+cdef inline FutureBase new_future(object fn, object args, object kwargs):
+    # Made untracked by the cyclic GC: a queued future holds no cycle the
+    # engine doesn't break by running it, and 200k tracked futures in
+    # flight would cost more in GC passes than everything else together.
+    # gc_track() re-tracks it once it could join a cycle (a container
+    # result, an exception, callbacks, waiters, attributes).
+    cdef FutureBase fut = <FutureBase>conexe_new_instance(FutureType)
+    PyObject_GC_UnTrack(fut)
+    fut.fn = fn
+    fut.args = args
+    fut.kwargs = kwargs if kwargs else None
+    return fut
+
+
+class ChunkItemError:
+    """Marks an item of a :func:`run_chunk` result whose call raised."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error):
+        self.error = error
+
+
+def run_chunk(fn, list chunk):
+    """``[fn(*args) for args in chunk]``, except that an item that raises
+    gives a :class:`ChunkItemError` and the rest still run (``map``'s
+    per-item semantics, one queue entry per chunk)::
+
+        >>> [getattr(r, "error", r) for r in run_chunk(divmod, [(7, 2), (1, 0)])]
+        [(3, 1), ZeroDivisionError('integer division or modulo by zero')]
+    """
+    cdef list out = []
+    for args in chunk:
+        try:
+            out.append(fn(*args))
+        except BaseException as exc:
+            out.append(ChunkItemError(exc))
+    return out
+
+
+cdef object not_callable(object fn):
+    return TypeError("%r object is not callable" % type(fn).__name__)
+
+
+cdef class KeyChain:
+    """One key's entry in the dispatch map: the tasks waiting behind the
+    key's head (the one task of the key that is in a lane or running)."""
+
+    def __cinit__(self, key, dict shard):
+        self.key = key
+        self.waiting = deque()
+        self.shard = shard
+
+
+cdef class Worker:
+    """One worker thread's handle, passed to :meth:`Engine.worker_loop`.
+
+        >>> Worker(resource="db-connection").resource
+        'db-connection'
+    """
+
+    def __cinit__(self, resource=None):
+        self.park = new_locked_lock()
+        self.resource = resource
+
+    def __dealloc__(self):
+        if self.park != NULL:
+            PyThread_free_lock(self.park)
+            self.park = NULL
+
+    @property
+    def parked(self):
+        return self._parked
+
+    @property
+    def retire(self):
+        return self._retire
+
+
+cdef class Gate:
+    """A producer waiting for room in a full queue parks on this."""
+
+    def __cinit__(self):
+        self.lock = new_locked_lock()
+
+    def __dealloc__(self):
+        if self.lock != NULL:
+            PyThread_free_lock(self.lock)
+
+
+cdef class Engine:
+    """Priority lanes, the dispatch map, counters and the worker loop.
+
+    See ``_core_py.Engine`` for the reference behaviour of every method.
+    """
+
+    def __cinit__(self):
+        self.mutex = PyThread_allocate_lock()
+        if self.mutex == NULL:
+            raise MemoryError("cannot allocate the engine lock")
+        self.lanes = NULL
+        self.nlanes = 0
+        self.cap_lanes = 0
+        memset(self.wait_hist, 0, sizeof(self.wait_hist))
+        memset(self.run_hist, 0, sizeof(self.run_hist))
+
+    def __init__(self, max_queue_size=0, *, on_need_worker=None, target_workers=0,
+                 pass_resource=False, check_health=None, max_retries=0,
+                 track_latency=False):
+        if max_queue_size < 0:
+            raise ValueError("max_queue_size must be >= 0")
+        if target_workers < 0:
+            raise ValueError("target_workers must be >= 0")
+        if max_retries < 0:
+            raise ValueError("max_retries must be >= 0")
+        self.max_queue = max_queue_size
+        self.target = target_workers
+        self.on_need_worker = on_need_worker
+        self.pass_resource = pass_resource
+        self.check_health = check_health
+        self.max_retries = max_retries
+        self.track_latency = track_latency
+        self.parked_workers = []
+        self.blocked = deque()
+        self.closed_message = "cannot schedule new futures after shutdown"
+        self.shards = [{} for _ in range(KEY_SHARDS)]
+
+    def __dealloc__(self):
+        cdef int i
+        cdef object item
+        if self.lanes != NULL:
+            for i in range(self.nlanes):
+                while True:
+                    item = ring_pop(&self.lanes[i].ring)
+                    if item is None:
+                        break
+                    gc_track(item)  # its arguments may close a cycle
+                conexe_ring_free(&self.lanes[i].ring)
+            PyMem_Free(self.lanes)
+            self.lanes = NULL
+        if self.mutex != NULL:
+            PyThread_free_lock(self.mutex)
+            self.mutex = NULL
+
+    def __traverse_lanes__(self):  # pragma: no cover - debugging aid
+        return self.in_lanes
+
+    # -- the engine lock ----------------------------------------------------
+    cdef int lock(self) except -1:
+        # Uncontended (always, on a GIL build): no GIL release at all.
+        if PyThread_acquire_lock(self.mutex, 0):
+            return 0
+        with nogil:
+            PyThread_acquire_lock(self.mutex, 1)
+        return 0
+
+    cdef void unlock(self) noexcept:
+        PyThread_release_lock(self.mutex)
+
+    # -- lanes ----------------------------------------------------------------
+    cdef int enqueue_locked(self, FutureBase fut, int priority, bint front,
+                            bint restamp) except -1:
+        cdef int i, j
+        cdef Lane *lanes
+        for i in range(self.nlanes):
+            if self.lanes[i].priority == priority:
+                break
+        else:
+            # A new level: keep the lanes sorted, highest priority first.
+            if self.nlanes == self.cap_lanes:
+                j = self.cap_lanes * 2 if self.cap_lanes else 4
+                lanes = <Lane *>PyMem_Realloc(self.lanes, j * sizeof(Lane))
+                if lanes == NULL:
+                    raise MemoryError()
+                self.lanes = lanes
+                self.cap_lanes = j
+            i = 0
+            while i < self.nlanes and self.lanes[i].priority > priority:
+                i += 1
+            memmove(&self.lanes[i + 1], &self.lanes[i], (self.nlanes - i) * sizeof(Lane))
+            self.lanes[i].priority = priority
+            conexe_ring_init(&self.lanes[i].ring)
+            self.nlanes += 1
+        if self.track_latency and restamp:
+            fut.enqueued_ns = now_ns()
+        if front:
+            conexe_ring_push_front(&self.lanes[i].ring, fut)
+        else:
+            conexe_ring_push(&self.lanes[i].ring, fut)
+        self.queued += 1
+        self.in_lanes += 1
+        if priority > 0:
+            self.priority_queued += 1
+        return 0
+
+    cdef FutureBase pop_locked(self):
+        cdef int i
+        if self.in_lanes == 0:
+            return None
+        for i in range(self.nlanes):
+            if self.lanes[i].ring.size:
+                self.queued -= 1
+                self.in_lanes -= 1
+                if self.lanes[i].priority > 0:
+                    self.priority_queued -= 1
+                return <FutureBase>ring_pop(&self.lanes[i].ring)
+        return None
+
+    cdef Worker pick_helper_locked(self, bint *spawn):
+        """Who takes the queued work: a parked worker (returned), a new
+        thread (*spawn), or nobody (the awake workers keep up)."""
+        cdef Worker w
+        spawn[0] = False
+        if self.in_lanes <= self.waking:
+            return None
+        if self.parked_workers:
+            w = <Worker>self.parked_workers.pop()
+            w._parked = False
+            self.waking += 1
+            self.wakeups += 1
+            return w
+        if self.on_need_worker is not None and not self._closed and self.workers < self.target:
+            self.workers += 1
+            self.waking += 1
+            spawn[0] = True
+        return None
+
+    cdef void spawn(self):
+        cdef bint none_left
+        try:
+            self.on_need_worker()
+        except Exception as exc:
+            # Never let a failed thread start lose accepted work: with no
+            # worker left at all, the queued tasks fail with the reason.
+            _log.error("conexe could not start a worker thread: %r", exc)
+            self.lock()
+            self.workers -= 1
+            self.waking -= 1
+            none_left = self.workers == 0
+            self.unlock()
+            if none_left:
+                self.fail_queued(exc)
+
+    cdef void wake_producer_locked(self):
+        cdef Gate g
+        if self.blocked:
+            g = <Gate>self.blocked.popleft()
+            PyThread_release_lock(g.lock)
+
+    cdef void wake_all_producers_locked(self):
+        while self.blocked:
+            self.wake_producer_locked()
+
+    def _full_message(self):
+        return "the queue is full (%d tasks queued, max_queue_size=%d)" % (
+            self.queued, self.max_queue)
+
+    # -- submitting -------------------------------------------------------------
+    def submit(self, fn, tuple args, kwargs):
+        """Queue ``fn(*args, **kwargs)`` at priority 0; never blocks.
+
+        Raises QueueFull when the bound is reached and RuntimeError once
+        closed."""
+        if not PyCallable_Check(fn):
+            raise not_callable(fn)
+        cdef FutureBase fut = new_future(fn, args, kwargs)
+        self.push(fut, 0, False, -1.0, None, False, False)
+        return fut
+
+    def submit_with(self, fn, tuple args, kwargs, *, int priority=0, double deadline=0.0,
+                    context=None, bint no_retry=False, bint block=False, timeout=None):
+        """:meth:`submit` with per-task options (see the twin)."""
+        if not PyCallable_Check(fn):
+            raise not_callable(fn)
+        if timeout is not None and timeout < 0:
+            raise ValueError("timeout must be >= 0")
+        cdef FutureBase fut = new_future(fn, args, kwargs)
+        fut.priority = priority
+        fut.deadline = deadline
+        fut.ctx = context
+        fut.no_retry = no_retry
+        self.push(fut, priority, block, timeout_arg(timeout), None, False, False)
+        return fut
+
+    def submit_keyed(self, key, fn, tuple args, kwargs, *, int priority=0,
+                     double deadline=0.0, context=None, bint unique=False,
+                     bint block=False, timeout=None):
+        """Queue ``fn(*args, **kwargs)`` behind every earlier task of ``key``
+        (see the twin). With ``unique``, returns None for a busy key."""
+        if not PyCallable_Check(fn):
+            raise not_callable(fn)
+        if timeout is not None and timeout < 0:
+            raise ValueError("timeout must be >= 0")
+        hash(key)  # an unhashable key fails here, before anything is queued
+        cdef FutureBase fut = new_future(fn, args, kwargs)
+        fut.priority = priority
+        fut.deadline = deadline
+        fut.ctx = context
+        if not self.push(fut, priority, block, timeout_arg(timeout), key, True, unique):
+            return None
+        return fut
+
+    cdef int push(self, FutureBase fut, int priority, bint block, double timeout,
+                  object key, bint keyed, bint unique) except -1:
+        """Queue ``fut``. Returns 1, or 0 for a ``unique`` duplicate."""
+        cdef dict shard = None
+        cdef KeyChain chain
+        cdef Gate gate
+        cdef Worker wake = None
+        cdef bint spawn = False
+        cdef double deadline = 0.0
+        cdef int got
+        if keyed:
+            shard = <dict>self.shards[hash(key) & KEY_SHARD_MASK]
+        if block and timeout > 0.0:
+            deadline = now_s() + timeout
+        self.lock()
+        try:
+            while True:
+                if self._closed:
+                    raise RuntimeError(self.closed_message)
+                if unique and key in shard:
+                    return 0
+                if self.max_queue == 0 or self.queued < self.max_queue:
+                    break
+                if not block:
+                    self.rejected += 1
+                    raise QueueFull(self._full_message())
+                gate = Gate()
+                self.blocked.append(gate)
+                self.unlock()
+                try:
+                    if timeout < 0.0:
+                        got = acquire_timed(gate.lock, -1.0)
+                    else:
+                        got = acquire_timed(gate.lock, max(0.0, deadline - now_s()))
+                finally:
+                    self.lock()
+                if not got:
+                    try:
+                        self.blocked.remove(gate)
+                    except ValueError:  # woken just as we timed out: pass it on
+                        self.wake_producer_locked()
+                    self.rejected += 1
+                    raise QueueFull(self._full_message())
+            self.submitted += 1
+            if keyed:
+                chain = shard.get(key)
+                if chain is not None:
+                    # The key is busy: wait behind its head, out of the lanes.
+                    fut.chain = chain
+                    chain.waiting.append(fut)
+                    self.queued += 1
+                    if self.track_latency:
+                        fut.enqueued_ns = now_ns()
+                    return 1
+                chain = KeyChain(key, shard)
+                shard[key] = chain
+                fut.chain = chain
+                self.active_keys += 1
+            self.enqueue_locked(fut, priority, False, True)
+            wake = self.pick_helper_locked(&spawn)
+        finally:
+            self.unlock()
+        if wake is not None:
+            PyThread_release_lock(wake.park)
+        elif spawn:
+            self.spawn()
+        return 1
+
+    def key_active(self, key):
+        """Whether ``key`` has a task queued or running."""
+        cdef dict shard = <dict>self.shards[hash(key) & KEY_SHARD_MASK]
+        self.lock()
+        try:
+            return key in shard
+        finally:
+            self.unlock()
+
+    cdef void advance_chain_locked(self, FutureBase fut):
+        """``fut`` (a key's head) ended or was skipped: the key's next task
+        joins the tail of its lane, or the key's entry is freed."""
+        cdef KeyChain chain = fut.chain
+        cdef FutureBase nxt
+        if chain is None:
+            return
+        fut.chain = None
+        if chain.waiting:
+            nxt = <FutureBase>chain.waiting.popleft()
+            self.queued -= 1
+            self.enqueue_locked(nxt, nxt.priority, False, False)
+        else:
+            del chain.shard[chain.key]
+            self.active_keys -= 1
+
+    # -- workers ------------------------------------------------------------------
+    def add_workers(self, Py_ssize_t n):
+        """Count ``n`` worker threads the caller is about to start."""
+        self.lock()
+        self.workers += n
+        self.waking += n
+        self.unlock()
+
+    def worker_started_failed(self):
+        """Undo one :meth:`add_workers` (the thread could not start)."""
+        self.lock()
+        self.workers -= 1
+        self.waking -= 1
+        self.unlock()
+
+    def set_target_workers(self, Py_ssize_t n):
+        cdef Worker wake
+        cdef bint spawn = False
+        if n < 0:
+            raise ValueError("target_workers must be >= 0")
+        self.lock()
+        self.target = n
+        wake = self.pick_helper_locked(&spawn)
+        self.unlock()
+        if wake is not None:
+            PyThread_release_lock(wake.park)
+        elif spawn:
+            self.spawn()
+
+    def retire_worker(self, Worker worker):
+        """Ask ``worker`` to leave once its current task is done."""
+        self.lock()
+        worker._retire = True
+        if worker._parked:
+            self.parked_workers.remove(worker)
+            worker._parked = False
+            self.waking += 1
+            PyThread_release_lock(worker.park)
+        self.unlock()
+
+    def worker_loop(self, Worker worker):
+        """Run tasks until closed and drained, retired, or (Runner) the
+        worker's resource is found broken. Returns why: ``"shutdown"``,
+        ``"retire"`` or ``"replace"``."""
+        cdef FutureBase done = None, item = None, retry = None
+        cdef object value = None, reason
+        cdef bint ok = True, replace = False, first = True, expired, spawn = False
+        cdef bint locked = False
+        cdef int outcome = 0, claim
+        cdef Worker wake
+        cdef long long t0
+        try:
+            while True:
+                self.lock()
+                locked = True
+                if first:
+                    self.waking -= 1
+                    first = False
+                if outcome:
+                    self.running -= 1
+                    if outcome == 1:
+                        self.completed += 1
+                        self.advance_chain_locked(done)
+                    elif outcome == 2:
+                        self.failed += 1
+                        self.advance_chain_locked(done)
+                    else:
+                        # Broken resource, tries left: back to the front of
+                        # its lane for a worker with a fresh resource.
+                        self.retried += 1
+                        self.enqueue_locked(retry, retry.priority, True, False)
+                        retry = None
+                    outcome = 0
+                reason = None
+                expired = False
+                while True:
+                    if replace:
+                        reason = EXIT_REPLACE
+                        break
+                    if worker._retire:
+                        reason = EXIT_RETIRE
+                        break
+                    item = self.pop_locked()
+                    if item is None:
+                        if self._closed:
+                            reason = EXIT_SHUTDOWN
+                            break
+                        self.parked_workers.append(worker)
+                        worker._parked = True
+                        self.unlock()
+                        locked = False
+                        if done is not None:
+                            done.finish_quietly(ok, value)
+                            done = None
+                            value = None
+                        with nogil:
+                            PyThread_acquire_lock(worker.park, 1)
+                        self.lock()
+                        locked = True
+                        self.waking -= 1
+                        continue
+                    if self.blocked:
+                        self.wake_producer_locked()
+                    claim = item.claim(0.0)
+                    if claim == CLAIMED or claim == EXPIRED_NOW:
+                        if self.track_latency:
+                            self.wait_hist[hist_index(now_ns() - item.enqueued_ns)] += 1
+                        if claim == EXPIRED_NOW:
+                            self.failed += 1
+                            self.advance_chain_locked(item)
+                            expired = True
+                        else:
+                            self.running += 1
+                        break
+                    if claim == SKIP_CANCELLED:
+                        self.cancelled += 1
+                    else:
+                        self.failed += 1
+                    self.advance_chain_locked(item)
+                if reason is not None:
+                    self.workers -= 1
+                    if reason == EXIT_SHUTDOWN and self.workers == 0:
+                        self.wake_all_producers_locked()
+                    self.unlock()
+                    locked = False
+                    if done is not None:
+                        done.finish_quietly(ok, value)
+                    return reason
+                wake = self.pick_helper_locked(&spawn)
+                self.unlock()
+                locked = False
+                if wake is not None:
+                    PyThread_release_lock(wake.park)
+                    wake = None
+                elif spawn:
+                    self.spawn()
+                if done is not None:
+                    done.finish_quietly(ok, value)
+                    done = None
+                    value = None
+                if expired:
+                    item.fail_started(TimeoutError(_START_DEADLINE_MESSAGE))
+                    item = None
+                    continue
+                # -- run it (with the GIL, outside every lock) --
+                t0 = now_ns() if self.track_latency else 0
+                ok, value, outcome, replace = self.run(item, worker)
+                if t0:
+                    t0 = now_ns() - t0
+                    self.lock()
+                    self.run_hist[hist_index(t0)] += 1
+                    self.unlock()
+                if outcome == 3:
+                    retry = item
+                else:
+                    done = item
+                item = None
+                worker.tasks_done += 1
+        except BaseException:
+            if locked:
+                self.unlock()
+            raise
+
+    cdef tuple run(self, FutureBase fut, Worker worker):
+        cdef object fn = fut.fn, args = fut.args, kwargs = fut.kwargs, ctx = fut.ctx
+        fut.release_task()
+        try:
+            if self.pass_resource:
+                args = (worker.resource,)
+            if ctx is not None:
+                if kwargs is None:
+                    value = ctx.run(fn, *args)
+                else:
+                    value = ctx.run(fn, *args, **kwargs)
+            elif kwargs is None:
+                value = fn(*args)
+            else:
+                value = fn(*args, **kwargs)
+        except BaseException as exc:
+            args = kwargs = None
+            return self.on_failure(fut, exc, fn)
+        return (True, value, 1, False)
+
+    cdef tuple on_failure(self, FutureBase fut, object exc, object fn):
+        check = self.check_health
+        if check is None:
+            return (False, exc, 2, False)
+        try:
+            healthy = bool(check(exc))
+        except Exception:
+            _log.exception("check_health raised; treating the resource as broken")
+            healthy = False
+        if healthy:
+            return (False, exc, 2, False)
+        if fut.no_retry:
+            return (False, exc, 2, True)
+        if fut.tries >= self.max_retries:
+            err = MaxRetriesExceeded("max retries exceeded: %r" % (exc,))
+            err.__cause__ = exc
+            return (False, err, 2, True)
+        fut.tries += 1
+        fut.fn = fn
+        with cython.critical_section(fut):
+            fut.st = PENDING
+        return (False, None, 3, True)
+
+    # -- shutting down -------------------------------------------------------------
+    def close(self, bint cancel=False, message=None):
+        """Refuse new tasks; workers leave once the lanes are empty. With
+        ``cancel`` the queued tasks are cancelled (their waiters wake) and
+        their number is returned."""
+        cdef list drained = [], parked
+        cdef FutureBase fut
+        cdef Worker w
+        self.lock()
+        try:
+            self._closed = True
+            if message is not None:
+                self.closed_message = message
+            if cancel:
+                drained = self.drain_locked()
+            parked = self.parked_workers
+            self.parked_workers = []
+            for w in parked:
+                w._parked = False
+            self.waking += len(parked)
+            for fut in drained:
+                if fut.claim(1.0) == SKIP_EXPIRED:
+                    self.failed += 1
+                else:
+                    self.cancelled += 1
+            self.wake_all_producers_locked()
+        finally:
+            self.unlock()
+        for w in parked:
+            PyThread_release_lock(w.park)
+        for fut in drained:
+            fut.cancel_claimed()
+        return sum([1 for fut in drained if fut.cancelled()])
+
+    def fail_queued(self, exc):
+        """Fail every queued task with ``exc``; returns how many."""
+        cdef list drained, claimed = []
+        cdef FutureBase fut
+        cdef int c
+        self.lock()
+        try:
+            drained = self.drain_locked()
+            for fut in drained:
+                c = fut.claim(1.0)
+                if c == SKIP_CANCELLED:
+                    self.cancelled += 1
+                else:
+                    self.failed += 1
+                    if c != SKIP_EXPIRED:
+                        claimed.append(fut)
+            self.wake_all_producers_locked()
+        finally:
+            self.unlock()
+        for fut in claimed:
+            fut.fail_started(exc)
+        return len(claimed)
+
+    cdef list drain_locked(self):
+        """Take every queued task out: the lanes, then the tasks waiting
+        behind busy keys. Keys left with nothing running are freed."""
+        cdef list out = []
+        cdef int i
+        cdef object item
+        cdef FutureBase fut
+        cdef KeyChain chain
+        for i in range(self.nlanes):
+            while True:
+                item = ring_pop(&self.lanes[i].ring)
+                if item is None:
+                    break
+                out.append(item)
+        cdef Py_ssize_t n = len(out)
+        for i in range(n):
+            fut = <FutureBase>out[i]
+            if fut.chain is not None:  # a head that never started
+                chain = fut.chain
+                del chain.shard[chain.key]
+                self.active_keys -= 1
+                out.extend(chain.waiting)
+                chain.waiting.clear()
+        for shard in self.shards:
+            for chain in (<dict>shard).values():  # heads still running
+                out.extend(chain.waiting)
+                chain.waiting.clear()
+        for fut in out:
+            fut.chain = None
+        self.queued = 0
+        self.in_lanes = 0
+        self.priority_queued = 0
+        return out
+
+    def after_fork(self):
+        """In a forked child: no worker threads exist there; refuse work."""
+        # The parent's lock may have been held by a thread that is gone.
+        self.mutex = PyThread_allocate_lock()
+        self._closed = True
+        self.closed_message = (
+            "cannot schedule new futures: this executor was created before "
+            "os.fork(); create a new one in the child process")
+        self.parked_workers = []
+        self.blocked = deque()
+        self.workers = 0
+        self.waking = 0
+        self.running = 0
+
+    # -- reading ---------------------------------------------------------------------
+    @property
+    def closed(self):
+        return self._closed
+
+    @property
+    def queued(self):
+        return self.queued
+
+    def stats(self):
+        """A consistent snapshot of the counters (taken under the lock)."""
+        self.lock()
+        try:
+            return {
+                "workers": self.workers,
+                "idle": len(self.parked_workers),
+                "queued": self.queued,
+                "priority_queued": self.priority_queued,
+                "active_keys": self.active_keys,
+                "running": self.running,
+                "submitted": self.submitted,
+                "completed": self.completed,
+                "failed": self.failed,
+                "cancelled": self.cancelled,
+                "rejected": self.rejected,
+                "retried": self.retried,
+                "wakeups": self.wakeups,
+            }
+        finally:
+            self.unlock()
+
+    def latency(self, which, percentiles):
+        """Percentiles (seconds) of ``"wait"`` or ``"run"`` latencies."""
+        cdef long long *src
+        if which == "wait":
+            src = self.wait_hist
+        elif which == "run":
+            src = self.run_hist
+        else:
+            raise ValueError("unknown latency kind %r: use 'wait' or 'run'" % (which,))
+        self.lock()
+        hist = [src[i] for i in range(HIST_BUCKETS)]
+        self.unlock()
+        total = sum(hist)
+        out = []
+        for p in percentiles:
+            if total == 0:
+                out.append(0.0)
+                continue
+            rank = max(1, math.ceil(total * p / 100.0))
+            seen = 0
+            for i, n in enumerate(hist):
+                seen += n
+                if seen >= rank:
+                    out.append(2.0 ** ((i + 1) / HIST_PER_OCTAVE) / 1e9)
+                    break
+        return tuple(out)
