@@ -16,6 +16,7 @@ keeps per-second throughput for the dashboard.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import functools
 import json
 import logging
 import threading
@@ -201,9 +202,8 @@ class TaskService:
             counts["duplicate"] += len(out.duplicate)
             counts["refused"] += len(out.refused)
         # Outside the lock: a task already over runs its callback right here.
-        finished = self._finished_cb
         for rec, fut in submitted:
-            fut.add_done_callback(lambda f, rec=rec: finished(rec, f))
+            fut.add_done_callback(functools.partial(self._finished_cb, rec))
         return out
 
     def _sleeper(self, duration: int | None) -> Callable[[], None]:
