@@ -170,17 +170,18 @@ class TaskService:
         submitted: list[tuple[TaskRecord, cf.Future[Any]]] = []
         submit, run, lock, pending = self._pool.submit_unique, self._run, self._lock, self._pending
         now = time.time()
-        for spec in specs:
-            name = spec.name
-            if name in seen:
-                out.duplicate.append(name)
-                continue
-            seen.add(name)
-            rec = TaskRecord(name, spec.duration, spec.handler, now)
-            call = self._sleeper(spec.duration) if spec.handler is None else self._caller(spec)
-            # Held across the submit so a worker can't start the task before
-            # it is listed as pending (the worker takes this lock to move it).
-            with lock:
+        # One lock for the whole batch: a worker can't start a task before it
+        # is listed as pending (the worker takes this lock to move it), and
+        # the workers wait on the lock (not on the GIL) while a batch goes in.
+        with lock:
+            for spec in specs:
+                name = spec.name
+                if name in seen:
+                    out.duplicate.append(name)
+                    continue
+                seen.add(name)
+                rec = TaskRecord(name, spec.duration, spec.handler, now)
+                call = self._sleeper(spec.duration) if spec.handler is None else self._caller(spec)
                 try:
                     fut = submit(name, run, rec, call)
                 except QueueFull:
@@ -194,9 +195,8 @@ class TaskService:
                     out.duplicate.append(name)
                     continue
                 pending[name] = rec
-            out.accepted.append(name)
-            submitted.append((rec, fut))
-        with lock:
+                out.accepted.append(name)
+                submitted.append((rec, fut))
             counts = self._counts
             counts["accepted"] += len(out.accepted)
             counts["duplicate"] += len(out.duplicate)
