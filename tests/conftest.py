@@ -10,6 +10,8 @@ missing instead of silently testing only the twin.
 from __future__ import annotations
 
 import os
+import threading
+import time
 from types import ModuleType
 from typing import Any
 
@@ -36,3 +38,35 @@ def Executor(core: ModuleType) -> Any:  # noqa: N802 - it is a class
     import conexe
 
     return bind_core(conexe.ConcurrentExecutor, core)
+
+
+@pytest.fixture
+def make_executor(Executor: Any) -> Any:
+    """``make_executor(*args, **kwargs)``: an executor bound to the core
+    under test, shut down (queued work cancelled) when the test ends."""
+    made: list[Any] = []
+
+    def make(*args: Any, **kwargs: Any) -> Any:
+        ex = Executor(*args, **kwargs)
+        made.append(ex)
+        return ex
+
+    yield make
+    for ex in made:
+        ex.shutdown(wait=True, cancel_futures=True)
+
+
+def _wait_until(predicate: Any, timeout: float = 10.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} not reached within {timeout} s")
+        pause.wait(0.005)
+
+
+@pytest.fixture
+def wait_until() -> Any:
+    """``wait_until(predicate, timeout=10, what=...)``: poll until true, for
+    state with no event to wait on (counters); fails the test on timeout."""
+    return _wait_until

@@ -17,6 +17,7 @@ from ._group import TaskGroup
 from ._impl import core as _core
 from ._task import Task, TaskResponse
 from .executor import ConcurrentExecutor, ExecutorStats
+from .runner import Runner, RunnerStats
 
 __all__ = [
     "BrokenExecutor",
@@ -26,6 +27,8 @@ __all__ = [
     "IMPLEMENTATION",
     "MaxRetriesExceeded",
     "QueueFull",
+    "Runner",
+    "RunnerStats",
     "Task",
     "TaskGroup",
     "TaskResponse",

@@ -43,6 +43,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future as _StdFuture
 from concurrent.futures._base import (
+    _STATE_TO_DESCRIPTION_MAP,
     CANCELLED,
     CANCELLED_AND_NOTIFIED,
     FINISHED,
@@ -141,19 +142,19 @@ class Future(_StdFuture):  # type: ignore[type-arg]
                     return "<%s at %#x state=%s raised %s>" % (
                         self.__class__.__name__,
                         id(self),
-                        self._state.lower(),
+                        _STATE_TO_DESCRIPTION_MAP[self._state],
                         self._exception.__class__.__name__,
                     )
                 return "<%s at %#x state=%s returned %s>" % (
                     self.__class__.__name__,
                     id(self),
-                    self._state.lower(),
+                    _STATE_TO_DESCRIPTION_MAP[self._state],
                     self._result.__class__.__name__,
                 )
             return "<%s at %#x state=%s>" % (
                 self.__class__.__name__,
                 id(self),
-                self._state.lower(),
+                _STATE_TO_DESCRIPTION_MAP[self._state],
             )
 
     def cancel(self) -> bool:
@@ -667,8 +668,14 @@ class Engine:
         replace = False
         first = True
         retry: Future | None = None
+        run_ns = -1  # the last task's run time, not yet in the histogram
         while True:
             mutex.acquire()
+            if run_ns >= 0:
+                # Recorded under the lock taken here anyway: no extra lock
+                # round-trip per task for the latency histogram.
+                self._run_hist[_hist_index(run_ns)] += 1
+                run_ns = -1
             if first:
                 self._waking -= 1
                 first = False
@@ -736,7 +743,16 @@ class Engine:
                 self._workers -= 1
                 if reason == EXIT_SHUTDOWN and self._workers == 0:
                     self._wake_all_producers_locked()
+                # A task retried above went back into a lane without a
+                # helper being picked, and this worker is leaving: wake a
+                # parked one for it (the replacement may take a while to
+                # create its resource, or never manage to).
+                wake, spawn = self._pick_helper_locked()
                 mutex.release()
+                if wake is not None:
+                    wake._park.release()
+                elif spawn:
+                    self._spawn()
                 if done is not None:
                     done._finish(ok, value)
                 return reason
@@ -753,7 +769,10 @@ class Engine:
             if expired:
                 item._fail_started(TimeoutError(_START_DEADLINE_MESSAGE))
                 continue
+            t0 = time.monotonic_ns() if self._track_latency else 0
             ok, value, outcome, replace = self._run(item, worker)
+            if t0:
+                run_ns = time.monotonic_ns() - t0
             if outcome == 3:
                 retry = item
             else:
@@ -763,7 +782,6 @@ class Engine:
     def _run(self, fut: Future, worker: Worker) -> tuple[bool, Any, int, bool]:
         fn, args, kwargs, ctx = fut._fn, fut._args, fut._kwargs, fut._ctx
         fut._release_task()
-        start = time.monotonic_ns() if self._track_latency else 0
         try:
             if self._pass_resource:
                 args = (worker.resource,)
@@ -772,18 +790,9 @@ class Engine:
             else:
                 value = fn(*args, **(kwargs or {}))  # type: ignore[misc]
         except BaseException as exc:
-            if start:
-                self._record_run(start)
             del args, kwargs
             return self._on_failure(fut, exc, fn)
-        if start:
-            self._record_run(start)
         return True, value, 1, False
-
-    def _record_run(self, start: int) -> None:
-        ns = time.monotonic_ns() - start
-        with self._mutex:
-            self._run_hist[_hist_index(ns)] += 1
 
     def _on_failure(
         self, fut: Future, exc: BaseException, fn: Any

@@ -14,11 +14,13 @@ groups, ``resize`` and ``stats``, and the Go ``conexe`` batch API.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import functools
 import itertools
 import logging
 import os
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -35,6 +37,9 @@ from ._threads import EXIT_MESSAGE, WorkerThreads, interpreter_shutting_down
 __all__ = ["ConcurrentExecutor", "ExecutorStats"]
 
 _log = logging.getLogger("conexe")
+# ThreadPoolExecutor reports a failed initializer on this logger; code that
+# watches for it (CPython's own tests included) keeps working.
+_cf_log = logging.getLogger("concurrent.futures")
 
 FullPolicy = Literal["raise", "block", "caller_runs"]
 _POLICIES = ("raise", "block", "caller_runs")
@@ -125,40 +130,36 @@ class ConcurrentExecutor(cf.Executor):
         self._batch_lock = threading.Lock()
         self._staged: list[tuple[Task, Any]] | None = []  # None once started
         self._batch: dict[str, Any] = {}
-        self._engine = self._core.Engine(
-            max_queue_size, on_need_worker=self._spawn_worker, target_workers=max_workers
+        # Neither the engine nor the worker threads hold the executor
+        # strongly: as with ThreadPoolExecutor, an executor dropped without
+        # shutdown() finishes the work it accepted and its threads leave.
+        threads: WorkerThreads
+
+        def need_worker() -> None:
+            threads.spawn_one()
+
+        engine = self._engine = self._core.Engine(
+            max_queue_size, on_need_worker=need_worker, target_workers=max_workers
         )
-        self._threads = WorkerThreads(
-            self._engine, thread_name_prefix, run=self._worker_main
+        threads = self._threads = WorkerThreads(
+            engine,
+            thread_name_prefix,
+            run=functools.partial(
+                _worker_main, engine, initializer, self._initargs, weakref.ref(self)
+            ),
         )
+        weakref.finalize(self, engine.close).atexit = False
         if interpreter_shutting_down():
             self._engine.close(message=EXIT_MESSAGE)
         # The hot path: bound once, so submit() is one Python frame over C.
         self._submit_fast = self._engine.submit
 
     # -- threads -----------------------------------------------------------
-    def _spawn_worker(self) -> None:
-        self._threads.spawn_one()
-
-    def _worker_main(self, worker: Any) -> None:
-        if self._initializer is not None:
-            try:
-                self._initializer(*self._initargs)
-            except BaseException:
-                _log.critical("Exception in initializer:", exc_info=True)
-                self._initializer_failed()
-                self._engine.worker_started_failed()
-                return
-        self._engine.worker_loop(worker)
-
     def _initializer_failed(self) -> None:
         with self._shutdown_lock:
-            self._broken = (
-                "A thread initializer failed, the thread pool is not usable anymore"
-            )
+            self._broken = _BROKEN_MESSAGE
             self._submit_fast = self._submit_broken
-            self._engine.close()
-            self._engine.fail_queued(BrokenExecutor(self._broken))
+            _break(self._engine)
 
     def _submit_broken(self, fn: Any, args: Any, kwargs: Any) -> cf.Future[Any]:
         raise BrokenExecutor(self._broken)
@@ -393,6 +394,43 @@ class ConcurrentExecutor(cf.Executor):
         )
 
 
+_BROKEN_MESSAGE = "A thread initializer failed, the thread pool is not usable anymore"
+
+
+def _worker_main(
+    engine: Any,
+    initializer: Callable[..., object] | None,
+    initargs: tuple[Any, ...],
+    executor_ref: weakref.ref[ConcurrentExecutor],
+    worker: Any,
+) -> None:
+    """One worker thread's life: the initializer, then the engine's loop.
+
+    It reaches the executor only through ``executor_ref`` (see __init__)."""
+    if initializer is not None:
+        try:
+            initializer(*initargs)
+        except BaseException:
+            # ThreadPoolExecutor's logger and message: code watching for it
+            # (CPython's own tests included) keeps working.
+            _cf_log.critical("Exception in initializer:", exc_info=True)
+            executor = executor_ref()
+            if executor is not None:
+                executor._initializer_failed()
+            else:
+                _break(engine)
+            del executor
+            engine.worker_started_failed()
+            return
+    engine.worker_loop(worker)
+
+
+def _break(engine: Any) -> None:
+    """Refuse new work and fail the queued tasks: the pool is broken."""
+    engine.close()
+    engine.fail_queued(BrokenExecutor(_BROKEN_MESSAGE))
+
+
 def _chain(source: cf.Future[Any], target: Any) -> None:
     """Complete ``target`` like ``source`` (staged batch placeholders)."""
 
@@ -416,7 +454,9 @@ class _ChunkedMap:
 
     Reads at most ``window`` items ahead of the consumer; sends them to
     workers in chunks run by ``core.run_chunk`` (one queue entry, one future
-    per chunk), sized so every worker has several chunks to take.
+    per chunk), sized so every worker has several chunks to take. It holds
+    the executor only until the input is exhausted, so a result iterator
+    kept alive does not keep a dropped executor's threads alive.
     """
 
     def __init__(
@@ -427,7 +467,9 @@ class _ChunkedMap:
         end_time: float | None,
         chunksize: int | None,
     ) -> None:
-        self.ex = ex
+        self.submit: Callable[..., cf.Future[Any]] | None = ex.submit
+        self.run_chunk = ex._core.run_chunk
+        self.failed = ex._core.ChunkItemError
         self.fn = fn
         self.items = items
         self.end_time = end_time
@@ -435,37 +477,52 @@ class _ChunkedMap:
         workers = ex._max_workers
         self.window = max(1024, 64 * workers)
         self.spread = 4 * workers  # chunks per read-ahead window
+        # A bounded queue bounds map's own chunks too, so that map never
+        # overflows the queue by itself (nor waits on it, nor runs chunks in
+        # the caller): only other producers can make it full.
+        self.max_chunks = ex._max_queue_size or self.window
+        if chunksize is not None:
+            self.window = min(self.window, chunksize * self.max_chunks)
         self.in_flight: deque[tuple[cf.Future[Any], int]] = deque()
         self.queued_items = 0
-        self.exhausted = False
         self.size = 0
-        self._fill()  # like ThreadPoolExecutor, work starts before iteration
+        try:
+            self._fill()  # like ThreadPoolExecutor, work starts before iteration
+        except BaseException:
+            for fut, _ in self.in_flight:
+                fut.cancel()
+            raise
 
     def _fill(self) -> None:
-        submit, run_chunk, fn = self.ex.submit, self.ex._core.run_chunk, self.fn
+        submit, run_chunk, fn = self.submit, self.run_chunk, self.fn
+        if submit is None:  # input exhausted
+            return
         if self.size == 0:
             # First fill: read a whole window, then size the chunks so the
             # workers get ``spread`` of them (short inputs: one item each).
             first = list(itertools.islice(self.items, self.window))
-            self.exhausted = len(first) < self.window
-            self.size = self.chunksize or max(1, min(256, len(first) // self.spread))
+            self.size = self.chunksize or max(
+                1, min(256, len(first) // self.spread), -(-len(first) // self.max_chunks)
+            )
             for i in range(0, len(first), self.size):
                 chunk = first[i : i + self.size]
                 self.in_flight.append((submit(run_chunk, fn, chunk), len(chunk)))
             self.queued_items = len(first)
+            if len(first) < self.window:
+                self.submit = None
             return
-        while not self.exhausted and self.queued_items < self.window:
+        while self.queued_items < self.window and len(self.in_flight) < self.max_chunks:
             chunk = list(itertools.islice(self.items, self.size))
+            if chunk:
+                self.in_flight.append((submit(run_chunk, fn, chunk), len(chunk)))
+                self.queued_items += len(chunk)
             if len(chunk) < self.size:
-                self.exhausted = True
-                if not chunk:
-                    break
-            self.in_flight.append((submit(run_chunk, fn, chunk), len(chunk)))
-            self.queued_items += len(chunk)
+                self.submit = None
+                break
 
     def results(self) -> Iterator[Any]:
         in_flight = self.in_flight
-        failed = self.ex._core.ChunkItemError
+        failed = self.failed
         try:
             while in_flight:
                 fut, n = in_flight[0]
@@ -474,12 +531,16 @@ class _ChunkedMap:
                 else:
                     out = fut.result(self.end_time - time.monotonic())
                 in_flight.popleft()
+                del fut
                 self.queued_items -= n
                 self._fill()
-                for value in out:
-                    if type(value) is failed:
-                        raise value.error
-                    yield value
+                # Hand each result over without keeping a reference to it
+                # (the consumer may be waiting for it to be freed).
+                out.reverse()
+                while out:
+                    if type(out[-1]) is failed:
+                        raise out.pop().error
+                    yield out.pop()
         finally:
             for fut, _ in in_flight:
                 fut.cancel()

@@ -1,0 +1,183 @@
+"""What a whole process sees: interpreter exit with work pending, os.fork()
+with a live executor, and Ctrl-C while the main thread waits on a result.
+Each runs a small script in a subprocess, once per core."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from types import ModuleType
+
+import pytest
+
+import conexe
+
+SRC = os.path.dirname(os.path.dirname(os.path.abspath(conexe.__file__)))
+
+
+def script(core: ModuleType, body: str) -> str:
+    """``body`` with ``Executor`` bound to ``core``."""
+    prelude = textwrap.dedent(f"""\
+        import os, sys, threading, time, warnings
+        import conexe
+        from conexe._impl import cores
+        Executor = type("ConcurrentExecutor", (conexe.ConcurrentExecutor,),
+                        {{"_core": cores[{core.IMPLEMENTATION!r}]}})
+        """)
+    return prelude + textwrap.dedent(body)
+
+
+def env() -> dict[str, str]:
+    e = dict(os.environ)
+    e["PYTHONPATH"] = os.pathsep.join(p for p in (SRC, e.get("PYTHONPATH")) if p)
+    return e
+
+
+def run(core: ModuleType, body: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", script(core, body)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env(),
+    )
+
+
+def test_interpreter_exit_runs_the_accepted_work_then_exits(core: ModuleType) -> None:
+    proc = run(
+        core,
+        """
+        ex = Executor(2)
+        def task(i):
+            time.sleep(0.01)
+            os.write(1, b"%d\\n" % i)  # one write: lines from threads don't interleave
+        for i in range(20):
+            ex.submit(task, i)
+        # no shutdown(): the interpreter exits with work queued
+        """,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    assert sorted(int(line) for line in proc.stdout.split()) == list(range(20))
+
+
+def test_interpreter_exit_with_a_dropped_unshut_executor_does_not_hang(
+    core: ModuleType,
+) -> None:
+    proc = run(
+        core,
+        """
+        def make():
+            ex = Executor(3)
+            ex.submit(os.write, 1, b"ran\\n")
+            return ex.submit(time.sleep, 0.05)
+        fut = make()
+        print("main done", flush=True)
+        """,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(proc.stdout.split("\n")) == ["", "main done", "ran"]
+
+
+def test_after_fork_the_child_gets_a_clear_error_and_the_parent_goes_on(
+    core: ModuleType,
+) -> None:
+    proc = run(
+        core,
+        """
+        # Python 3.12+ warns about fork() in a process with threads.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        ex = Executor(2)
+        assert ex.submit(pow, 2, 5).result() == 32
+        pid = os.fork()
+        if pid == 0:
+            try:
+                ex.submit(pow, 2, 6)
+            except RuntimeError as exc:
+                print("child:", exc, flush=True)
+            else:
+                print("child: no error", flush=True)
+            ex.shutdown()  # must not hang on threads the child doesn't have
+            print("child: shut down", flush=True)
+            os._exit(0)
+        _, status = os.waitpid(pid, 0)
+        print("parent:", ex.submit(pow, 2, 7).result(), os.waitstatus_to_exitcode(status),
+              flush=True)
+        ex.shutdown()
+        """,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    child = [line for line in lines if line.startswith("child:")]
+    assert len(child) == 2, proc.stdout
+    assert "os.fork()" in child[0] and "create a new one" in child[0]
+    assert child[1] == "child: shut down"
+    assert "parent: 128 0" in lines
+
+
+WAITS = {
+    "result": "fut.result()",
+    "shutdown": "ex.shutdown(wait=True)",
+    "wait_for_completion": "ex.wait_for_completion()",
+    "map": "list(ex.map(time.sleep, [0]))",
+}
+
+
+@pytest.mark.parametrize("wait", sorted(WAITS))
+def test_ctrl_c_interrupts_a_main_thread_waiting_on_a_long_task(
+    core: ModuleType, wait: str
+) -> None:
+    task_seconds = 120
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            script(
+                core,
+                f"""
+            ex = Executor(1)
+            started = threading.Event()
+            def long_task():
+                started.set()
+                time.sleep({task_seconds})
+            ex.start_execution()
+            ex.enqueue_task(conexe.Task("long", long_task))
+            fut = ex.submit(long_task)
+            started.wait()
+            try:
+                print("waiting", flush=True)
+                {WAITS[wait]}
+            except KeyboardInterrupt:
+                print("interrupted", flush=True)
+                os._exit(0)  # don't wait for the sleeping worker
+            print("not interrupted", flush=True)
+            """,
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env(),
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "waiting"
+        # Give the main thread a moment to enter result() (there's no event
+        # to wait on across the process boundary); Ctrl-C lands either way.
+        time.sleep(0.3)
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        took = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert out.strip() == "interrupted", err
+    assert proc.returncode == 0
+    # Generous: far less than the task, not a latency target.
+    assert took < task_seconds / 2
