@@ -86,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     pool.add_argument("--keep-results", type=_seconds, default=300.0, metavar="SECONDS",
                       help="how long GET /tasks/{name} still shows a finished task "
                       "(default: %(default)s)")
+    pool.add_argument("--keep-max", type=_positive, default=10_000, metavar="N",
+                      help="most finished tasks GET /tasks/{name} remembers, the oldest "
+                      "forgotten first (default: %(default)s)")
     limits = p.add_argument_group("request limits")
     limits.add_argument("--max-body", type=_positive, default=1 << 20, metavar="BYTES",
                         help="largest POST /tasks body (larger: 413; default: %(default)s)")
@@ -150,17 +153,18 @@ class _GracefulServer(uvicorn.Server):
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the server until stopped; returns the exit status."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
     try:
         handlers = load_handlers(args.handlers)
     except HandlerError as exc:
         print(f"conexe serve: {exc}", file=sys.stderr)
         return 2
+    logging.basicConfig(
+        level=args.log_level.upper(), stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     service = TaskService(
-        args.pool_size, args.queue_size, handlers=handlers, keep_seconds=args.keep_results
+        args.pool_size, args.queue_size, handlers=handlers,
+        keep_seconds=args.keep_results, keep_max=args.keep_max,
     )
     limits = Limits(max_items=args.max_items, max_duration_ms=args.max_duration,
                     max_body_bytes=args.max_body)
