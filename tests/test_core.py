@@ -211,7 +211,8 @@ def test_counters_add_up(core: ModuleType, pool: Any) -> None:
     s = p.engine.stats()
     assert s["submitted"] == 300
     assert s["failed"] == 100 and s["completed"] == 200
-    assert s["submitted"] == s["completed"] + s["failed"] + s["cancelled"] + s["queued"] + s["running"]
+    accounted = s["completed"] + s["failed"] + s["cancelled"] + s["queued"] + s["running"]
+    assert s["submitted"] == accounted
 
 
 # -- waking workers -----------------------------------------------------------
@@ -295,9 +296,9 @@ def test_twin_and_extension_give_the_same_messages() -> None:
         e.submit(int, (), None)
         got = []
         for call in (
-            lambda: e.submit(int, (), None),
-            lambda: e.submit(3, (), None),
-            lambda: core.Engine(-1),
+            lambda e=e: e.submit(int, (), None),
+            lambda e=e: e.submit(3, (), None),
+            lambda core=core: core.Engine(-1),
         ):
             try:
                 call()

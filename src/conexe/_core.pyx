@@ -77,6 +77,8 @@ DEF CANCELLED = 2
 DEF CANCELLED_AND_NOTIFIED = 3
 DEF FINISHED = 4
 _STATE_NAMES = ("PENDING", "RUNNING", "CANCELLED", "CANCELLED_AND_NOTIFIED", "FINISHED")
+# What repr() shows, as concurrent.futures' _STATE_TO_DESCRIPTION_MAP.
+_STATE_DESCRIPTIONS = ("pending", "running", "cancelled", "cancelled", "finished")
 
 # Outcomes of claiming a queued future.
 DEF SKIP_CANCELLED = 0
@@ -252,7 +254,7 @@ cdef class FutureBase:
                     name, id(self), "finished", type(self.exc).__name__)
             return "<%s at %#x state=%s returned %s>" % (
                 name, id(self), "finished", type(self.res).__name__)
-        return "<%s at %#x state=%s>" % (name, id(self), _STATE_NAMES[st].lower())
+        return "<%s at %#x state=%s>" % (name, id(self), _STATE_DESCRIPTIONS[st])
 
     def cancelled(self):
         """True if the future was cancelled."""
@@ -1033,6 +1035,24 @@ cdef class Engine:
                         self.enqueue_locked(retry, retry.priority, True, False)
                         retry = None
                     outcome = 0
+                if done is not None:
+                    # Complete the finished task's future before taking
+                    # another, so what its waiters and callbacks do (cancel
+                    # queued tasks, say) happens before the next one starts.
+                    # The counters were updated first: stats() never lags.
+                    wake = self.pick_helper_locked(&spawn)  # a key's next task
+                    self.unlock()
+                    locked = False
+                    if wake is not None:
+                        PyThread_release_lock(wake.park)
+                        wake = None
+                    elif spawn:
+                        self.spawn()
+                    done.finish_quietly(ok, value)
+                    done = None
+                    value = None
+                    self.lock()
+                    locked = True
                 reason = None
                 expired = False
                 while True:
@@ -1051,10 +1071,6 @@ cdef class Engine:
                         worker._parked = True
                         self.unlock()
                         locked = False
-                        if done is not None:
-                            done.finish_quietly(ok, value)
-                            done = None
-                            value = None
                         with nogil:
                             PyThread_acquire_lock(worker.park, 1)
                         self.lock()
@@ -1083,10 +1099,17 @@ cdef class Engine:
                     self.workers -= 1
                     if reason == EXIT_SHUTDOWN and self.workers == 0:
                         self.wake_all_producers_locked()
+                    # A task retried above went back into a lane without a
+                    # helper being picked, and this worker is leaving: wake
+                    # a parked one for it (the replacement may take a while
+                    # to create its resource, or never manage to).
+                    wake = self.pick_helper_locked(&spawn)
                     self.unlock()
                     locked = False
-                    if done is not None:
-                        done.finish_quietly(ok, value)
+                    if wake is not None:
+                        PyThread_release_lock(wake.park)
+                    elif spawn:
+                        self.spawn()
                     return reason
                 wake = self.pick_helper_locked(&spawn)
                 self.unlock()
@@ -1096,10 +1119,6 @@ cdef class Engine:
                     wake = None
                 elif spawn:
                     self.spawn()
-                if done is not None:
-                    done.finish_quietly(ok, value)
-                    done = None
-                    value = None
                 if expired:
                     item.fail_started(TimeoutError(_START_DEADLINE_MESSAGE))
                     item = None

@@ -695,6 +695,20 @@ class Engine:
                     self._enqueue_locked(retry, retry._priority, True)
                     retry = None
                 outcome = 0
+            if done is not None:
+                # Complete the finished task's future before taking another
+                # one, so whatever its waiters and callbacks do (cancel the
+                # tasks still queued, say) happens before the next starts.
+                # The counters were updated first: stats() never lags it.
+                wake, spawn = self._pick_helper_locked()  # a key's next task
+                mutex.release()
+                if wake is not None:
+                    wake._park.release()
+                elif spawn:
+                    self._spawn()
+                done._finish(ok, value)
+                done = value = None
+                mutex.acquire()
             item: Future | None = None
             reason = None
             expired = False
@@ -713,9 +727,6 @@ class Engine:
                     self._parked.append(worker)
                     worker.parked = True
                     mutex.release()
-                    if done is not None:
-                        done._finish(ok, value)
-                        done = value = None
                     worker._park.acquire()
                     mutex.acquire()
                     self._waking -= 1
@@ -753,8 +764,6 @@ class Engine:
                     wake._park.release()
                 elif spawn:
                     self._spawn()
-                if done is not None:
-                    done._finish(ok, value)
                 return reason
             wake, spawn = self._pick_helper_locked()
             mutex.release()
@@ -762,9 +771,6 @@ class Engine:
                 wake._park.release()
             elif spawn:
                 self._spawn()
-            if done is not None:
-                done._finish(ok, value)
-                done = value = None
             assert item is not None
             if expired:
                 item._fail_started(TimeoutError(_START_DEADLINE_MESSAGE))

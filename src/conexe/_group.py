@@ -42,32 +42,18 @@ class TaskGroup:
                 raise RuntimeError(
                     "cannot submit to a fail-fast group after one of its tasks failed"
                 )
-        if not self.fail_fast:
-            fut = self._submit(fn, *args, **kwargs)
-            with self._lock:
-                self._futures.append(fut)
-            return fut
-        # The task cancels its siblings itself, in its worker, before that
-        # worker can take another task: a worker may start its next task
-        # before it completes the failed one's future, so a done-callback
-        # alone would let one more task start after the failure.
-        fut = self._submit(self._run_fail_fast, fn, *args, **kwargs)
+        fut = self._submit(fn, *args, **kwargs)
         with self._lock:
             self._futures.append(fut)
             failed_meanwhile = self._failed
-        if failed_meanwhile:  # a sibling failed after the check above
-            fut.cancel()
-        # Failures that happen without running (a start deadline, a broken
-        # pool) are seen here.
-        fut.add_done_callback(self._on_done)
+        if self.fail_fast:
+            if failed_meanwhile:  # a sibling failed after the check above
+                fut.cancel()
+            # The core completes a task's future (running this callback)
+            # before its worker takes another task, so no sibling queued
+            # behind the failure starts on that worker.
+            fut.add_done_callback(self._on_done)
         return fut
-
-    def _run_fail_fast(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except BaseException:
-            self._fail()
-            raise
 
     def _on_done(self, fut: Future[Any]) -> None:
         if fut.cancelled() or fut.exception() is None:

@@ -1,0 +1,378 @@
+"""``conexe.dask.KeyedExecutor``: tasks with the same key run one at a time,
+in submission order, across the whole cluster; different keys run in
+parallel on any workers.
+
+Each key's chain lives here, on the client: a key has at most one task on
+the cluster, and its next task is submitted when that one's result is back.
+Why not chain Dask futures (each task depending on the previous one of its
+key)? Dask can't stop a task that has started, and cancelling a future also
+cancels its dependents, so a chain on the scheduler can't drop a waiting
+task without risking two tasks of a key running at once. Here a waiting
+task is still ours: ``cancel()``, ``submit_unique``, start deadlines and
+``shutdown(cancel_futures=True)`` work as locally. The price is one client
+round trip between two tasks of the same key (see docs/dask.md).
+
+    >>> ex = KeyedExecutor(client)                                # doctest: +SKIP
+    >>> [ex.submit("alice", pow, 2, i) for i in range(3)][-1].result()  # doctest: +SKIP
+    4
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import ModuleType, TracebackType
+from typing import Any, Literal
+
+from .. import _deadlines
+from .._impl import core as _default_core
+from .._task import Task
+from ._common import (
+    SHUTDOWN_MESSAGE,
+    InFlightGate,
+    check_block_timeout,
+    check_client,
+    check_count,
+    check_on_full,
+    claim,
+    dask_key,
+    outcome,
+    set_outcome,
+    submit_to,
+)
+from .executor import call
+
+__all__ = ["KeyedExecutor", "KeyedStats"]
+
+_log = logging.getLogger("conexe")
+
+ErrorHandler = Callable[[Any, BaseException], object]
+KeyedFullPolicy = Literal["raise", "block"]
+# No "caller_runs": running a task in the caller while earlier tasks of its
+# key are still pending would break the key's order.
+_POLICIES = ("raise", "block")
+
+
+@dataclass(frozen=True)
+class KeyedStats:
+    """A snapshot of a Dask :class:`KeyedExecutor`.
+
+    ``workers``: the cluster's Dask workers. ``pending``: tasks waiting
+    behind a busy key (here, on the client); ``running``: tasks handed to
+    the cluster (queued or running there: Dask doesn't tell which);
+    ``active_keys``: keys with a task pending or running. At a quiet moment
+    ``submitted == completed + failed + cancelled + pending + running``.
+    """
+
+    workers: int
+    pending: int
+    running: int
+    active_keys: int
+    submitted: int
+    completed: int
+    failed: int
+    cancelled: int
+    rejected: int
+
+
+def log_error(key: Any, exc: BaseException) -> None:
+    """The default error handler of :meth:`KeyedExecutor.execute`."""
+    _log.error("task for key %r failed", key, exc_info=exc)
+
+
+class _Item:
+    __slots__ = ("fut", "fn", "args", "kwargs", "priority", "dispatched")
+
+    def __init__(
+        self, fut: Any, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], priority: int
+    ) -> None:
+        self.fut = fut
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+        self.priority = priority
+        self.dispatched = False  # handed to the cluster: ends through _finish
+
+
+class KeyedExecutor:
+    """Per-key ordered, non-overlapping execution on a Dask cluster.
+
+    Mirrors :class:`conexe.KeyedExecutor` with ``client`` in place of
+    ``max_workers``. ``max_queue_size`` bounds the tasks accepted and not
+    finished (0: unbounded); ``on_full`` is ``"raise"`` (QueueFull) or
+    ``"block"`` (at most ``block_timeout`` seconds). ``error_handler(key,
+    exc)`` receives :meth:`execute`'s failures (default: logged). Keys must
+    be hashable; they stay on the client, only tasks travel.
+
+        >>> with KeyedExecutor(client) as ex:                      # doctest: +SKIP
+        ...     a = ex.submit(("user", 7), str.upper, "a")
+        ...     b = ex.submit(("user", 7), str.upper, "b")   # after a, never beside it
+        >>> a.result(), b.result()                                 # doctest: +SKIP
+        ('A', 'B')
+    """
+
+    _core: ModuleType = _default_core
+
+    def __init__(
+        self,
+        client: Any,
+        max_queue_size: int = 0,
+        *,
+        on_full: KeyedFullPolicy = "raise",
+        block_timeout: float | None = None,
+        error_handler: ErrorHandler | None = None,
+        resources: dict[str, float] | None = None,
+    ) -> None:
+        self._client = check_client(client)
+        check_count(max_queue_size, "max_queue_size")
+        check_on_full(on_full, _POLICIES)
+        if error_handler is not None and not callable(error_handler):
+            raise TypeError(
+                f"error_handler must be a callable taking (key, exception), "
+                f"not {type(error_handler).__name__}"
+            )
+        self.error_handler: ErrorHandler = error_handler or log_error
+        self._gate = InFlightGate(max_queue_size, on_full, check_block_timeout(block_timeout))
+        self._resources = dict(resources) if resources else None
+        # _lock guards the chains and counters; never held while a future
+        # completes (its callbacks may call us back).
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        # key -> tasks waiting behind the key's task on the cluster. A key
+        # is here exactly while it has a task pending or running.
+        self._chains: dict[Any, deque[_Item]] = {}
+        self._on_cluster: dict[Any, Any] = {}  # key -> Dask future (kept alive)
+        self._shutdown = False
+        self._submitted = 0
+        self._pending = 0
+        self._running = 0
+        self._completed = 0
+        self._failed = 0
+        self._cancelled = 0
+
+    # -- submitting ---------------------------------------------------------------
+    def submit(
+        self, key: Any, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
+    ) -> cf.Future[Any]:
+        """Run ``fn(*args, **kwargs)`` after every earlier task of ``key``
+        has finished; returns its Future."""
+        fut = self._submit(key, fn, args, kwargs, 0, 0.0, False)
+        assert fut is not None
+        return fut
+
+    def submit_unique(
+        self, key: Any, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
+    ) -> cf.Future[Any] | None:
+        """Like :meth:`submit`, but only if ``key`` has no task pending or
+        running; returns None (and schedules nothing) otherwise."""
+        return self._submit(key, fn, args, kwargs, 0, 0.0, True)
+
+    def execute(self, key: Any, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
+        """Fire and forget: a failure goes to ``error_handler(key, exc)``."""
+        fut = self._submit(key, fn, args, kwargs, 0, 0.0, False)
+        assert fut is not None
+        fut.add_done_callback(lambda f: self._report(key, f))
+
+    def submit_task(self, key: Any, task: Task) -> cf.Future[Any]:
+        """Submit a :class:`conexe.Task` on ``key``: ``priority`` becomes the
+        Dask priority of the task when it is handed to the cluster (a key's
+        own order always holds); ``start_timeout`` fails the task with
+        TimeoutError if it is still waiting behind its key then."""
+        if not isinstance(task, Task):
+            raise TypeError(f"submit_task() takes a conexe.Task, not {type(task).__name__}")
+        deadline = task.deadline()
+        fut = self._submit(
+            key, task.fn, tuple(task.args), dict(task.kwargs or {}), task.priority, deadline,
+            False,
+        )
+        assert fut is not None
+        return fut
+
+    def _submit(
+        self,
+        key: Any,
+        fn: Any,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        priority: int,
+        deadline: float,
+        unique: bool,
+    ) -> cf.Future[Any] | None:
+        if not callable(fn):
+            raise TypeError(f"{type(fn).__name__!r} object is not callable")
+        try:
+            hash(key)
+        except TypeError as exc:
+            raise TypeError(
+                f"key must be hashable (str, int, bytes, tuple, frozenset, ...), "
+                f"got {type(key).__name__!r}: {exc}"
+            ) from exc
+        if self._shutdown:
+            raise RuntimeError(SHUTDOWN_MESSAGE)
+        if unique:
+            with self._lock:  # cheap early answer; checked again below
+                if key in self._chains:
+                    return None
+        self._gate.acquire()  # "raise" or "block": never False here
+        item = _Item(self._core.Future(), fn, args, kwargs, priority)
+        with self._lock:
+            if self._shutdown or (unique and key in self._chains):
+                self._gate.release()
+                if self._shutdown:
+                    raise RuntimeError(SHUTDOWN_MESSAGE)
+                return None
+            self._submitted += 1
+            chain = self._chains.get(key)
+            if chain is None:
+                self._chains[key] = deque()
+                first = True
+            else:
+                chain.append(item)
+                self._pending += 1
+                first = False
+        if first:
+            self._dispatch(key, item)
+        else:
+            item.fut.add_done_callback(lambda f: self._on_waiting_done(key, item))
+            if deadline:
+                _deadlines.watch(item.fut, deadline)
+        return item.fut  # type: ignore[no-any-return]
+
+    # -- the chains -----------------------------------------------------------------
+    def _dispatch(self, key: Any, item: _Item | None) -> None:
+        """Hand ``item`` (the key's next task) to the cluster; if it was
+        cancelled or expired meanwhile, take the next one, and free the
+        key when none is left."""
+        while item is not None:
+            if claim(item.fut):
+                item.dispatched = True
+                with self._lock:
+                    self._running += 1
+                try:
+                    dfut = submit_to(
+                        self._client, call, item.fn, item.args, item.kwargs,
+                        key=dask_key(item.fn), priority=item.priority,
+                        resources=self._resources,
+                    )
+                except BaseException as exc:  # noqa: B036 - e.g. fn doesn't pickle
+                    self._finish(key, item.fut, False, exc)
+                    return
+                with self._lock:
+                    self._on_cluster[key] = dfut
+                dfut.add_done_callback(
+                    lambda d, fut=item.fut: self._finish(key, fut, *outcome(d))
+                )
+                return
+            item = self._next_locked_pop(key)
+
+    def _next_locked_pop(self, key: Any) -> _Item | None:
+        with self._lock:
+            chain = self._chains[key]
+            if chain:
+                self._pending -= 1
+                return chain.popleft()
+            del self._chains[key]
+            self._on_cluster.pop(key, None)
+            if not self._chains:
+                self._idle.notify_all()
+            return None
+
+    def _finish(self, key: Any, fut: Any, ok: bool, value: Any) -> None:
+        with self._lock:
+            self._running -= 1
+            if ok:
+                self._completed += 1
+            else:
+                self._failed += 1
+        self._gate.release()  # before completing: a done-callback may submit
+        set_outcome(fut, ok, value)
+        self._dispatch(key, self._next_locked_pop(key))
+
+    def _on_waiting_done(self, key: Any, item: _Item) -> None:
+        # Only a waiting task can end here (cancelled, or failed by its
+        # start deadline): one handed to the cluster is RUNNING, and ends
+        # through _finish. Its slot in the key's order is given up.
+        fut = item.fut
+        if item.dispatched:
+            return
+        with self._lock:
+            chain = self._chains.get(key)
+            if chain is not None and item in chain:
+                chain.remove(item)
+                self._pending -= 1
+            if fut.cancelled():
+                self._cancelled += 1
+            else:
+                self._failed += 1
+        self._gate.release()
+
+    def _report(self, key: Any, fut: cf.Future[Any]) -> None:
+        if fut.cancelled() or fut.exception() is None:
+            return
+        exc = fut.exception()
+        assert exc is not None
+        try:
+            self.error_handler(key, exc)
+        except BaseException:  # noqa: B036 - a callback must survive any handler
+            _log.exception("the error_handler of a KeyedExecutor raised (key %r)", key)
+
+    # -- reading ----------------------------------------------------------------------
+    @property
+    def client(self) -> Any:
+        return self._client
+
+    def stats(self) -> KeyedStats:
+        """A snapshot (see :class:`KeyedStats`); asks the scheduler for the
+        number of workers."""
+        workers = len(self._client.scheduler_info().get("workers", {}))
+        with self._lock:
+            return KeyedStats(
+                workers=workers,
+                pending=self._pending,
+                running=self._running,
+                active_keys=len(self._chains),
+                submitted=self._submitted,
+                completed=self._completed,
+                failed=self._failed,
+                cancelled=self._cancelled,
+                rejected=self._gate.rejected,
+            )
+
+    # -- shutting down ----------------------------------------------------------------
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Refuse new tasks. ``cancel_futures`` cancels every task waiting
+        behind its key (waiters wake with CancelledError); the tasks already
+        on the cluster finish. ``wait`` waits until every key is drained.
+        The client stays open: it is the caller's."""
+        with self._lock:
+            self._shutdown = True
+            waiting = [item.fut for chain in self._chains.values() for item in chain]
+        if cancel_futures:
+            for fut in waiting:
+                fut.cancel()
+        if wait:
+            with self._idle:
+                while self._chains:
+                    self._idle.wait(0.1)  # sliced: Ctrl-C reaches the caller
+
+    def __enter__(self) -> KeyedExecutor:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.shutdown(wait=True)
+
+    def __repr__(self) -> str:
+        state = "shut down" if self._shutdown else "running"
+        return (
+            f"<{type(self).__name__} {state} pending={self._pending} "
+            f"active_keys={len(self._chains)}>"
+        )
