@@ -17,6 +17,7 @@ from ._group import TaskGroup
 from ._impl import core as _core
 from ._task import Task, TaskResponse
 from .executor import ConcurrentExecutor, ExecutorStats
+from .keyed import KeyedExecutor, KeyedStats
 from .runner import Runner, RunnerStats
 
 __all__ = [
@@ -25,6 +26,8 @@ __all__ = [
     "ExecutorStats",
     "Future",
     "IMPLEMENTATION",
+    "KeyedExecutor",
+    "KeyedStats",
     "MaxRetriesExceeded",
     "QueueFull",
     "Runner",

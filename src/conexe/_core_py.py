@@ -873,12 +873,15 @@ class Engine:
     def _drain_locked(self) -> list[Future]:
         """Take every queued task out: the lanes, then the tasks waiting
         behind busy keys. Keys left with nothing running are freed."""
-        out: list[Future] = []
+        in_lanes: list[Future] = []
         for level in self._levels:
             lane = self._lanes[level]
-            out.extend(lane)
+            in_lanes.extend(lane)
             lane.clear()
-        for fut in out:
+        out = list(in_lanes)
+        # Walk only what was in the lanes: the tasks taken from behind a
+        # key's head share its chain, and its entry is freed only once.
+        for fut in in_lanes:
             if fut._chain is not None:  # a head that never started
                 chain = fut._chain
                 del chain.shard[chain.key]

@@ -17,7 +17,6 @@ import concurrent.futures as cf
 import functools
 import itertools
 import logging
-import os
 import threading
 import time
 import weakref
@@ -31,6 +30,7 @@ from . import _deadlines
 from ._errors import BrokenExecutor, QueueFull
 from ._group import TaskGroup
 from ._impl import core as _default_core
+from ._options import check_max_workers, check_on_full, check_size
 from ._task import Task, TaskResponse, check_timeout
 from ._threads import EXIT_MESSAGE, WorkerThreads, interpreter_shutting_down
 
@@ -65,14 +65,6 @@ class ExecutorStats:
     rejected: int
 
 
-def _check_size(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0, got {value}")
-    return value
-
-
 class ConcurrentExecutor(cf.Executor):
     """A thread pool with a C core; ``ThreadPoolExecutor``'s drop-in.
 
@@ -100,20 +92,11 @@ class ConcurrentExecutor(cf.Executor):
         on_full: FullPolicy = "raise",
         block_timeout: float | None = None,
     ) -> None:
-        if max_workers is None:
-            # ThreadPoolExecutor's default: I/O-bound work, capped at 32.
-            max_workers = min(32, (os.cpu_count() or 1) + 4)
-        if isinstance(max_workers, bool) or not isinstance(max_workers, int):
-            raise TypeError(f"max_workers must be an int, not {type(max_workers).__name__}")
-        if max_workers <= 0:
-            raise ValueError("max_workers must be greater than 0")
-        _check_size(max_queue_size, "max_queue_size")
+        max_workers = check_max_workers(max_workers)
+        check_size(max_queue_size, "max_queue_size")
         if initializer is not None and not callable(initializer):
             raise TypeError("initializer must be a callable")
-        if on_full not in _POLICIES:
-            raise ValueError(
-                f"on_full must be one of {', '.join(map(repr, _POLICIES))}, got {on_full!r}"
-            )
+        check_on_full(on_full, _POLICIES)
         if block_timeout is not None:
             check_timeout(block_timeout, "block_timeout")
         if not isinstance(thread_name_prefix, str):
@@ -252,10 +235,9 @@ class ConcurrentExecutor(cf.Executor):
     def resize(self, max_workers: int) -> None:
         """Change the number of workers. Growing starts threads as work
         needs them; shrinking lets running tasks finish, idle workers first."""
-        if isinstance(max_workers, bool) or not isinstance(max_workers, int):
-            raise TypeError(f"max_workers must be an int, not {type(max_workers).__name__}")
-        if max_workers <= 0:
-            raise ValueError("max_workers must be greater than 0")
+        if max_workers is None:
+            raise TypeError("max_workers must be an int, not NoneType")
+        max_workers = check_max_workers(max_workers)
         with self._shutdown_lock:
             if self._engine.closed:
                 raise RuntimeError("cannot resize an executor after shutdown")

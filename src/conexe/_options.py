@@ -1,0 +1,48 @@
+"""Checks for the options every executor takes, shared so that
+``ConcurrentExecutor``, ``KeyedExecutor`` and the Runner reject bad input
+with the same words.
+
+    >>> check_max_workers(4), check_size(0, "max_queue_size")
+    (4, 0)
+    >>> check_on_full("block", ("raise", "block"))
+    'block'
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+__all__ = ["check_max_workers", "check_on_full", "check_size", "default_max_workers"]
+
+
+def default_max_workers() -> int:
+    """``ThreadPoolExecutor``'s default: I/O-bound work, capped at 32."""
+    return min(32, (os.cpu_count() or 1) + 4)
+
+
+def check_max_workers(value: object) -> int:
+    """``max_workers`` as given, or the default for None."""
+    if value is None:
+        return default_max_workers()
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"max_workers must be an int, not {type(value).__name__}")
+    if value <= 0:
+        raise ValueError("max_workers must be greater than 0")
+    return value
+
+
+def check_size(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
+    return value
+
+
+def check_on_full(value: object, allowed: Sequence[str]) -> str:
+    if value not in allowed:
+        raise ValueError(
+            f"on_full must be one of {', '.join(map(repr, allowed))}, got {value!r}"
+        )
+    return value  # type: ignore[return-value]

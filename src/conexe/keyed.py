@@ -1,0 +1,317 @@
+"""``KeyedExecutor``: tasks with the same key run one at a time, in the order
+they were submitted; tasks with different keys run in parallel on one shared
+pool of workers.
+
+It sits on the core's key-sharded dispatch map: a key's tasks wait in its
+own FIFO chain and only the key's next task is in the shared queue, so a
+slow key holds one worker and never the keys behind it (no head-of-line
+blocking), and a key's entry is freed as soon as it has nothing queued or
+running.
+
+    >>> import conexe
+    >>> balance = {"alice": 0}
+    >>> def deposit(user, amount):
+    ...     balance[user] += amount
+    >>> with conexe.KeyedExecutor(max_workers=4) as ex:
+    ...     for _ in range(10):
+    ...         ex.execute("alice", deposit, "alice", 1)
+    >>> balance["alice"]
+    10
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import logging
+import threading
+from collections.abc import Callable
+from contextvars import copy_context as _copy_context
+from dataclasses import dataclass
+from types import ModuleType, TracebackType
+from typing import Any, Literal
+
+from . import _deadlines
+from ._impl import core as _default_core
+from ._options import check_max_workers, check_on_full, check_size
+from ._task import Task, check_timeout
+from ._threads import EXIT_MESSAGE, WorkerThreads, interpreter_shutting_down
+
+__all__ = ["KeyedExecutor", "KeyedStats"]
+
+_log = logging.getLogger("conexe")
+
+ErrorHandler = Callable[[Any, BaseException], object]
+KeyedFullPolicy = Literal["raise", "block"]
+# No "caller_runs": running a task in the caller while earlier tasks of its
+# key are still queued would break the key's order.
+_POLICIES = ("raise", "block")
+
+
+@dataclass(frozen=True)
+class KeyedStats:
+    """A consistent snapshot of a :class:`KeyedExecutor`'s counters.
+
+    ``pending`` counts tasks accepted and not started (those waiting behind
+    a busy key included); ``active_keys`` counts keys with a task pending or
+    running. At any quiet moment ``submitted == completed + failed +
+    cancelled + pending + running``.
+    """
+
+    workers: int
+    idle: int
+    pending: int
+    running: int
+    active_keys: int
+    submitted: int
+    completed: int
+    failed: int
+    cancelled: int
+    rejected: int
+
+
+def log_error(key: Any, exc: BaseException) -> None:
+    """The default error handler of :meth:`KeyedExecutor.execute`: log the
+    failure, with its traceback, to the ``"conexe"`` logger."""
+    _log.error("task for key %r failed", key, exc_info=exc)
+
+
+def _raise_if_unhashable(key: object) -> None:
+    # Called only once a submit has raised TypeError, so that valid keys
+    # are hashed once, by the core.
+    try:
+        hash(key)
+    except TypeError as exc:
+        raise TypeError(
+            f"key must be hashable (str, int, bytes, tuple, frozenset, ...), "
+            f"got {type(key).__name__!r}: {exc}"
+        ) from None
+
+
+class KeyedExecutor:
+    """A thread pool that runs the tasks of each key in order, one at a time.
+
+    ``max_workers`` (default: ``ThreadPoolExecutor``'s) threads are shared
+    by every key. ``max_queue_size`` bounds the pending tasks (0 =
+    unbounded); when it is full, ``on_full`` decides: ``"raise"`` QueueFull
+    (default) or ``"block"`` the caller for at most ``block_timeout``
+    seconds, then QueueFull. ``error_handler(key, exc)`` receives the
+    failures of :meth:`execute`'s tasks (default: logged to the ``"conexe"``
+    logger). Any hashable object is a key.
+
+        >>> log = []
+        >>> with KeyedExecutor(max_workers=2) as ex:
+        ...     first = ex.submit(("user", 7), log.append, "a")
+        ...     second = ex.submit(("user", 7), log.append, "b")
+        >>> log
+        ['a', 'b']
+
+    Every task runs in a copy of its submitter's :mod:`contextvars` context.
+    A key's next task may start before the previous task's future has run
+    its done-callbacks; the tasks themselves never overlap.
+    """
+
+    _core: ModuleType = _default_core
+
+    def __init__(
+        self,
+        max_workers: int | None = None,
+        max_queue_size: int = 0,
+        *,
+        thread_name_prefix: str = "",
+        on_full: KeyedFullPolicy = "raise",
+        block_timeout: float | None = None,
+        error_handler: ErrorHandler | None = None,
+    ) -> None:
+        max_workers = check_max_workers(max_workers)
+        check_size(max_queue_size, "max_queue_size")
+        check_on_full(on_full, _POLICIES)
+        if block_timeout is not None:
+            check_timeout(block_timeout, "block_timeout")
+        if not isinstance(thread_name_prefix, str):
+            raise TypeError("thread_name_prefix must be a str")
+        if error_handler is not None and not callable(error_handler):
+            raise TypeError(
+                f"error_handler must be a callable taking (key, exception), "
+                f"not {type(error_handler).__name__}"
+            )
+        self._max_workers = max_workers
+        self._block = on_full == "block"
+        self._block_timeout = block_timeout
+        self.error_handler: ErrorHandler = error_handler or log_error
+        self._shutdown_lock = threading.Lock()
+        self._engine = self._core.Engine(
+            max_queue_size,
+            on_need_worker=self._spawn_worker,
+            target_workers=max_workers,
+        )
+        self._threads = WorkerThreads(self._engine, thread_name_prefix or "conexe-keyed")
+        if interpreter_shutting_down():
+            self._engine.close(message=EXIT_MESSAGE)
+        self._submit_keyed = self._engine.submit_keyed
+
+    def _spawn_worker(self) -> None:
+        self._threads.spawn_one()
+
+    # -- submitting ----------------------------------------------------------
+    def submit(self, key: Any, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> cf.Future[Any]:
+        """Schedule ``fn(*args, **kwargs)`` after every earlier task of
+        ``key``; returns its Future.
+
+        Raises TypeError for an unhashable key or a non-callable ``fn``,
+        RuntimeError after shutdown and (full queue) QueueFull."""
+        # The hot path: one Python frame over the core.
+        try:
+            if self._block:
+                return self._submit_keyed(  # type: ignore[no-any-return]
+                    key, fn, args, kwargs, context=_copy_context(),
+                    block=True, timeout=self._block_timeout,
+                )
+            return self._submit_keyed(  # type: ignore[no-any-return]
+                key, fn, args, kwargs, context=_copy_context()
+            )
+        except TypeError:
+            _raise_if_unhashable(key)
+            raise
+
+    def submit_unique(
+        self, key: Any, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
+    ) -> cf.Future[Any] | None:
+        """Like :meth:`submit`, but only if ``key`` has no task pending or
+        running: returns None (and schedules nothing) for a duplicate.
+
+            >>> import threading
+            >>> gate = threading.Event()
+            >>> with KeyedExecutor(1) as ex:
+            ...     busy = ex.submit_unique("report", gate.wait)
+            ...     ex.submit_unique("report", gate.wait) is None
+            ...     gate.set()
+            True
+        """
+        return self._submit(key, fn, args, kwargs, 0, 0.0, True)
+
+    def execute(self, key: Any, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
+        """Fire and forget: like :meth:`submit`, but a failure goes to
+        ``error_handler(key, exc)`` instead of a future nobody reads.
+
+            >>> seen = []
+            >>> with KeyedExecutor(1, error_handler=lambda k, e: seen.append((k, e))) as ex:
+            ...     ex.execute("k", int, "not a number")
+            >>> seen[0][0], type(seen[0][1]).__name__
+            ('k', 'ValueError')
+        """
+        fut = self._submit(key, fn, args, kwargs, 0, 0.0, False)
+        fut.add_done_callback(_ReportFailure(self, key))  # type: ignore[union-attr]
+
+    def submit_task(self, key: Any, task: Task) -> cf.Future[Any]:
+        """Submit a :class:`Task` on ``key`` with its options: ``priority``
+        (among ready keys, higher first; a key's own order always holds) and
+        ``start_timeout`` (still pending then: TimeoutError, and the key
+        moves on).
+
+            >>> with KeyedExecutor(1) as ex:
+            ...     ex.submit_task("k", Task("t", max, (3, 9), priority=2)).result()
+            9
+        """
+        if not isinstance(task, Task):
+            raise TypeError(f"submit_task() takes a conexe.Task, not {type(task).__name__}")
+        deadline = task.deadline()
+        kwargs = dict(task.kwargs) if task.kwargs else None
+        fut = self._submit(key, task.fn, tuple(task.args), kwargs, task.priority, deadline, False)
+        assert fut is not None
+        if deadline:
+            _deadlines.watch(fut, deadline)
+        return fut
+
+    def _submit(
+        self,
+        key: Any,
+        fn: Any,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any] | None,
+        priority: int,
+        deadline: float,
+        unique: bool,
+    ) -> cf.Future[Any] | None:
+        try:
+            return self._submit_keyed(  # type: ignore[no-any-return]
+                key, fn, args, kwargs, priority=priority, deadline=deadline,
+                context=_copy_context(), unique=unique,
+                block=self._block, timeout=self._block_timeout,
+            )
+        except TypeError:
+            _raise_if_unhashable(key)
+            raise
+
+    # -- reading -----------------------------------------------------------------
+    @property
+    def max_workers(self) -> int:
+        return self._max_workers
+
+    def stats(self) -> KeyedStats:
+        """A snapshot of the counters (see :class:`KeyedStats`)."""
+        s = self._engine.stats()
+        return KeyedStats(
+            workers=s["workers"],
+            idle=s["idle"],
+            pending=s["queued"],
+            running=s["running"],
+            active_keys=s["active_keys"],
+            submitted=s["submitted"],
+            completed=s["completed"],
+            failed=s["failed"],
+            cancelled=s["cancelled"],
+            rejected=s["rejected"],
+        )
+
+    # -- shutting down -------------------------------------------------------------
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Refuse new tasks. ``cancel_futures`` cancels every pending task
+        (its waiters wake with CancelledError); otherwise every key is
+        drained. ``wait`` joins the workers once they are done."""
+        with self._shutdown_lock:
+            self._engine.close(cancel=cancel_futures)
+        if wait:
+            self._threads.join()
+
+    def __enter__(self) -> KeyedExecutor:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.shutdown(wait=True)
+
+    def __repr__(self) -> str:
+        s = self._engine.stats()
+        state = "shut down" if self._engine.closed else "running"
+        return (
+            f"<{type(self).__name__} {state} max_workers={self._max_workers} "
+            f"workers={s['workers']} pending={s['queued']} running={s['running']} "
+            f"active_keys={s['active_keys']}>"
+        )
+
+
+class _ReportFailure:
+    """The done-callback :meth:`KeyedExecutor.execute` adds: hands a failure
+    to the executor's current ``error_handler``; a handler that raises is
+    logged and never reaches the worker running it."""
+
+    __slots__ = ("executor", "key")
+
+    def __init__(self, executor: KeyedExecutor, key: Any) -> None:
+        self.executor = executor
+        self.key = key
+
+    def __call__(self, fut: cf.Future[Any]) -> None:
+        if fut.cancelled():
+            return
+        exc = fut.exception()
+        if exc is None:
+            return
+        try:
+            self.executor.error_handler(self.key, exc)
+        except BaseException:  # noqa: B036 - a worker must survive any handler
+            _log.exception("the error_handler of a KeyedExecutor raised (key %r)", self.key)
