@@ -14,16 +14,9 @@ import pytest
 import conexe
 from conexe.server._schema import TaskSpec
 from conexe.server.service import TaskService
+from support import bind_core
 
 from .conftest import wait_until
-
-if not hasattr(conexe, "KeyedExecutor"):
-    pytest.skip("conexe.KeyedExecutor (issue 3) is not merged yet", allow_module_level=True)
-
-
-def bind_core(cls: type, core: ModuleType) -> type:
-    """``cls`` on ``core`` (as tests/conftest.py's helper of the same name)."""
-    return type(cls.__name__, (cls,), {"_core": core})
 
 
 @pytest.fixture

@@ -30,13 +30,16 @@ class TaskPool:
     (0: unbounded); a full queue raises :class:`conexe.QueueFull`, never blocks."""
 
     def __init__(
-        self, max_workers: int, max_queue_size: int, *, executor_class: Any = None
+        self,
+        max_workers: int,
+        max_queue_size: int,
+        *,
+        executor_class: type[conexe.KeyedExecutor] | None = None,
     ) -> None:
-        keyed = executor_class or getattr(conexe, "KeyedExecutor", None) or _UniqueKeys
-        self._ex = keyed(max_workers, max_queue_size=max_queue_size)
+        keyed = executor_class or conexe.KeyedExecutor
+        self._ex: conexe.KeyedExecutor = keyed(max_workers, max_queue_size=max_queue_size)
         # Which core runs the tasks ("c" or "py"): tests bind either one.
-        self.core: str = getattr(getattr(keyed, "_core", None), "IMPLEMENTATION",
-                                 conexe.IMPLEMENTATION)
+        self.core: str = keyed._core.IMPLEMENTATION
 
     def submit_unique(
         self, key: str, fn: Callable[..., Any], /, *args: Any
@@ -52,33 +55,3 @@ class TaskPool:
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         self._ex.shutdown(wait=wait, cancel_futures=cancel_futures)
 
-
-class _UniqueKeys:
-    """Stand-in for ``conexe.KeyedExecutor`` until it lands on main (issue
-    3): a ConcurrentExecutor plus a registry of the keys in flight."""
-
-    def __init__(self, max_workers: int, max_queue_size: int) -> None:
-        import threading
-
-        self._ex = conexe.ConcurrentExecutor(max_workers, max_queue_size=max_queue_size)
-        self._lock = threading.Lock()
-        self._active: set[str] = set()
-
-    def submit_unique(self, key: str, fn: Callable[..., Any], /, *args: Any) -> Any:
-        with self._lock:
-            if key in self._active:
-                return None
-            fut = self._ex.submit(fn, *args)
-            self._active.add(key)
-        fut.add_done_callback(lambda _: self._release(key))
-        return fut
-
-    def _release(self, key: str) -> None:
-        with self._lock:
-            self._active.discard(key)
-
-    def stats(self) -> Any:
-        return self._ex.stats()
-
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        self._ex.shutdown(wait=wait, cancel_futures=cancel_futures)

@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import KeyedExecutor
 from ._pool import QueueFull, TaskPool
 from ._schema import TaskSpec
 
@@ -132,7 +133,7 @@ class TaskService:
         handlers: Mapping[str, Callable[..., Any]] | None = None,
         keep_seconds: float = 300.0,
         keep_max: int = 10_000,
-        executor_class: type | None = None,
+        executor_class: type[KeyedExecutor] | None = None,
     ) -> None:
         self.pool_size = pool_size
         self.queue_size = queue_size
