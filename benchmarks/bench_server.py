@@ -9,8 +9,9 @@ One server process runs the real app plus two bare routes (``GET /bare``
 answers ``[]``; ``POST /bare`` parses the JSON and answers counts, running
 nothing). ``--posters`` connections post 100-item batches of instant tasks
 (``duration`` 0, fresh names) as fast as they are answered, while one more
-connection polls ``GET /tasks/running`` and ``GET /bare`` in turn. Reported:
-tasks accepted per second, the latencies of both GETs under that load and
+connection polls ``GET /tasks/running`` and ``GET /bare`` in turn; between
+phases the server's queue is let drain. Reported: tasks accepted and ended
+per second, the latencies of both GETs under that load and
 their ratio (the target: the service's GET at most 1.5x the bare one's p99),
 plus, for reference, the same GETs with no load and the POST batch against
 a bare POST of the same body.
@@ -174,20 +175,48 @@ async def phase(port: int, seconds: float, posters: int, post_path: str | None,
                                          f"{time.monotonic_ns()}", budget))
         for k in range(posters if post_path else 0)
     ]
+    ended_before = await ended(port)
     t0 = time.perf_counter()
     await asyncio.sleep(seconds)
     stop.set()
     gets = await getter
     posts = [await t for t in post_tasks]
     elapsed = time.perf_counter() - t0
+    ended_during = await ended(port) - ended_before
+    await drained(port)  # the next phase starts with idle workers
     out: dict[str, Any] = {f"GET {p}": s.summary() for p, s in gets.items()}
     if post_path:
         merged = Samples([t for s, _, _ in posts for t in s.times])
         out[f"POST {post_path}"] = merged.summary()
         out["accepted_tasks_per_s"] = sum(a for _, a, _ in posts) / elapsed
+        out["ended_tasks_per_s"] = ended_during / elapsed
         out["batches_per_s"] = len(merged.times) / elapsed
         out["batches_refused_429"] = sum(r for _, _, r in posts)
     return out
+
+
+async def server_stats(port: int) -> dict[str, Any]:
+    conn = await Connection.open(port)
+    try:
+        return dict(json.loads((await conn.request("GET", "/stats"))[1]))
+    finally:
+        conn.close()
+
+
+async def ended(port: int) -> int:
+    tasks = (await server_stats(port))["tasks"]
+    return int(tasks["done"] + tasks["failed"])
+
+
+async def drained(port: int, timeout: float = 120.0) -> None:
+    """Wait (bounded) until the server has nothing pending or running."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        tasks = (await server_stats(port))["tasks"]
+        if tasks["pending"] == 0 and tasks["running"] == 0:
+            return
+        await asyncio.sleep(0.2)
+    raise SystemExit(f"the server did not drain its queue in {timeout:g} s")
 
 
 def free_port() -> int:
@@ -230,10 +259,8 @@ async def run(args: argparse.Namespace, port: int, proc: subprocess.Popen[bytes]
     report["post_mean_ratio_vs_bare_post"] = (load["POST /tasks"]["mean_ms"]
                                               / report["bare_load"]["POST /bare"]["mean_ms"])
     report["requests_left_in_budget"] = budget[0]
-    conn = await Connection.open(port)
-    report["server_stats"] = json.loads((await conn.request("GET", "/stats"))[1])
+    report["server_stats"] = await server_stats(port)
     report["core"] = report["server_stats"]["core"]
-    conn.close()
     return report
 
 
@@ -248,8 +275,9 @@ def print_report(r: dict[str, Any], args: argparse.Namespace) -> None:
     print("no load:")
     for k in ("GET /tasks/running", "GET /bare"):
         print(row(k, r["idle"][k]))
-    print(f"under load: {load['accepted_tasks_per_s']:,.0f} tasks accepted/s "
-          f"({load['batches_per_s']:.0f} batches/s, {load['batches_refused_429']} refused)")
+    print(f"under load: {load['accepted_tasks_per_s']:,.0f} tasks accepted/s, "
+          f"{load['ended_tasks_per_s']:,.0f} ended/s ({load['batches_per_s']:.0f} batches/s, "
+          f"{load['batches_refused_429']} answered 429)")
     for k in ("POST /tasks", "GET /tasks/running", "GET /bare"):
         print(row(k, load[k]))
     print("bare POST under the same load shape (reference):")

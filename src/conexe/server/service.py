@@ -143,7 +143,7 @@ class TaskService:
         self.started_at = time.time()
         self._pool = TaskPool(pool_size, queue_size, executor_class=executor_class)
         self._lock = threading.Lock()
-        self._changed = threading.Condition(self._lock)  # a task started or ended
+        self._changed = threading.Condition(self._lock)  # a task ended (while stopping)
         self._pending: dict[str, TaskRecord] = {}  # insertion order = queue order
         self._running: dict[str, TaskRecord] = {}
         self._finished: OrderedDict[str, TaskRecord] = OrderedDict()
@@ -271,7 +271,8 @@ class TaskService:
                 len(finished) > self.keep_max or next(iter(finished.values())).expires < now
             ):
                 finished.popitem(last=False)
-            self._changed.notify_all()
+            if self.state != "serving":  # only stop() waits on it: spare the hot path
+                self._changed.notify_all()
 
     def _tick_locked(self, now: float) -> None:
         """Advance the throughput ring to the current second, zeroing the
@@ -285,17 +286,18 @@ class TaskService:
         self._history_at = second
 
     # -- reading ----------------------------------------------------------------------
+    # The two listings copy the dict without taking the lock: the copy is one
+    # atomic dict operation (under the GIL, and with the dict's own lock on a
+    # free-threaded build), and a GET must never wait for a worker that was
+    # preempted while holding the lock (a GIL convoy of several switch
+    # intervals under load).
     def running(self) -> list[dict[str, Any]]:
         """The running tasks, as the seed listed them (``[]`` when none)."""
-        with self._lock:
-            recs = list(self._running.values())
-        return [r.listing() for r in recs]
+        return [r.listing() for r in list(self._running.values())]
 
     def pending(self) -> list[dict[str, Any]]:
         """The queued tasks, in queue order."""
-        with self._lock:
-            recs = list(self._pending.values())
-        return [r.listing() for r in recs]
+        return [r.listing() for r in list(self._pending.values())]
 
     def get(self, name: str) -> dict[str, Any] | None:
         """A task's state, and its result or error while it is kept."""
