@@ -1,0 +1,421 @@
+"""The task service behind the HTTP API, usable without any web framework.
+
+A :class:`TaskService` accepts batches of named tasks, refuses a name that is
+pending or running (the pool's dedup, see :mod:`._pool`), never blocks on a
+full queue, remembers each finished task's result or error for a while, and
+keeps per-second throughput for the dashboard.
+
+    >>> from conexe.server._schema import TaskSpec
+    >>> svc = TaskService(pool_size=2, queue_size=10)
+    >>> out = svc.submit_batch([TaskSpec("a", duration=0), TaskSpec("a", duration=0)])
+    >>> out.accepted, out.duplicate
+    (['a'], ['a'])
+    >>> svc.close()
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import functools
+import json
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import KeyedExecutor
+from ._pool import QueueFull, TaskPool
+from ._schema import TaskSpec
+
+__all__ = ["BatchOutcome", "ServiceStopping", "StopReport", "TaskRecord", "TaskService"]
+
+log = logging.getLogger("conexe.server")
+
+HISTORY_SECONDS = 600  # throughput kept for the dashboard: the last 10 minutes
+
+
+class ServiceStopping(RuntimeError):
+    """The service is shutting down and accepts no new tasks."""
+
+
+class Interrupted(Exception):
+    """A demo sleep cut short because the server's grace period ran out."""
+
+
+@dataclass(eq=False)
+class TaskRecord:
+    """One accepted task and what became of it. ``state`` is one of
+    ``pending``, ``running``, ``done``, ``failed``, ``cancelled``."""
+
+    name: str
+    duration: int | None
+    handler: str | None
+    submitted_at: float
+    state: str = "pending"
+    started_at: float | None = None
+    ended_at: float | None = None
+    result: Any = None
+    result_repr: str | None = None
+    error: dict[str, str] | None = None
+    expires: float = 0.0  # monotonic time after which a finished record is forgotten
+
+    def listing(self) -> dict[str, Any]:
+        """The seed's ``{"name", "duration"}`` (plus ``handler`` when set)."""
+        if self.handler is None:
+            return {"name": self.name, "duration": self.duration}
+        return {"name": self.name, "duration": None, "handler": self.handler}
+
+    def to_json(self) -> dict[str, Any]:
+        out = self.listing()
+        out.update(
+            state=self.state,
+            submitted_at=self.submitted_at,
+            started_at=self.started_at,
+            ended_at=self.ended_at,
+        )
+        if self.state == "done":
+            out["result"] = self.result
+            if self.result_repr is not None:
+                out["result_repr"] = self.result_repr
+        elif self.error is not None:
+            out["error"] = self.error
+        return out
+
+
+@dataclass
+class BatchOutcome:
+    """What became of each item of one ``POST /tasks``, names in request order."""
+
+    requested: int
+    accepted: list[str] = field(default_factory=list)
+    duplicate: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # the queue was full
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "RequestedTask": self.requested,
+            "SubmittedTasks": len(self.accepted),
+            "DuplicateTasks": len(self.duplicate),
+            "RefusedTasks": len(self.refused),
+            "Accepted": self.accepted,
+            "Duplicates": self.duplicate,
+            "Refused": self.refused,
+        }
+
+
+@dataclass
+class StopReport:
+    """What a graceful stop did: how many tasks finished during it, and the
+    names of those it cancelled, interrupted or had to leave running."""
+
+    finished: int
+    cancelled_pending: list[str]
+    interrupted: list[str]
+    still_running: list[str]
+
+
+class TaskService:
+    """Named tasks on a pool of ``pool_size`` threads with at most
+    ``queue_size`` waiting. ``handlers`` maps the names a request may use to
+    plain functions; a task without one sleeps ``duration`` ms (the seed's
+    demo work). Finished tasks stay visible for ``keep_seconds`` (and at most
+    ``keep_max`` of them). ``executor_class`` (default ``conexe.KeyedExecutor``)
+    lets tests bind a core."""
+
+    def __init__(
+        self,
+        pool_size: int,
+        queue_size: int,
+        *,
+        handlers: Mapping[str, Callable[..., Any]] | None = None,
+        keep_seconds: float = 300.0,
+        keep_max: int = 10_000,
+        executor_class: type[KeyedExecutor] | None = None,
+    ) -> None:
+        self.pool_size = pool_size
+        self.queue_size = queue_size
+        self.handlers = dict(handlers or {})
+        self.keep_seconds = keep_seconds
+        self.keep_max = keep_max
+        self.started_at = time.time()
+        self._pool = TaskPool(pool_size, queue_size, executor_class=executor_class)
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)  # a task ended (while stopping)
+        self._pending: dict[str, TaskRecord] = {}  # insertion order = queue order
+        self._running: dict[str, TaskRecord] = {}
+        self._finished: OrderedDict[str, TaskRecord] = OrderedDict()
+        self._counts = {"accepted": 0, "duplicate": 0, "refused": 0,
+                        "done": 0, "failed": 0, "cancelled": 0}
+        self._history = [0] * HISTORY_SECONDS  # tasks ended per second, a ring
+        self._history_at = int(time.monotonic())  # the second of the newest slot
+        self._abort = threading.Event()  # set when the grace period runs out
+        self.state = "serving"  # then "stopping", then "stopped"
+
+    # -- submitting ---------------------------------------------------------------
+    def submit_batch(self, specs: Sequence[TaskSpec]) -> BatchOutcome:
+        """Queue each task whose name is free; never blocks.
+
+        A name already pending or running, or seen earlier in this batch, is
+        a duplicate (the executor checks that before the queue's room, so a
+        duplicate is reported as one even when the queue is full); an item
+        the full queue has no room for is refused. Raises ServiceStopping
+        while the server shuts down.
+        """
+        if self.state != "serving":
+            raise ServiceStopping("the server is shutting down and accepts no new tasks")
+        out = BatchOutcome(len(specs))
+        seen: set[str] = set()
+        submitted: list[tuple[TaskRecord, cf.Future[Any]]] = []
+        submit, run, lock, pending = self._pool.submit_unique, self._run, self._lock, self._pending
+        now = time.time()
+        # One lock for the whole batch: a worker can't start a task before it
+        # is listed as pending (the worker takes this lock to move it), and
+        # the workers wait on the lock (not on the GIL) while a batch goes in.
+        with lock:
+            for spec in specs:
+                name = spec.name
+                if name in seen:
+                    out.duplicate.append(name)
+                    continue
+                seen.add(name)
+                rec = TaskRecord(name, spec.duration, spec.handler, now)
+                call = self._sleeper(spec.duration) if spec.handler is None else self._caller(spec)
+                try:
+                    fut = submit(name, run, rec, call)
+                except QueueFull:
+                    out.refused.append(name)
+                    continue
+                except RuntimeError:  # the pool closed under us: stopping
+                    raise ServiceStopping(
+                        "the server is shutting down and accepts no new tasks"
+                    ) from None
+                if fut is None:
+                    out.duplicate.append(name)
+                    continue
+                pending[name] = rec
+                out.accepted.append(name)
+                submitted.append((rec, fut))
+            counts = self._counts
+            counts["accepted"] += len(out.accepted)
+            counts["duplicate"] += len(out.duplicate)
+            counts["refused"] += len(out.refused)
+        # Outside the lock: a task already over runs its callback right here.
+        for rec, fut in submitted:
+            fut.add_done_callback(functools.partial(self._finished_cb, rec))
+        return out
+
+    def _sleeper(self, duration: int | None) -> Callable[[], None]:
+        seconds = (duration or 0) / 1000
+        abort = self._abort
+
+        def sleep() -> None:
+            if seconds and abort.wait(seconds):
+                raise Interrupted("the server stopped before the task finished")
+
+        return sleep
+
+    def _caller(self, spec: TaskSpec) -> Callable[[], Any]:
+        fn, args, kwargs = self.handlers[spec.handler or ""], spec.args, spec.kwargs
+        return lambda: fn(*args, **kwargs)
+
+    # -- a task's life, on a worker thread -------------------------------------------
+    def _run(self, rec: TaskRecord, call: Callable[[], Any]) -> Any:
+        with self._lock:
+            if self._pending.get(rec.name) is rec:
+                del self._pending[rec.name]
+            self._running[rec.name] = rec
+            rec.state = "running"
+            rec.started_at = time.time()
+        return call()
+
+    def _finished_cb(self, rec: TaskRecord, fut: cf.Future[Any]) -> None:
+        # The pool has already freed the name: a new task of the same name may
+        # be pending now, hence the identity checks below.
+        if fut.cancelled():
+            state = "cancelled"
+        elif (exc := fut.exception()) is not None:
+            state = "failed"
+            rec.error = {"type": type(exc).__name__, "message": str(exc)}
+            if not isinstance(exc, Interrupted):
+                log.warning("task %r failed: %s: %s", rec.name, type(exc).__name__, exc)
+        else:
+            state = "done"
+            result = fut.result()
+            if result is not None:
+                try:
+                    json.dumps(result)
+                except (TypeError, ValueError):
+                    rec.result_repr = repr(result)[:1000]
+                    result = None
+            rec.result = result
+        now = time.monotonic()
+        with self._lock:
+            name = rec.name
+            if self._pending.get(name) is rec:
+                del self._pending[name]
+            if self._running.get(name) is rec:
+                del self._running[name]
+            rec.state = state
+            rec.ended_at = time.time()
+            rec.expires = now + self.keep_seconds
+            finished = self._finished
+            finished[name] = rec
+            finished.move_to_end(name)
+            self._counts[state] += 1
+            self._tick_locked(now)
+            self._history[self._history_at % HISTORY_SECONDS] += 1
+            while finished and (
+                len(finished) > self.keep_max or next(iter(finished.values())).expires < now
+            ):
+                finished.popitem(last=False)
+            if self.state != "serving":  # only stop() waits on it: spare the hot path
+                self._changed.notify_all()
+
+    def _tick_locked(self, now: float) -> None:
+        """Advance the throughput ring to the current second, zeroing the
+        seconds nobody finished a task in."""
+        second = int(now)
+        gap = second - self._history_at
+        if gap <= 0:
+            return
+        for s in range(self._history_at + 1, self._history_at + 1 + min(gap, HISTORY_SECONDS)):
+            self._history[s % HISTORY_SECONDS] = 0
+        self._history_at = second
+
+    # -- reading ----------------------------------------------------------------------
+    # The two listings copy the dict without taking the lock: the copy is one
+    # atomic dict operation (under the GIL, and with the dict's own lock on a
+    # free-threaded build), and a GET must never wait for a worker that was
+    # preempted while holding the lock (a GIL convoy of several switch
+    # intervals under load).
+    def running(self) -> list[dict[str, Any]]:
+        """The running tasks, as the seed listed them (``[]`` when none)."""
+        return [r.listing() for r in list(self._running.values())]
+
+    def pending(self) -> list[dict[str, Any]]:
+        """The queued tasks, in queue order."""
+        return [r.listing() for r in list(self._pending.values())]
+
+    def get(self, name: str) -> dict[str, Any] | None:
+        """A task's state, and its result or error while it is kept."""
+        with self._lock:
+            rec = self._pending.get(name) or self._running.get(name)
+            if rec is None:
+                rec = self._finished.get(name)
+                if rec is not None and rec.expires < time.monotonic():
+                    rec = None
+            return None if rec is None else rec.to_json()
+
+    def counts(self) -> dict[str, int]:
+        """The service's counters plus how many tasks are running and pending."""
+        with self._lock:
+            out = dict(self._counts)
+            out["running"] = len(self._running)
+            out["pending"] = len(self._pending)
+        return out
+
+    def history(self, seconds: int = 300) -> list[int]:
+        """Tasks ended in each of the last ``seconds`` seconds, oldest first
+        (the current, unfinished second last)."""
+        seconds = max(1, min(seconds, HISTORY_SECONDS))
+        with self._lock:
+            self._tick_locked(time.monotonic())
+            end = self._history_at
+            ring = self._history
+            return [ring[s % HISTORY_SECONDS] for s in range(end - seconds + 1, end + 1)]
+
+    def stats(self) -> dict[str, Any]:
+        """``GET /stats``: the executor's counters and the service's."""
+        return {
+            "state": self.state,
+            "core": self._pool.core,
+            "pool_size": self.pool_size,
+            "queue_size": self.queue_size,
+            "uptime_s": round(time.time() - self.started_at, 3),
+            "tasks": self.counts(),
+            "executor": self._pool.stats(),
+        }
+
+    # -- stopping ---------------------------------------------------------------------
+    def begin_stop(self) -> None:
+        """Refuse new tasks from now on (the API answers 503)."""
+        if self.state == "serving":
+            self.state = "stopping"
+
+    def stop(self, grace: float, *, drain: bool = False) -> StopReport:
+        """Stop gracefully: cancel the queued tasks (``drain``: run them),
+        let running tasks finish for up to ``grace`` seconds, then cut the
+        demo sleeps short. Logs and returns what was left behind."""
+        self.begin_stop()
+        deadline = time.monotonic() + grace
+        ended_before = self._ended()
+        cancelled: list[str] = []
+        if not drain:
+            cancelled = self._cancel_pending()
+        else:
+            counts = self.counts()
+            log.info("draining: %d tasks pending, %d running",
+                     counts["pending"], counts["running"])
+            self._pool.shutdown(wait=False)
+        with self._lock:
+            self._changed.wait_for(
+                lambda: not self._running and not self._pending,
+                timeout=max(0.0, deadline - time.monotonic()),
+            )
+        finished = self._ended() - ended_before
+        if drain:
+            cancelled = self._cancel_pending()  # whatever the grace period didn't reach
+        with self._lock:
+            interrupted = [r.name for r in self._running.values() if r.handler is None]
+        if interrupted:
+            log.warning(
+                "grace period of %gs over: interrupting %d demo tasks: %s",
+                grace, len(interrupted), _names(interrupted),
+            )
+        self._abort.set()
+        with self._lock:
+            self._changed.wait_for(
+                lambda: all(r.handler is not None for r in self._running.values()),
+                timeout=5.0,
+            )
+            still = [r.name for r in self._running.values()]
+        if still:
+            log.warning("%d tasks still running after the grace period: %s",
+                        len(still), _names(still))
+        self.state = "stopped"
+        log.info(
+            "graceful stop: %d tasks finished, %d pending cancelled, %d interrupted, "
+            "%d still running", finished, len(cancelled), len(interrupted), len(still),
+        )
+        return StopReport(finished, cancelled, interrupted, still)
+
+    def _ended(self) -> int:
+        with self._lock:
+            return self._counts["done"] + self._counts["failed"]
+
+    def _cancel_pending(self) -> list[str]:
+        with self._lock:
+            queued = list(self._pending.values())
+        # Cancelling runs the done callbacks here, so the states are final
+        # on return; a task that started meanwhile is not counted.
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        names = [r.name for r in queued if r.state == "cancelled"]
+        if names:
+            log.warning("cancelled %d pending tasks: %s", len(names), _names(names))
+        return names
+
+    def close(self) -> None:
+        """Stop at once: cancel the queue, interrupt demo sleeps, join the
+        workers (tests and embedding; the server uses :meth:`stop`)."""
+        self.begin_stop()
+        self._abort.set()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self.state = "stopped"
+
+
+def _names(names: list[str], limit: int = 20) -> str:
+    shown = ", ".join(repr(n) for n in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
