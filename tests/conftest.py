@@ -18,14 +18,10 @@ from typing import Any
 import pytest
 
 from conexe._impl import cores
+from support import bind_core
 
 if os.environ.get("CONEXE_REQUIRE_EXTENSION") and "c" not in cores:
     raise RuntimeError("CONEXE_REQUIRE_EXTENSION is set but conexe._core is not importable")
-
-
-def bind_core(cls: type, core: ModuleType) -> type:
-    """``cls`` with its core swapped (a subclass; same name)."""
-    return type(cls.__name__, (cls,), {"_core": core})
 
 
 @pytest.fixture(params=sorted(cores))

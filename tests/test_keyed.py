@@ -16,7 +16,7 @@ import pytest
 
 import conexe
 from conexe import KeyedExecutor, QueueFull, Task
-from conftest import bind_core
+from support import bind_core
 
 WAIT = 30  # seconds: generous bound for any single wait on a slow machine
 

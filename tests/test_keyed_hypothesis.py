@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conexe import KeyedExecutor
-from conftest import bind_core
+from support import bind_core
 
 WAIT = 30
 

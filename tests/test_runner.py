@@ -21,7 +21,7 @@ import pytest
 
 import conexe
 from conexe import MaxRetriesExceeded, QueueFull, Runner
-from conftest import bind_core
+from support import bind_core
 
 DEADLINE = 30.0  # seconds a background thread gets to act before a test fails
 
