@@ -184,9 +184,7 @@ def bench_throughput(tasks: int, keys: int, workers: int, repeat: int) -> dict[s
 # -- 2. a slow key -----------------------------------------------------------------------
 
 
-def time_fast_tasks(
-    variant: str, fast: int, keys: int, workers: int, slow_tasks: int
-) -> float:
+def time_fast_tasks(variant: str, fast: int, keys: int, workers: int, slow_tasks: int) -> float:
     """Seconds for ``fast`` no-op tasks over ``keys`` keys while the key
     "slow" has ``slow_tasks`` tasks of up to 1 s each queued (0: none)."""
     submit, close = _keyed_pool(variant, workers)
@@ -224,9 +222,7 @@ def bench_slow_key(
         for variant, (without, with_slow) in out.items():
             without.append(time_fast_tasks(variant, fast, keys, workers, 0))
             with_slow.append(time_fast_tasks(variant, fast, keys, workers, 5))
-    return {
-        v: (statistics.median(a), statistics.median(b)) for v, (a, b) in out.items()
-    }
+    return {v: (statistics.median(a), statistics.median(b)) for v, (a, b) in out.items()}
 
 
 # -- 3. memory -----------------------------------------------------------------------------
@@ -287,8 +283,12 @@ def run(
     """Every measurement; what ``report`` prints and ``check`` judges."""
     return {
         "params": {
-            "tasks": tasks, "keys": keys, "workers": workers, "fast": fast,
-            "memory_tasks": memory_tasks, "repeat": repeat,
+            "tasks": tasks,
+            "keys": keys,
+            "workers": workers,
+            "fast": fast,
+            "memory_tasks": memory_tasks,
+            "repeat": repeat,
         },
         "throughput": bench_throughput(tasks, keys, workers, repeat),
         "slow_key": bench_slow_key(fast, keys, workers, repeat),
@@ -361,9 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.tasks, args.memory_tasks, args.repeat = 20_000, 10_000, 3
-    results = run(
-        args.tasks, args.keys, args.workers, args.fast, args.memory_tasks, args.repeat
-    )
+    results = run(args.tasks, args.keys, args.workers, args.fast, args.memory_tasks, args.repeat)
     print("\n".join(report(results)))
     if args.check:
         if "c" not in cores:

@@ -442,22 +442,24 @@ def test_submit_task_takes_only_a_task(Keyed: Any) -> None:
             ex.submit_task("k", int)  # type: ignore[arg-type]
 
 
-def test_full_queue_raises_or_blocks_then_raises(Keyed: Any) -> None:
-    for options in ({}, {"on_full": "block", "block_timeout": 0.01}):
-        gate = threading.Event()
-        started = threading.Event()
-        with Keyed(max_workers=1, max_queue_size=2, **options) as ex:
-            try:
-                ex.submit("a", lambda: (started.set(), gate.wait(WAIT)))
-                assert started.wait(WAIT)  # running, so no longer pending
-                ex.submit("a", int)
-                ex.submit("b", int)
-                with pytest.raises(QueueFull, match="max_queue_size=2"):
-                    ex.submit("c", int)
-                assert ex.stats().rejected == 1
-            finally:
-                gate.set()
-        assert ex.stats().completed == 3
+@pytest.mark.parametrize(
+    "options", [{}, {"on_full": "block", "block_timeout": 0.01}], ids=["raise", "block"]
+)
+def test_full_queue_raises_or_blocks_then_raises(Keyed: Any, options: dict[str, Any]) -> None:
+    gate = threading.Event()
+    started = threading.Event()
+    with Keyed(max_workers=1, max_queue_size=2, **options) as ex:
+        try:
+            ex.submit("a", lambda: (started.set(), gate.wait(WAIT)))
+            assert started.wait(WAIT)  # running, so no longer pending
+            ex.submit("a", int)
+            ex.submit("b", int)
+            with pytest.raises(QueueFull, match="max_queue_size=2"):
+                ex.submit("c", int)
+            assert ex.stats().rejected == 1
+        finally:
+            gate.set()
+    assert ex.stats().completed == 3
 
 
 @pytest.mark.parametrize(

@@ -135,7 +135,9 @@ def test_random_interleavings_match_the_model(
     assert (s.pending, s.running, s.active_keys) == (0, 0, 0)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     plan=st.lists(st.tuples(st.integers(0, 2), KEYS), min_size=1, max_size=60),
     workers=st.integers(1, 4),

@@ -42,7 +42,5 @@ def check_size(value: object, name: str) -> int:
 
 def check_on_full(value: object, allowed: Sequence[str]) -> str:
     if value not in allowed:
-        raise ValueError(
-            f"on_full must be one of {', '.join(map(repr, allowed))}, got {value!r}"
-        )
+        raise ValueError(f"on_full must be one of {', '.join(map(repr, allowed))}, got {value!r}")
     return value  # type: ignore[return-value]

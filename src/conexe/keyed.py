@@ -153,7 +153,9 @@ class KeyedExecutor:
         self._threads.spawn_one()
 
     # -- submitting ----------------------------------------------------------
-    def submit(self, key: Any, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> cf.Future[Any]:
+    def submit(
+        self, key: Any, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
+    ) -> cf.Future[Any]:
         """Schedule ``fn(*args, **kwargs)`` after every earlier task of
         ``key``; returns its Future.
 
@@ -163,8 +165,13 @@ class KeyedExecutor:
         try:
             if self._block:
                 return self._submit_keyed(  # type: ignore[no-any-return]
-                    key, fn, args, kwargs, context=_copy_context(),
-                    block=True, timeout=self._block_timeout,
+                    key,
+                    fn,
+                    args,
+                    kwargs,
+                    context=_copy_context(),
+                    block=True,
+                    timeout=self._block_timeout,
                 )
             return self._submit_keyed(  # type: ignore[no-any-return]
                 key, fn, args, kwargs, context=_copy_context()
@@ -234,9 +241,16 @@ class KeyedExecutor:
     ) -> cf.Future[Any] | None:
         try:
             return self._submit_keyed(  # type: ignore[no-any-return]
-                key, fn, args, kwargs, priority=priority, deadline=deadline,
-                context=_copy_context(), unique=unique,
-                block=self._block, timeout=self._block_timeout,
+                key,
+                fn,
+                args,
+                kwargs,
+                priority=priority,
+                deadline=deadline,
+                context=_copy_context(),
+                unique=unique,
+                block=self._block,
+                timeout=self._block_timeout,
             )
         except TypeError:
             _raise_if_unhashable(key)
