@@ -14,10 +14,11 @@ import pickle
 import threading
 import time
 import uuid
-from collections.abc import Sequence
 from typing import Any, Literal
 
 from .._errors import QueueFull
+from .._options import check_on_full
+from .._options import check_size as check_count
 from .._task import check_timeout
 
 __all__ = ["InFlightGate", "FullPolicy", "check_on_full", "check_count", "dask_key", "outcome"]
@@ -25,22 +26,6 @@ __all__ = ["InFlightGate", "FullPolicy", "check_on_full", "check_count", "dask_k
 FullPolicy = Literal["raise", "block", "caller_runs"]
 
 SHUTDOWN_MESSAGE = "cannot schedule new futures after shutdown"
-
-
-def check_count(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0, got {value}")
-    return value
-
-
-def check_on_full(value: object, allowed: Sequence[str]) -> str:
-    if value not in allowed:
-        raise ValueError(
-            f"on_full must be one of {', '.join(map(repr, allowed))}, got {value!r}"
-        )
-    return str(value)
 
 
 def check_client(client: object) -> Any:
