@@ -38,6 +38,7 @@ cdef class FutureBase:
     cdef object kwargs
     cdef object ctx                 # contextvars.Context or None
     cdef KeyChain chain             # the key's entry, for keyed tasks
+    cdef FutureBase next_in_key     # the next task waiting behind the same key
     cdef int priority
     cdef int tries                  # retries used (Runner)
     cdef bint no_retry
@@ -55,7 +56,8 @@ cdef class FutureBase:
 
 cdef class KeyChain:
     cdef object key
-    cdef object waiting             # collections.deque of futures
+    cdef FutureBase first           # tasks waiting behind the key's head (FIFO)
+    cdef FutureBase last
     cdef dict shard
 
 

@@ -41,6 +41,7 @@ from cpython.pythread cimport (
 from cpython.object cimport PyCallable_Check
 from cpython.ref cimport PyObject, Py_DECREF
 from cpython.mem cimport PyMem_Realloc, PyMem_Free
+from cpython.contextvars cimport PyContext_CopyCurrent, PyContext_Enter, PyContext_Exit
 from libc.math cimport log2
 from libc.string cimport memmove, memset
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
@@ -606,13 +607,33 @@ cdef object not_callable(object fn):
     return TypeError("%r object is not callable" % type(fn).__name__)
 
 
+cdef int check_key(object key) except -1:
+    try:
+        hash(key)
+    except TypeError as exc:
+        raise TypeError(
+            f"key must be hashable (str, int, bytes, tuple, frozenset, ...), "
+            f"got {type(key).__name__!r}: {exc}") from None
+    return 0
+
+
+cdef void take_waiting(KeyChain chain, list out):
+    cdef FutureBase fut = chain.first, nxt
+    while fut is not None:
+        out.append(fut)
+        nxt = fut.next_in_key
+        fut.next_in_key = None
+        fut = nxt
+    chain.first = chain.last = None
+
+
 cdef class KeyChain:
     """One key's entry in the dispatch map: the tasks waiting behind the
     key's head (the one task of the key that is in a lane or running)."""
 
     def __cinit__(self, key, dict shard):
         self.key = key
-        self.waiting = deque()
+        self.first = self.last = None
         self.shard = shard
 
 
@@ -692,6 +713,22 @@ cdef class Engine:
     def __dealloc__(self):
         cdef int i
         cdef object item
+        cdef KeyChain chain
+        cdef FutureBase fut, nxt
+        if self.shards is not None:
+            # Tasks still waiting behind a key: untracked futures and their
+            # chain form a cycle the GC can't see, so unlink them by hand,
+            # one by one (freeing a long chain at once would recurse).
+            for shard in self.shards:
+                for chain in (<dict>shard).values():
+                    fut = chain.first
+                    chain.first = chain.last = None
+                    while fut is not None:
+                        nxt = fut.next_in_key
+                        fut.next_in_key = None
+                        fut.chain = None
+                        gc_track(fut)  # its arguments may close a cycle
+                        fut = nxt
         if self.lanes != NULL:
             for i in range(self.nlanes):
                 while True:
@@ -855,7 +892,7 @@ cdef class Engine:
             raise not_callable(fn)
         if timeout is not None and timeout < 0:
             raise ValueError("timeout must be >= 0")
-        hash(key)  # an unhashable key fails here, before anything is queued
+        check_key(key)  # an unhashable key fails here, before anything is queued
         cdef FutureBase fut = new_future(fn, args, kwargs)
         fut.priority = priority
         fut.deadline = deadline
@@ -913,7 +950,11 @@ cdef class Engine:
                 if chain is not None:
                     # The key is busy: wait behind its head, out of the lanes.
                     fut.chain = chain
-                    chain.waiting.append(fut)
+                    if chain.last is None:
+                        chain.first = fut
+                    else:
+                        chain.last.next_in_key = fut
+                    chain.last = fut
                     self.queued += 1
                     if self.track_latency:
                         fut.enqueued_ns = now_ns()
@@ -932,6 +973,17 @@ cdef class Engine:
             self.spawn()
         return 1
 
+    def call_keyed(self, key, fn, *args, **kwargs):
+        """``submit_keyed(key, fn, args, kwargs, context=copy_context())`` in
+        one C call: ``KeyedExecutor.submit``'s fast path."""
+        if not PyCallable_Check(fn):
+            raise not_callable(fn)
+        check_key(key)
+        cdef FutureBase fut = new_future(fn, args, kwargs or None)
+        fut.ctx = PyContext_CopyCurrent()
+        self.push(fut, 0, False, -1.0, key, True, False)
+        return fut
+
     def key_active(self, key):
         """Whether ``key`` has a task queued or running."""
         cdef dict shard = <dict>self.shards[hash(key) & KEY_SHARD_MASK]
@@ -949,8 +1001,12 @@ cdef class Engine:
         if chain is None:
             return
         fut.chain = None
-        if chain.waiting:
-            nxt = <FutureBase>chain.waiting.popleft()
+        nxt = chain.first
+        if nxt is not None:
+            chain.first = nxt.next_in_key
+            nxt.next_in_key = None
+            if chain.first is None:
+                chain.last = None
             self.queued -= 1
             self.enqueue_locked(nxt, nxt.priority, False, False)
         else:
@@ -1146,10 +1202,15 @@ cdef class Engine:
             if self.pass_resource:
                 args = (worker.resource,)
             if ctx is not None:
-                if kwargs is None:
-                    value = ctx.run(fn, *args)
-                else:
-                    value = ctx.run(fn, *args, **kwargs)
+                # ctx.run() without its method call and argument tuple.
+                PyContext_Enter(ctx)
+                try:
+                    if kwargs is None:
+                        value = fn(*args)
+                    else:
+                        value = fn(*args, **kwargs)
+                finally:
+                    PyContext_Exit(ctx)
             elif kwargs is None:
                 value = fn(*args)
             else:
@@ -1260,12 +1321,10 @@ cdef class Engine:
                 chain = fut.chain
                 del chain.shard[chain.key]
                 self.active_keys -= 1
-                out.extend(chain.waiting)
-                chain.waiting.clear()
+                take_waiting(chain, out)
         for shard in self.shards:
             for chain in (<dict>shard).values():  # heads still running
-                out.extend(chain.waiting)
-                chain.waiting.clear()
+                take_waiting(chain, out)
         for fut in out:
             fut.chain = None
         self.queued = 0

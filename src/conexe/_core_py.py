@@ -35,6 +35,7 @@ Example::
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import math
 import threading
@@ -281,6 +282,16 @@ class KeyChain:
 KEY_SHARDS = 64  # the dispatch map's shards (a power of two)
 
 
+def _check_key(key: object) -> None:
+    try:
+        hash(key)
+    except TypeError as exc:
+        raise TypeError(
+            f"key must be hashable (str, int, bytes, tuple, frozenset, ...), "
+            f"got {type(key).__name__!r}: {exc}"
+        ) from None
+
+
 def _not_callable(fn: object) -> TypeError:
     return TypeError(f"{type(fn).__name__!r} object is not callable")
 
@@ -511,7 +522,7 @@ class Engine:
             raise _not_callable(fn)
         if timeout is not None and timeout < 0:
             raise ValueError("timeout must be >= 0")
-        hash(key)  # an unhashable key fails here, before anything is queued
+        _check_key(key)  # an unhashable key fails here, before anything is queued
         fut = Future()
         fut._fn = fn
         fut._args = args
@@ -521,6 +532,13 @@ class Engine:
         fut._ctx = context
         if not self._push(fut, priority, block, timeout, key, True, unique):
             return None
+        return fut
+
+    def call_keyed(self, key: Any, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+        """``submit_keyed(key, fn, args, kwargs, context=copy_context())``:
+        ``KeyedExecutor.submit``'s fast path (one C call in the C core)."""
+        fut = self.submit_keyed(key, fn, args, kwargs, context=contextvars.copy_context())
+        assert fut is not None
         return fut
 
     def key_active(self, key: Any) -> bool:

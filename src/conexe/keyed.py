@@ -75,18 +75,6 @@ def log_error(key: Any, exc: BaseException) -> None:
     _log.error("task for key %r failed", key, exc_info=exc)
 
 
-def _raise_if_unhashable(key: object) -> None:
-    # Called only once a submit has raised TypeError, so that valid keys
-    # are hashed once, by the core.
-    try:
-        hash(key)
-    except TypeError as exc:
-        raise TypeError(
-            f"key must be hashable (str, int, bytes, tuple, frozenset, ...), "
-            f"got {type(key).__name__!r}: {exc}"
-        ) from None
-
-
 class KeyedExecutor:
     """A thread pool that runs the tasks of each key in order, one at a time.
 
@@ -148,6 +136,10 @@ class KeyedExecutor:
         if interpreter_shutting_down():
             self._engine.close(message=EXIT_MESSAGE)
         self._submit_keyed = self._engine.submit_keyed
+        if not self._block:
+            # The hot path: submit() is the core's own method (it copies the
+            # caller's context itself), no Python frame in between.
+            self.submit = self._engine.call_keyed  # type: ignore[method-assign]
 
     def _spawn_worker(self) -> None:
         self._threads.spawn_one()
@@ -161,24 +153,9 @@ class KeyedExecutor:
 
         Raises TypeError for an unhashable key or a non-callable ``fn``,
         RuntimeError after shutdown and (full queue) QueueFull."""
-        # The hot path: one Python frame over the core.
-        try:
-            if self._block:
-                return self._submit_keyed(  # type: ignore[no-any-return]
-                    key,
-                    fn,
-                    args,
-                    kwargs,
-                    context=_copy_context(),
-                    block=True,
-                    timeout=self._block_timeout,
-                )
-            return self._submit_keyed(  # type: ignore[no-any-return]
-                key, fn, args, kwargs, context=_copy_context()
-            )
-        except TypeError:
-            _raise_if_unhashable(key)
-            raise
+        # Reached only with on_full="block": otherwise the instance's
+        # submit is the core's call_keyed (see __init__).
+        return self._submit(key, fn, args, kwargs, 0, 0.0, False)  # type: ignore[return-value]
 
     def submit_unique(
         self, key: Any, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
@@ -239,22 +216,18 @@ class KeyedExecutor:
         deadline: float,
         unique: bool,
     ) -> cf.Future[Any] | None:
-        try:
-            return self._submit_keyed(  # type: ignore[no-any-return]
-                key,
-                fn,
-                args,
-                kwargs,
-                priority=priority,
-                deadline=deadline,
-                context=_copy_context(),
-                unique=unique,
-                block=self._block,
-                timeout=self._block_timeout,
-            )
-        except TypeError:
-            _raise_if_unhashable(key)
-            raise
+        return self._submit_keyed(  # type: ignore[no-any-return]
+            key,
+            fn,
+            args,
+            kwargs,
+            priority=priority,
+            deadline=deadline,
+            context=_copy_context(),
+            unique=unique,
+            block=self._block,
+            timeout=self._block_timeout,
+        )
 
     # -- reading -----------------------------------------------------------------
     @property
