@@ -20,6 +20,8 @@ from typing import Any, TypeVar
 
 import pytest
 
+import conexe
+
 pytest.importorskip("starlette")
 pytest.importorskip("uvicorn")
 pytest.importorskip("prometheus_client")
@@ -28,7 +30,9 @@ httpx = pytest.importorskip("httpx")
 from conexe._impl import cores  # noqa: E402
 
 T = TypeVar("T")
-SRC = Path(__file__).resolve().parents[2] / "src"
+# Where the conexe under test was imported from (the installed package in CI,
+# src/ in a development tree), so the server process runs the same code.
+SRC = Path(conexe.__file__).resolve().parents[1]
 START_TIMEOUT = 60.0  # a cold interpreter on a loaded 2-core machine
 
 
