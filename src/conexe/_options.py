@@ -32,11 +32,12 @@ def check_max_workers(value: object) -> int:
     return value
 
 
-def check_size(value: object, name: str) -> int:
+def check_size(value: object, name: str, minimum: int = 0) -> int:
+    """An int option that must be at least ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, not {type(value).__name__}")
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0, got {value}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
     return value
 
 

@@ -30,6 +30,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from ._errors import QueueFull
 from ._impl import core as _default_core
+from ._options import check_on_full, check_size
 from ._task import check_priority, check_timeout
 from ._threads import EXIT_MESSAGE, WorkerThreads, interpreter_shutting_down
 
@@ -102,14 +103,6 @@ class _Slot:
         self.worker: Any = None
 
 
-def _check_count(value: object, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return value
-
-
 class Runner(Generic[R]):
     """A pool of workers, each owning one resource; tasks are ``fn(resource)``.
 
@@ -163,23 +156,20 @@ class Runner(Generic[R]):
             raise TypeError("on_destroy must be a callable taking a resource, or None")
         if check_health is not None and not callable(check_health):
             raise TypeError("check_health must be a callable taking an exception, or None")
-        _check_count(worker_count, "worker_count", 1)
-        _check_count(max_retries, "max_retries", 0)
-        _check_count(resource_pool_size, "resource_pool_size", 0)
+        check_size(worker_count, "worker_count", 1)
+        check_size(max_retries, "max_retries", 0)
+        check_size(resource_pool_size, "resource_pool_size", 0)
         if burst_task_threshold is not None:
-            _check_count(burst_task_threshold, "burst_task_threshold", 0)
-        _check_count(burst_worker_count, "burst_worker_count", 1)
+            check_size(burst_task_threshold, "burst_task_threshold", 0)
+        check_size(burst_worker_count, "burst_worker_count", 1)
         burst_interval = check_timeout(burst_interval, "burst_interval")
         if burst_interval == 0:
             raise ValueError("burst_interval must be > 0 seconds")
         if max_worker_count is None:
             max_worker_count = worker_count + burst_worker_count
-        _check_count(max_worker_count, "max_worker_count", worker_count)
-        _check_count(max_queue_size, "max_queue_size", 0)
-        if on_full not in _POLICIES:
-            raise ValueError(
-                f"on_full must be one of {', '.join(map(repr, _POLICIES))}, got {on_full!r}"
-            )
+        check_size(max_worker_count, "max_worker_count", worker_count)
+        check_size(max_queue_size, "max_queue_size", 0)
+        check_on_full(on_full, _POLICIES)
         if block_timeout is not None:
             check_timeout(block_timeout, "block_timeout")
         if not isinstance(thread_name_prefix, str):
