@@ -542,3 +542,16 @@ def test_many_distinct_keys_leave_no_entries_behind(Keyed: Any, core: ModuleType
     ex.shutdown(wait=True)
     s = ex.stats()
     assert (s.submitted, s.completed, s.active_keys, s.pending) == (n, n, 0, 0)
+
+
+def test_a_subclass_overriding_submit_keeps_its_override(core: Any) -> None:
+    calls: list[str] = []
+
+    class Logged(bind_core(KeyedExecutor, core)):  # type: ignore[misc]
+        def submit(self, key: Any, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+            calls.append(key)
+            return super().submit(key, fn, *args, **kwargs)
+
+    with Logged(2) as ex:
+        assert ex.submit("k", pow, 2, 5).result() == 32
+    assert calls == ["k"]

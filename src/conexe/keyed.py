@@ -136,9 +136,10 @@ class KeyedExecutor:
         if interpreter_shutting_down():
             self._engine.close(message=EXIT_MESSAGE)
         self._submit_keyed = self._engine.submit_keyed
-        if not self._block:
+        if not self._block and type(self).submit is KeyedExecutor.submit:
             # The hot path: submit() is the core's own method (it copies the
-            # caller's context itself), no Python frame in between.
+            # caller's context itself), no Python frame in between. Not when
+            # a subclass overrides submit(): its override must stay in force.
             self.submit = self._engine.call_keyed  # type: ignore[method-assign]
 
     def _spawn_worker(self) -> None:
@@ -153,8 +154,8 @@ class KeyedExecutor:
 
         Raises TypeError for an unhashable key or a non-callable ``fn``,
         RuntimeError after shutdown and (full queue) QueueFull."""
-        # Reached only with on_full="block": otherwise the instance's
-        # submit is the core's call_keyed (see __init__).
+        # Reached with on_full="block" or through a subclass's super():
+        # otherwise the instance's submit is the core's call_keyed.
         return self._submit(key, fn, args, kwargs, 0, 0.0, False)  # type: ignore[return-value]
 
     def submit_unique(
