@@ -4,11 +4,12 @@ or the error."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .conftest import ServerProcess, wait_until
+from .conftest import SRC, ServerProcess, wait_until
 
 
 def finished(server: ServerProcess, name: str) -> dict[str, Any]:
@@ -70,8 +71,7 @@ def test_only_public_functions_of_the_module_are_handlers(
         "def double(x):\n    return 2 * x\n"
         "def _private(x):\n    return x\n"
     )
-    server = serve("--handlers", "my_tasks", env={"PYTHONPATH": f"{tmp_path}:" + str(
-        Path(__file__).resolve().parents[2] / "src")})
+    server = serve("--handlers", "my_tasks", env={"PYTHONPATH": f"{tmp_path}{os.pathsep}{SRC}"})
     assert server.post([{"name": "d", "handler": "double", "args": [21]}]).status_code == 200
     assert finished(server, "d")["result"] == 42
     for name in ("_private", "join", "os", "eval", "print"):
