@@ -262,7 +262,13 @@ def run_chunk(fn: Callable[..., Any], chunk: list[tuple[Any, ...]]) -> list[Any]
             out.append(fn(*args))
         except BaseException as exc:
             out.append(ChunkItemError(exc))
-    return out
+    # A failed call's frame links back (f_back) to this one, whose locals
+    # outlive it: leave ``out`` there and out -> exception -> traceback ->
+    # frame -> out is a cycle only the cyclic GC frees.
+    try:
+        return out
+    finally:
+        del out
 
 
 class KeyChain:
@@ -797,8 +803,21 @@ class Engine:
                 value = fn(*args, **(kwargs or {}))  # type: ignore[misc]
         except BaseException as exc:
             del args, kwargs
-            return self._on_failure(fut, exc, fn)
-        return True, value, 1, False
+            # The task's frame, kept by the exception's traceback, links back
+            # (f_back) to this one, whose locals outlive it: leave ``fut``
+            # there and future -> exception -> traceback -> frame -> future
+            # is a cycle only the cyclic GC frees (the C core has no frame).
+            try:
+                return self._on_failure(fut, exc, fn)
+            finally:
+                del fut
+        # The same when the task caught an exception itself and returned
+        # it, or something holding it (run_chunk does): its frame links
+        # back here.
+        try:
+            return True, value, 1, False
+        finally:
+            del fut, value
 
     def _on_failure(
         self, fut: Future, exc: BaseException, fn: Any

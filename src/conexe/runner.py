@@ -268,7 +268,13 @@ class Runner(Generic[R]):
             fut = self._submit_with(fn, check_priority(priority), bool(once))
         if self._create_error is not None:
             self._fail_if_stranded()
-        return fut
+        # With on_full="caller_runs" the task may have failed in this thread,
+        # below this frame: its traceback links back (f_back) to this frame,
+        # so the future must not stay in its locals (a cycle).
+        try:
+            return fut
+        finally:
+            del fut
 
     def _submit_with(self, fn: Callable[[R], T], priority: int, once: bool) -> cf.Future[T]:
         engine = self._engine
@@ -290,7 +296,13 @@ class Runner(Generic[R]):
             done.set_result(self.run_task(fn))
         except BaseException as exc:
             done.set_exception(exc)
-        return done
+        # The task's frame, kept by its exception's traceback, links back
+        # (f_back) to this one: leaving ``done`` in its locals would make
+        # future -> exception -> frame -> future a cycle.
+        try:
+            return done
+        finally:
+            del done
 
     def queue_task(self, fn: Callable[[R], T], *, priority: int = 0, once: bool = False) -> T:
         """Queue ``fn(resource)``, wait for it, and return its result (or
@@ -638,3 +650,8 @@ def _wait(fut: cf.Future[T]) -> T:
     except KeyboardInterrupt:
         fut.cancel()  # Ctrl-C while waiting: don't run it for nobody
         raise
+    finally:
+        # The task's exception, raised here, keeps this frame in its
+        # traceback: without this, future -> exception -> frame -> future
+        # is a cycle (Future.result() does the same for its own frame).
+        del fut
