@@ -20,8 +20,10 @@ from __future__ import annotations
 import concurrent.futures as cf
 import itertools
 import logging
+import os
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,6 +49,16 @@ _EXIT_REPLACE = "replace"
 _STOPPED_MESSAGE = "cannot schedule new tasks after the Runner was stopped"
 _NO_RESOURCE: Any = object()  # "no resource was made": on_create gave up
 _counter = itertools.count()
+_runners: weakref.WeakSet[Runner[Any]] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for runner in list(_runners):
+        runner._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 @dataclass(frozen=True)
@@ -251,6 +263,24 @@ class Runner(Generic[R]):
             raise
         if interpreter_shutting_down():
             self._engine.close(message=EXIT_MESSAGE)
+        _runners.add(self)
+
+    def _after_fork(self) -> None:
+        """In a forked child: no worker thread exists there (its engine
+        already refuses work, see _threads), so forget the parent's workers
+        -- or stop() would wait for them forever -- and its resources: they
+        belong to the parent, and destroying a copy here (a connection's
+        goodbye, say) could break the parent's."""
+        self._lock = threading.Lock()
+        self._slot_gone = threading.Condition(self._lock)
+        self._slots = set()
+        self._starting = deque()
+        self._active = 0
+        self._burst_active = 0
+        self._pool_lock = threading.Lock()
+        self._pool = []
+        self._pool_closed = True
+        self._monitor = None
 
     # -- submitting -----------------------------------------------------------
     def submit(
