@@ -16,6 +16,7 @@ heap traced after each. Prints one JSON object: ``rss`` (bytes per round),
 from __future__ import annotations
 
 import argparse
+import array
 import concurrent.futures as cf
 import functools
 import gc
@@ -100,12 +101,14 @@ def main() -> None:
         rss.append(rss_bytes())
     tracemalloc.start()
     run_round(submit, args.traced_tasks, done)  # warm up under tracing
-    traced = []
-    for _ in range(args.traced_rounds):
+    # Preallocated, and not a list of ints: the measurements must not be
+    # what grows between rounds.
+    traced = array.array("q", bytes(8 * args.traced_rounds))
+    for r in range(args.traced_rounds):
         done += args.traced_tasks
         run_round(submit, args.traced_tasks, done)
         gc.collect()
-        traced.append(tracemalloc.get_traced_memory()[0])
+        traced[r] = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
     close()
     json.dump({
@@ -115,7 +118,7 @@ def main() -> None:
         "seconds": round(time.monotonic() - t0, 1),
         "rss": rss,
         "rss_growth": max(rss[1:]) - rss[1],
-        "traced": traced,
+        "traced": traced.tolist(),
         "traced_growth": traced[-1] - traced[0],
     }, sys.stdout)
     print()

@@ -592,7 +592,9 @@ def format_table(tallies: list[Tally]) -> str:
                      str(t.retried), str(t.resources), f"{t.seconds:.1f}",
                      str(len(t.violations))))
     widths = [max(len(r[c]) for r in rows) for c in range(len(cols))]
-    lines = ["| " + " | ".join(v.ljust(w) for v, w in zip(r, widths)) + " |" for r in rows]
+    lines = [
+        "| " + " | ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) + " |" for r in rows
+    ]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     return "\n".join(lines)
 
