@@ -1,7 +1,7 @@
 """Memory stays flat under load: soak.py runs each executor in a fresh
 process and reports RSS per round and the traced Python heap.
 
-The default suite runs 100,000 tasks per executor on the C core (30,000 on
+The default suite runs 50,000 tasks per executor on the C core (20,000 on
 the pure-Python twin); the million-task runs are marked slow
 (``python -m pytest tests/leaks -m slow``)."""
 
@@ -47,7 +47,7 @@ def _check(report: dict[str, Any]) -> None:
 @pytest.mark.parametrize("kind", KINDS)
 def test_memory_stays_flat_over_many_tasks(kind: str, core: ModuleType) -> None:
     c = core.IMPLEMENTATION == "c"
-    _check(soak(kind, core.IMPLEMENTATION, 100_000 if c else 30_000, 5_000 if c else 2_000))
+    _check(soak(kind, core.IMPLEMENTATION, 50_000 if c else 20_000, 5_000 if c else 2_000))
 
 
 @pytest.mark.slow
