@@ -66,3 +66,23 @@ def wait_until() -> Any:
     """``wait_until(predicate, timeout=10, what=...)``: poll until true, for
     state with no event to wait on (counters); fails the test on timeout."""
     return _wait_until
+
+
+# -- slow tests (stress, soak): skipped unless asked for ------------------------
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--run-slow",
+        action="store_true",
+        help="also run the tests marked slow (long stress and leak runs)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # `-m slow` (or any -m naming slow) selects them explicitly; otherwise a
+    # plain `python -m pytest` stays quick.
+    if config.getoption("--run-slow") or "slow" in (config.getoption("-m") or ""):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --run-slow or -m slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

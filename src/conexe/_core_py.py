@@ -210,8 +210,15 @@ class Future(_StdFuture):  # type: ignore[type-arg]
         with self._condition:
             if self._state != RUNNING:
                 return
-            self._state = PENDING
-        self.cancel()
+            # RUNNING -> cancelled in one step: going back through PENDING
+            # let the deadline reaper's _expire() take it in between, and
+            # fail a future close() had already counted as cancelled.
+            self._state = CANCELLED_AND_NOTIFIED
+            self._release_task()
+            for waiter in self._waiters:
+                waiter.add_cancelled(self)
+            self._condition.notify_all()
+        self._invoke_callbacks()  # type: ignore[attr-defined]
 
     def _expire(self) -> bool:
         """Fail a still-queued task with TimeoutError (its start deadline
@@ -263,7 +270,13 @@ def run_chunk(fn: Callable[..., Any], chunk: list[tuple[Any, ...]]) -> list[Any]
             out.append(fn(*args))
         except BaseException as exc:
             out.append(ChunkItemError(exc))
-    return out
+    # A failed call's frame links back (f_back) to this one, whose locals
+    # outlive it: leave ``out`` there and out -> exception -> traceback ->
+    # frame -> out is a cycle only the cyclic GC frees.
+    try:
+        return out
+    finally:
+        del out
 
 
 class KeyChain:
@@ -815,8 +828,21 @@ class Engine:
                 value = fn(*args, **(kwargs or {}))  # type: ignore[misc]
         except BaseException as exc:
             del args, kwargs
-            return self._on_failure(fut, exc, fn)
-        return True, value, 1, False
+            # The task's frame, kept by the exception's traceback, links back
+            # (f_back) to this one, whose locals outlive it: leave ``fut``
+            # there and future -> exception -> traceback -> frame -> future
+            # is a cycle only the cyclic GC frees (the C core has no frame).
+            try:
+                return self._on_failure(fut, exc, fn)
+            finally:
+                del fut
+        # The same when the task caught an exception itself and returned
+        # it, or something holding it (run_chunk does): its frame links
+        # back here.
+        try:
+            return True, value, 1, False
+        finally:
+            del fut, value
 
     def _on_failure(
         self, fut: Future, exc: BaseException, fn: Any
@@ -857,15 +883,21 @@ class Engine:
             for w in parked:
                 w.parked = False
             self._waking += len(parked)
+            claimed = []  # those this close() took: only they are cancelled
             for fut in drained:
-                if fut._claim(0.0) == _SKIP_EXPIRED:
+                claim = fut._claim(0.0)
+                if claim == _SKIP_EXPIRED:
+                    # Its start deadline's reaper got it first (RUNNING
+                    # until it sets the TimeoutError): failed, not ours.
                     self._failed += 1
                 else:
                     self._cancelled += 1
+                    if claim != _SKIP_CANCELLED:
+                        claimed.append(fut)
             self._wake_all_producers_locked()
         for w in parked:
             w._park.release()
-        for fut in drained:
+        for fut in claimed:
             fut._cancel_claimed()
         return sum(1 for fut in drained if fut.cancelled())
 

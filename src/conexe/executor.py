@@ -184,7 +184,13 @@ class ConcurrentExecutor(cf.Executor):
             fut.set_exception(exc)
         else:
             fut.set_result(result)
-        return fut
+        # The task's frame, kept by its exception's traceback, links back
+        # (f_back) to this one, whose locals outlive it: leaving ``fut``
+        # there would make future -> exception -> frame -> future a cycle.
+        try:
+            return fut
+        finally:
+            del fut
 
     def submit_task(self, task: Task) -> cf.Future[Any]:
         """Submit a :class:`Task` with its options (priority, start deadline).

@@ -20,8 +20,10 @@ from __future__ import annotations
 import concurrent.futures as cf
 import itertools
 import logging
+import os
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -48,6 +50,16 @@ _EXIT_REPLACE = "replace"
 _STOPPED_MESSAGE = "cannot schedule new tasks after the Runner was stopped"
 _NO_RESOURCE: Any = object()  # "no resource was made": on_create gave up
 _counter = itertools.count()
+_runners: weakref.WeakSet[Runner[Any]] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for runner in list(_runners):
+        runner._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 @dataclass(frozen=True)
@@ -241,6 +253,24 @@ class Runner(Generic[R]):
             raise
         if interpreter_shutting_down():
             self._engine.close(message=EXIT_MESSAGE)
+        _runners.add(self)
+
+    def _after_fork(self) -> None:
+        """In a forked child: no worker thread exists there (its engine
+        already refuses work, see _threads), so forget the parent's workers
+        -- or stop() would wait for them forever -- and its resources: they
+        belong to the parent, and destroying a copy here (a connection's
+        goodbye, say) could break the parent's."""
+        self._lock = threading.Lock()
+        self._slot_gone = threading.Condition(self._lock)
+        self._slots = set()
+        self._starting = deque()
+        self._active = 0
+        self._burst_active = 0
+        self._pool_lock = threading.Lock()
+        self._pool = []
+        self._pool_closed = True
+        self._monitor = None
 
     # -- submitting -----------------------------------------------------------
     def submit(
@@ -258,7 +288,13 @@ class Runner(Generic[R]):
             fut = self._submit_with(fn, check_priority(priority), bool(once))
         if self._create_error is not None:
             self._fail_if_stranded()
-        return fut
+        # With on_full="caller_runs" the task may have failed in this thread,
+        # below this frame: its traceback links back (f_back) to this frame,
+        # so the future must not stay in its locals (a cycle).
+        try:
+            return fut
+        finally:
+            del fut
 
     def _submit_with(self, fn: Callable[[R], T], priority: int, once: bool) -> cf.Future[T]:
         engine = self._engine
@@ -280,7 +316,13 @@ class Runner(Generic[R]):
             done.set_result(self.run_task(fn))
         except BaseException as exc:
             done.set_exception(exc)
-        return done
+        # The task's frame, kept by its exception's traceback, links back
+        # (f_back) to this one: leaving ``done`` in its locals would make
+        # future -> exception -> frame -> future a cycle.
+        try:
+            return done
+        finally:
+            del done
 
     def queue_task(self, fn: Callable[[R], T], *, priority: int = 0, once: bool = False) -> T:
         """Queue ``fn(resource)``, wait for it, and return its result (or
@@ -628,3 +670,8 @@ def _wait(fut: cf.Future[T]) -> T:
     except KeyboardInterrupt:
         fut.cancel()  # Ctrl-C while waiting: don't run it for nobody
         raise
+    finally:
+        # The task's exception, raised here, keeps this frame in its
+        # traceback: without this, future -> exception -> frame -> future
+        # is a cycle (Future.result() does the same for its own frame).
+        del fut

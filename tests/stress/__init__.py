@@ -1,0 +1,1 @@
+"""Stress tests and the stress runner (``python -m tests.stress --help``)."""
