@@ -51,6 +51,7 @@ cdef class FutureBase:
     cdef void finish_quietly(self, bint ok, object value)
     cdef void fail_started(self, object exc)
     cdef void cancel_claimed(self)
+    cdef bint cancel_from(self, int expected) except -1
     cdef int wait_done(self, double timeout) except -1
 
 

@@ -271,6 +271,12 @@ cdef class FutureBase:
 
     def cancel(self):
         """Cancel the task if it has not started; waiters wake at once."""
+        return self.cancel_from(PENDING)
+
+    cdef bint cancel_from(self, int expected) except -1:
+        """Cancel if in state ``expected`` (PENDING for cancel(); RUNNING
+        for a task close() took off a lane). Waiters and callbacks are
+        notified; a queued task's arguments are released."""
         cdef object cond
         cdef list waiters, cbs
         cdef PyThread_type_lock lock = NULL
@@ -283,10 +289,14 @@ cdef class FutureBase:
                 with cython.critical_section(self):
                     again = self.cond is not cond
                     if not again:
-                        if self.st == RUNNING or self.st == FINISHED:
-                            return False
-                        if self.st == CANCELLED or self.st == CANCELLED_AND_NOTIFIED:
-                            return True
+                        if self.st != expected:
+                            # Already cancelled counts as cancelled, unless
+                            # close() is asking about a task it took.
+                            return expected == PENDING and (
+                                self.st == CANCELLED or self.st == CANCELLED_AND_NOTIFIED)
+                        # One step to cancelled: going back through PENDING
+                        # would let a start deadline's _expire() fail a task
+                        # close() already counted as cancelled.
                         self.st = CANCELLED_AND_NOTIFIED
                         lock = self.done_lock
                         waiters = self.waiters
@@ -494,12 +504,8 @@ cdef class FutureBase:
             return SKIP_CANCELLED
 
     cdef void cancel_claimed(self):
-        with cython.critical_section(self):
-            if self.st != RUNNING:
-                return
-            self.st = PENDING
         try:
-            self.cancel()
+            self.cancel_from(RUNNING)
         except BaseException:
             _log.exception("cancelling a queued task failed")
 
@@ -1248,9 +1254,10 @@ cdef class Engine:
         """Refuse new tasks; workers leave once the lanes are empty. With
         ``cancel`` the queued tasks are cancelled (their waiters wake) and
         their number is returned."""
-        cdef list drained = [], parked
+        cdef list drained = [], parked, claimed = []
         cdef FutureBase fut
         cdef Worker w
+        cdef int c
         self.lock()
         try:
             self._closed = True
@@ -1264,16 +1271,21 @@ cdef class Engine:
                 w._parked = False
             self.waking += len(parked)
             for fut in drained:
-                if fut.claim(1.0) == SKIP_EXPIRED:
+                c = fut.claim(1.0)
+                if c == SKIP_EXPIRED:
+                    # Its start deadline's reaper got it first (RUNNING
+                    # until it sets the TimeoutError): failed, not ours.
                     self.failed += 1
                 else:
                     self.cancelled += 1
+                    if c != SKIP_CANCELLED:
+                        claimed.append(fut)  # only what this close() took
             self.wake_all_producers_locked()
         finally:
             self.unlock()
         for w in parked:
             PyThread_release_lock(w.park)
-        for fut in drained:
+        for fut in claimed:
             fut.cancel_claimed()
         return sum([1 for fut in drained if fut.cancelled()])
 
