@@ -26,11 +26,12 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType, TracebackType
-from typing import Any, Literal
+from typing import Any
 
 from .. import _deadlines
 from .._impl import core as _default_core
 from .._task import Task
+from ..keyed import _POLICIES, ErrorHandler, KeyedFullPolicy, log_error
 from ._common import (
     SHUTDOWN_MESSAGE,
     InFlightGate,
@@ -50,11 +51,6 @@ __all__ = ["KeyedExecutor", "KeyedStats"]
 
 _log = logging.getLogger("conexe")
 
-ErrorHandler = Callable[[Any, BaseException], object]
-KeyedFullPolicy = Literal["raise", "block"]
-# No "caller_runs": running a task in the caller while earlier tasks of its
-# key are still pending would break the key's order.
-_POLICIES = ("raise", "block")
 
 
 @dataclass(frozen=True)
@@ -77,11 +73,6 @@ class KeyedStats:
     failed: int
     cancelled: int
     rejected: int
-
-
-def log_error(key: Any, exc: BaseException) -> None:
-    """The default error handler of :meth:`KeyedExecutor.execute`."""
-    _log.error("task for key %r failed", key, exc_info=exc)
 
 
 class _Item:
