@@ -11,6 +11,8 @@ from types import ModuleType
 
 import pytest
 
+import conexe
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("runner_*.py"))
 
@@ -26,9 +28,8 @@ def test_the_three_runner_examples_are_there() -> None:
 @pytest.mark.parametrize("script", EXAMPLES, ids=lambda p: p.stem)
 def test_example_runs_and_checks_itself(core: ModuleType, script: Path) -> None:
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(ROOT / "src"), *filter(None, [env.get("PYTHONPATH")])]
-    )
+    under_test = str(Path(conexe.__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join([under_test, *filter(None, [env.get("PYTHONPATH")])])
     env.pop("CONEXE_NO_EXTENSIONS", None)
     if core.IMPLEMENTATION == "py":
         env["CONEXE_NO_EXTENSIONS"] = "1"

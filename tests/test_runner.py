@@ -727,7 +727,7 @@ def test_ctrl_c_interrupts_queue_task_and_stop(core: ModuleType) -> None:
     from pathlib import Path
 
     env = dict(os.environ)
-    src = str(Path(__file__).resolve().parent.parent / "src")
+    src = str(Path(conexe.__file__).resolve().parents[1])  # the conexe under test
     env["PYTHONPATH"] = os.pathsep.join([src, *filter(None, [env.get("PYTHONPATH")])])
     env.pop("CONEXE_NO_EXTENSIONS", None)
     if core.IMPLEMENTATION == "py":

@@ -17,8 +17,10 @@ from typing import Any
 
 import pytest
 
+import conexe
+
 SOAK = Path(__file__).with_name("soak.py")
-SRC = Path(__file__).resolve().parents[2] / "src"
+SRC = Path(conexe.__file__).resolve().parents[1]  # the conexe under test
 KINDS = ("concurrent", "keyed", "runner")
 # RSS is read in pages and the allocator keeps freed arenas around: after
 # warm-up a leak of even a few bytes per task shows up as megabytes over

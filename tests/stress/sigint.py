@@ -20,9 +20,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import conexe
 from conexe._impl import cores
 
-SRC = Path(__file__).resolve().parents[2] / "src"
+SRC = Path(conexe.__file__).resolve().parents[1]  # the conexe under test
 CASES = (
     "result",
     "wait_for_completion",
@@ -34,6 +35,7 @@ CASES = (
 
 CHILD = r'''
 import json, os, signal, sys, threading, time
+import conexe
 import conexe
 from conexe._impl import cores
 core = cores[sys.argv[1]]
