@@ -52,6 +52,7 @@ cdef class FutureBase:
     cdef void fail_started(self, object exc)
     cdef void cancel_claimed(self)
     cdef bint cancel_from(self, int expected) except -1
+    cdef bint settle(self, int state, object res, object exc, int expected) except -1
     cdef int wait_done(self, double timeout) except -1
 
 

@@ -277,48 +277,14 @@ cdef class FutureBase:
         """Cancel if in state ``expected`` (PENDING for cancel(); RUNNING
         for a task close() took off a lane). Waiters and callbacks are
         notified; a queued task's arguments are released."""
-        cdef object cond
-        cdef list waiters, cbs
-        cdef PyThread_type_lock lock = NULL
-        cdef bint again
-        while True:
-            cond = self.cond
-            if cond is not None:
-                cond.acquire()
-            try:
-                with cython.critical_section(self):
-                    again = self.cond is not cond
-                    if not again:
-                        if self.st != expected:
-                            # Already cancelled counts as cancelled, unless
-                            # close() is asking about a task it took.
-                            return expected == PENDING and (
-                                self.st == CANCELLED or self.st == CANCELLED_AND_NOTIFIED)
-                        # One step to cancelled: going back through PENDING
-                        # would let a start deadline's _expire() fail a task
-                        # close() already counted as cancelled.
-                        self.st = CANCELLED_AND_NOTIFIED
-                        lock = self.done_lock
-                        waiters = self.waiters
-                        cbs = self.callbacks
-                        self.callbacks = None
-                if again:
-                    continue
-                self.release_task()
-                if lock != NULL:
-                    PyThread_release_lock(lock)
-                if waiters:
-                    for w in waiters:
-                        w.add_cancelled(self)
-                if cond is not None:
-                    cond.notify_all()
-            finally:
-                if cond is not None:
-                    cond.release()
-            break
-        if cbs:
-            self._invoke(cbs)
-        return True
+        # One step to cancelled: going back through PENDING would let a
+        # start deadline's _expire() fail a task close() already counted.
+        if self.settle(CANCELLED_AND_NOTIFIED, None, None, expected):
+            return True
+        # Already cancelled counts as cancelled, unless close() is asking
+        # about a task it took.
+        return expected == PENDING and (
+            self.st == CANCELLED or self.st == CANCELLED_AND_NOTIFIED)
 
     def set_running_or_notify_cancel(self):
         """Mark the future running (True), or, if it was cancelled, notify
@@ -427,12 +393,26 @@ cdef class FutureBase:
         return self.st >= CANCELLED
 
     cdef int complete(self, int state, object res, object exc) except -1:
+        if exc is not None or PyObject_IS_GC(res):
+            gc_track(self)
+        if not self.settle(state, res, exc, -1):
+            raise InvalidStateError("%s: %r" % (_STATE_NAMES[self.st], self))
+        return 0
+
+    cdef bint settle(self, int state, object res, object exc, int expected) except -1:
+        """Move to the done ``state`` (FINISHED with ``res``/``exc``, or
+        CANCELLED_AND_NOTIFIED) and wake everyone: the blocked callers, the
+        concurrent.futures waiters, the Condition, the callbacks. Only from
+        state ``expected``, or (-1) from any state that isn't done yet.
+        Returns False, changing nothing, otherwise.
+
+        The Condition, if wait()/as_completed() made one, is held across
+        the change, as they expect; it is re-checked under the future's
+        own lock in case one was made meanwhile."""
         cdef object cond
         cdef list waiters, cbs
         cdef PyThread_type_lock lock = NULL
-        cdef bint again, bad = False
-        if exc is not None or PyObject_IS_GC(res):
-            gc_track(self)
+        cdef bint again, moved = False
         while True:
             cond = self.cond
             if cond is not None:
@@ -440,29 +420,32 @@ cdef class FutureBase:
             try:
                 with cython.critical_section(self):
                     again = self.cond is not cond
-                    if not again:
-                        if self.st >= CANCELLED:
-                            bad = True
-                        else:
-                            self.res = res
-                            self.exc = exc
-                            self.st = state
-                            lock = self.done_lock
-                            waiters = self.waiters
-                            cbs = self.callbacks
-                            self.callbacks = None
+                    if not again and (
+                        self.st == expected if expected >= 0 else self.st < CANCELLED
+                    ):
+                        moved = True
+                        self.res = res
+                        self.exc = exc
+                        self.st = state
+                        lock = self.done_lock
+                        waiters = self.waiters
+                        cbs = self.callbacks
+                        self.callbacks = None
                 if again:
                     continue
-                if bad:
-                    raise InvalidStateError("%s: %r" % (_STATE_NAMES[self.st], self))
+                if not moved:
+                    return False
+                if state == CANCELLED_AND_NOTIFIED:
+                    self.release_task()
                 if lock != NULL:
                     PyThread_release_lock(lock)
                 if waiters:
-                    if exc is None:
-                        for w in waiters:
+                    for w in waiters:
+                        if state == CANCELLED_AND_NOTIFIED:
+                            w.add_cancelled(self)
+                        elif exc is None:
                             w.add_result(self)
-                    else:
-                        for w in waiters:
+                        else:
                             w.add_exception(self)
                 if cond is not None:
                     cond.notify_all()
@@ -472,7 +455,7 @@ cdef class FutureBase:
             break
         if cbs:
             self._invoke(cbs)
-        return 0
+        return True
 
     def _invoke(self, list cbs):
         for cb in cbs:
