@@ -109,10 +109,13 @@ def test_deadline_does_not_cut_a_task_that_already_runs(make_executor: Any) -> N
         gate.wait(30)
         return "done"
 
-    fut = ex.submit_task(Task("slow", slow, start_timeout=0.05))
+    # Warm the worker first: a loaded CI machine can take longer than a
+    # short deadline to start a thread, and then the task rightly expires.
+    assert ex.submit(int, "1").result(timeout=10) == 1
+    fut = ex.submit_task(Task("slow", slow, start_timeout=0.5))
     assert started.wait(10)
     # Past its start deadline while running: it still completes.
-    assert not threading.Event().wait(0.1)
+    assert not threading.Event().wait(0.6)
     gate.set()
     assert fut.result(timeout=10) == "done"
 
