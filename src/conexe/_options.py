@@ -13,7 +13,35 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-__all__ = ["check_max_workers", "check_on_full", "check_size", "default_max_workers"]
+__all__ = [
+    "check_callable",
+    "check_key",
+    "check_max_workers",
+    "check_on_full",
+    "check_size",
+    "default_max_workers",
+]
+
+
+def check_callable(fn: object) -> None:
+    """TypeError, in ThreadPoolExecutor's words, unless ``fn`` is callable.
+
+        >>> check_callable(len)
+    """
+    if not callable(fn):
+        raise TypeError(f"{type(fn).__name__!r} object is not callable")
+
+
+def check_key(key: object) -> None:
+    """TypeError naming the key's type unless ``key`` can be hashed (keyed
+    executors check before anything is queued)."""
+    try:
+        hash(key)
+    except TypeError as exc:
+        raise TypeError(
+            f"key must be hashable (str, int, bytes, tuple, frozenset, ...), "
+            f"got {type(key).__name__!r}: {exc}"
+        ) from None
 
 
 def default_max_workers() -> int:

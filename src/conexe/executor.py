@@ -30,7 +30,7 @@ from . import _deadlines
 from ._errors import BrokenExecutor, QueueFull
 from ._group import TaskGroup
 from ._impl import core as _default_core
-from ._options import check_max_workers, check_on_full, check_size
+from ._options import check_callable, check_max_workers, check_on_full, check_size
 from ._task import Task, TaskResponse, check_timeout
 from ._threads import EXIT_MESSAGE, WorkerThreads, interpreter_shutting_down
 
@@ -223,8 +223,7 @@ class ConcurrentExecutor(cf.Executor):
         worker busy). Every item still runs, and an item's exception is
         raised when the iteration reaches it, exactly as there.
         """
-        if not callable(fn):
-            raise TypeError(f"{type(fn).__name__!r} object is not callable")
+        check_callable(fn)
         if chunksize is not None:
             if isinstance(chunksize, bool) or not isinstance(chunksize, int):
                 raise TypeError("chunksize must be an int")

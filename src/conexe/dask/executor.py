@@ -23,6 +23,7 @@ from types import ModuleType
 from typing import Any
 
 from .._impl import core as _default_core
+from .._options import check_callable
 from .._task import Task
 from ._common import (
     SHUTDOWN_MESSAGE,
@@ -126,8 +127,7 @@ class ConcurrentExecutor(cf.Executor):
     def _submit(
         self, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], priority: int
     ) -> cf.Future[Any]:
-        if not callable(fn):
-            raise TypeError(f"{type(fn).__name__!r} object is not callable")
+        check_callable(fn)
         if self._shutdown:
             raise RuntimeError(SHUTDOWN_MESSAGE)
         if not self._gate.acquire():
@@ -187,8 +187,7 @@ class ConcurrentExecutor(cf.Executor):
         """``Executor.map``: one Dask task per item, results in order.
         ``chunksize`` is accepted for compatibility and ignored (Dask
         schedules each task on its own)."""
-        if not callable(fn):
-            raise TypeError(f"{type(fn).__name__!r} object is not callable")
+        check_callable(fn)
         end_time = None if timeout is None else timeout + time.monotonic()
         futures = [self.submit(fn, *args) for args in zip(*iterables, strict=False)]
 

@@ -30,6 +30,7 @@ from typing import Any
 
 from .. import _deadlines
 from .._impl import core as _default_core
+from .._options import check_callable, check_key
 from .._task import Task
 from ..keyed import _POLICIES, ErrorHandler, KeyedFullPolicy, log_error
 from ._common import (
@@ -193,15 +194,8 @@ class KeyedExecutor:
         deadline: float,
         unique: bool,
     ) -> cf.Future[Any] | None:
-        if not callable(fn):
-            raise TypeError(f"{type(fn).__name__!r} object is not callable")
-        try:
-            hash(key)
-        except TypeError as exc:
-            raise TypeError(
-                f"key must be hashable (str, int, bytes, tuple, frozenset, ...), "
-                f"got {type(key).__name__!r}: {exc}"
-            ) from exc
+        check_callable(fn)
+        check_key(key)
         if self._shutdown:
             raise RuntimeError(SHUTDOWN_MESSAGE)
         if unique:

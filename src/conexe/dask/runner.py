@@ -27,6 +27,7 @@ from typing import Any, Generic, TypeVar
 
 from .._errors import MaxRetriesExceeded
 from .._impl import core as _default_core
+from .._options import check_callable
 from .._task import check_priority, check_timeout
 from ._common import (
     FullPolicy,
@@ -157,8 +158,7 @@ class Runner(Generic[R]):
         retry this task, even when it breaks its resource. Raises
         RuntimeError after :meth:`stop`, QueueFull when the bound is
         reached (``on_full="raise"``)."""
-        if not callable(fn):
-            raise TypeError(f"{type(fn).__name__!r} object is not callable")
+        check_callable(fn)
         check_priority(priority)
         if self._state != "running":
             raise RuntimeError(_STOPPED_MESSAGE)
