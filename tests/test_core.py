@@ -175,16 +175,19 @@ def test_wait_and_as_completed_accept_core_futures(core: ModuleType) -> None:
 
 def test_higher_priority_first_fifo_within_a_level(core: ModuleType, pool: Any) -> None:
     p = pool(1)
-    gate = threading.Event()
-    p.engine.submit(gate.wait, (), None)
+    gate, started = threading.Event(), threading.Event()
+    p.engine.submit(lambda: (started.set(), gate.wait(30)), (), None)
+    assert started.wait(10)  # the worker is busy: everything below queues
     order: list[tuple[int, int]] = []
     prios = [0, 3, -2, 3, 7, 0, -2, 7, 1]
-    fs = [
-        p.engine.submit_with(order.append, ((prio, i),), None, priority=prio)
-        for i, prio in enumerate(prios)
-    ]
-    assert p.engine.stats()["priority_queued"] == 5
-    gate.set()
+    try:
+        fs = [
+            p.engine.submit_with(order.append, ((prio, i),), None, priority=prio)
+            for i, prio in enumerate(prios)
+        ]
+        assert p.engine.stats()["priority_queued"] == 5
+    finally:
+        gate.set()
     for f in fs:
         f.result(timeout=10)
     expected = sorted(((prio, i) for i, prio in enumerate(prios)), key=lambda t: (-t[0], t[1]))

@@ -290,7 +290,7 @@ def test_map_over_an_endless_iterator_reads_ahead_only_a_bounded_window(
 
 
 def test_map_runs_items_after_a_failing_one_and_raises_when_iteration_reaches_it(
-    make_executor: Any,
+    make_executor: Any, wait_until: Any
 ) -> None:
     ex = make_executor(2)
     ran = set()
@@ -303,6 +303,9 @@ def test_map_runs_items_after_a_failing_one_and_raises_when_iteration_reaches_it
 
     results = ex.map(f, range(10))
     assert [next(results) for _ in range(3)] == [0, 1, 2]
+    # Items after the failing one run whether or not anyone reads them yet
+    # (reaching the failure then cancels what hasn't started, as in TPE).
+    wait_until(lambda: len(ran) == 10, what="every item to run")
     with pytest.raises(ValueError, match="item 3"):
         next(results)
     ex.shutdown(wait=True)
