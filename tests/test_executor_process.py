@@ -47,6 +47,34 @@ def run(core: ModuleType, body: str, timeout: float = 60) -> subprocess.Complete
     )
 
 
+def interrupt_when_waiting(code: str) -> tuple[str, str, int, float]:
+    """Run ``code`` in a child that prints "waiting" when it is about to
+    block; Ctrl-C it then. Returns (stdout, stderr, exit code, seconds from
+    the signal to the child's exit)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env(),
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "waiting"
+        # Give the main thread a moment to enter its wait (there's no event
+        # to wait on across the process boundary); Ctrl-C lands either way.
+        time.sleep(0.3)
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        took = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return out, err, proc.returncode, took
+
+
 def test_interpreter_exit_runs_the_accepted_work_then_exits(core: ModuleType) -> None:
     proc = run(
         core,
@@ -132,13 +160,10 @@ def test_ctrl_c_interrupts_a_main_thread_waiting_on_a_long_task(
     core: ModuleType, wait: str
 ) -> None:
     task_seconds = 120
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            script(
-                core,
-                f"""
+    out, err, returncode, took = interrupt_when_waiting(
+        script(
+            core,
+            f"""
             ex = Executor(1)
             started = threading.Event()
             def long_task():
@@ -156,29 +181,10 @@ def test_ctrl_c_interrupts_a_main_thread_waiting_on_a_long_task(
                 os._exit(0)  # don't wait for the sleeping worker
             print("not interrupted", flush=True)
             """,
-            ),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env(),
+        )
     )
-    try:
-        assert proc.stdout is not None
-        assert proc.stdout.readline().strip() == "waiting"
-        # Give the main thread a moment to enter result() (there's no event
-        # to wait on across the process boundary); Ctrl-C lands either way.
-        time.sleep(0.3)
-        sent = time.monotonic()
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
-        took = time.monotonic() - sent
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert out.strip() == "interrupted", err
-    assert proc.returncode == 0
+    assert returncode == 0
     # Generous: far less than the task, not a latency target.
     assert took < task_seconds / 2
 
@@ -188,13 +194,10 @@ def test_shutdown_after_an_interrupted_shutdown_still_waits_for_running_tasks(
 ) -> None:
     # On 3.11 a Ctrl-C that cuts Thread.join() short marks the still-running
     # thread as stopped (bpo-45274); shutdown() must not rely on it.
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            script(
-                core,
-                """
+    out, err, _, _ = interrupt_when_waiting(
+        script(
+            core,
+            """
             ex = Executor(1)
             started, finished = threading.Event(), threading.Event()
             def task():
@@ -210,21 +213,6 @@ def test_shutdown_after_an_interrupted_shutdown_still_waits_for_running_tasks(
                 ex.shutdown(wait=True)
                 print("finished" if finished.is_set() else "returned early", flush=True)
             """,
-            ),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env(),
+        )
     )
-    try:
-        assert proc.stdout is not None
-        assert proc.stdout.readline().strip() == "waiting"
-        time.sleep(0.3)
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert out.strip() == "finished", err

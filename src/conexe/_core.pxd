@@ -22,6 +22,9 @@ cdef struct Lane:
     conexe_ring ring      # FIFO of owned Future pointers
 
 
+cdef class LoopInbox
+
+
 cdef class FutureBase:
     # Public state, mirrored by the _state/_result/_exception properties
     # that concurrent.futures.wait()/as_completed() read.
@@ -44,16 +47,38 @@ cdef class FutureBase:
     cdef bint no_retry
     cdef double deadline            # time.monotonic() start deadline, 0: none
     cdef long long enqueued_ns
+    # asyncio (see "asyncio" in _core.pyx): the inbox of the event loop
+    # the task was submitted from (None: submitted outside any loop), the
+    # callbacks asyncio added, the cancel message, and the AIO_* flags.
+    cdef LoopInbox inbox
+    cdef list aio_callbacks         # flat [fn, context, fn, context, ...]
+    cdef object cancel_msg
+    cdef int aio
 
     cdef void release_task(self)
+    cdef tuple take_task(self)
     cdef int claim(self, double now)
-    cdef int complete(self, int state, object res, object exc) except -1
+    cdef int complete(self, int new_state, object res, object exc) except -1
     cdef void finish_quietly(self, bint ok, object value)
     cdef void fail_started(self, object exc)
     cdef void cancel_claimed(self)
     cdef bint cancel_from(self, int expected) except -1
-    cdef bint settle(self, int state, object res, object exc, int expected) except -1
+    cdef bint settle(self, int new_state, object res, object exc, int expected) except -1
     cdef int wait_done(self, double timeout) except -1
+    cdef bint in_own_loop(self) except -1
+    cdef bint asyncio_has_it(self) except -1
+    cdef int raise_cancelled(self) except -1
+
+
+cdef class LoopInbox:
+    cdef readonly object loop
+    cdef list items                 # flat [future, callbacks, ...] to deliver
+    cdef bint scheduled             # a drain is on its way to the loop
+    cdef object ref                 # a weak reference to this inbox
+    cdef object __weakref__
+
+    cdef void post(self, FutureBase fut, list callbacks)
+    cdef int deliver(self, FutureBase fut, list callbacks) except -1
 
 
 cdef class KeyChain:

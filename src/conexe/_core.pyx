@@ -48,12 +48,18 @@ from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 
 import logging
 import math
+import sys
 import threading
+import weakref
 from collections import deque
 from concurrent.futures import CancelledError, InvalidStateError
 from concurrent.futures import Future as _StdFuture
 
 from ._errors import MaxRetriesExceeded, QueueFull
+
+cdef extern from "conexe/atomic.h" nogil:
+    int conexe_load_acquire(const int *p)
+    void conexe_store_release(int *p, int value)
 
 cdef extern from "Python.h":
     void PyObject_GC_Track(object op)
@@ -63,6 +69,7 @@ cdef extern from "Python.h":
     PyLockStatus PyThread_acquire_lock_timed(
         PyThread_type_lock lock, long long microseconds, int intr_flag) nogil
     int Py_MakePendingCalls() except -1
+    int PyObject_GenericSetAttr(object o, object name, PyObject *value) except -1
 
 __all__ = ["ChunkItemError", "Engine", "Future", "Worker", "IMPLEMENTATION", "run_chunk"]
 
@@ -142,6 +149,15 @@ cdef inline void gc_track(object op) noexcept:
         PyObject_GC_Track(op)
 
 
+cdef inline int state(FutureBase fut) noexcept:
+    # Read without the future's lock (see include/conexe/atomic.h).
+    return conexe_load_acquire(&fut.st)
+
+
+cdef inline void set_state(FutureBase fut, int value) noexcept:
+    conexe_store_release(&fut.st, value)
+
+
 cdef int acquire_timed(PyThread_type_lock lock, double timeout) except -1:
     """Acquire ``lock``; ``timeout`` < 0 waits forever. Returns 1 if
     acquired, 0 on timeout, -1 with an exception set if a signal handler
@@ -192,6 +208,164 @@ cdef PyThread_type_lock new_locked_lock() except NULL:
     return lock
 
 
+# -- asyncio ------------------------------------------------------------------
+# A future submitted from inside a running event loop is bound to that loop
+# (its ``inbox``). Until asyncio looks at it, it is a plain
+# concurrent.futures.Future. Once asyncio does (``isfuture()`` reads
+# ``_asyncio_future_blocking``: ``loop.run_in_executor``, ``wrap_future``,
+# ``await``, ``gather``...), it is, inside that loop, the asyncio future
+# ``wrap_future`` would have made: asyncio's callbacks run in the loop,
+# ``cancel()`` cancels even a running task (which runs on, its outcome
+# dropped), and a cancelled one raises asyncio.CancelledError there. Seen
+# from any other thread it stays a concurrent.futures.Future throughout.
+#
+# That is what lets ``loop.run_in_executor(executor, fn)`` skip
+# ``_chain_future``: no second future, no pair of chained callbacks, and,
+# instead of one ``call_soon_threadsafe`` (and self-pipe write) per task,
+# one per batch: completions queue in the loop's inbox and a single
+# callback in the loop drains them.
+
+DEF AIO_CLAIMED = 1   # asyncio has seen the future (isfuture() was True)
+DEF AIO_BLOCKING = 2  # _asyncio_future_blocking
+
+cdef object _running_loop_fn = None
+cdef object _sys_modules = sys.modules
+
+
+cdef object running_loop():
+    """The event loop running in this thread, or None; asyncio is not
+    imported for it (no loop can run before something imported it)."""
+    global _running_loop_fn
+    cdef object get = _running_loop_fn
+    if get is None:
+        get = getattr(_sys_modules.get("asyncio.events"), "_get_running_loop", None)
+        if get is None:
+            return None
+        with cython.critical_section(_inboxes):
+            _running_loop_fn = get
+    return get()
+
+
+cdef object asyncio_attr(str name):
+    return getattr(_sys_modules["asyncio"], name)
+
+
+cdef object _inboxes = weakref.WeakValueDictionary()  # id(loop) -> LoopInbox
+cdef object _last_inbox = None  # weak reference to the last inbox used
+
+
+cdef LoopInbox inbox_for(object loop):
+    """The loop's inbox (one per loop, alive while a future bound to the
+    loop is). The inbox holds its loop, so while it lives id(loop) is the
+    loop's alone."""
+    global _last_inbox
+    cdef LoopInbox inbox
+    with cython.critical_section(_inboxes):  # the cache is shared by all threads
+        if _last_inbox is not None:
+            inbox = _last_inbox()
+            if inbox is not None and inbox.loop is loop:
+                return inbox
+        inbox = _inboxes.get(id(loop))
+        if inbox is None:
+            inbox = LoopInbox(loop)
+            _inboxes[id(loop)] = inbox
+        _last_inbox = inbox.ref
+        return inbox
+
+
+cdef inline void bind_loop(FutureBase fut) except *:
+    cdef object loop = running_loop()
+    if loop is not None:
+        fut.inbox = inbox_for(loop)
+
+
+cdef class LoopInbox:
+    """Completed loop-bound futures on their way to the loop, with the
+    asyncio callbacks to run there. A completing thread appends and, only
+    if no drain is pending, schedules one with ``call_soon_threadsafe``;
+    the drain runs everything that arrived meanwhile."""
+
+    def __cinit__(self, loop):
+        self.loop = loop
+        self.items = []
+        self.scheduled = False
+        self.ref = weakref.ref(self)
+
+    cdef int deliver(self, FutureBase fut, list callbacks) except -1:
+        """Run ``callbacks`` (asyncio's, for the now done ``fut``) in the
+        loop: scheduled right away in the loop's own thread, as an asyncio
+        future does, or posted to the inbox from any other."""
+        cdef Py_ssize_t i
+        if running_loop() is self.loop:
+            call_soon = self.loop.call_soon
+            for i in range(0, len(callbacks), 2):
+                call_soon(callbacks[i], fut, context=callbacks[i + 1])
+        else:
+            self.post(fut, callbacks)
+        return 0
+
+    cdef void post(self, FutureBase fut, list callbacks):
+        cdef bint wake
+        gc_track(fut)  # fut -> inbox -> items -> fut, until drained
+        with cython.critical_section(self):
+            self.items.append(fut)
+            self.items.append(callbacks)
+            wake = not self.scheduled
+            self.scheduled = True
+        if not wake:
+            return
+        try:
+            self.loop.call_soon_threadsafe(self._drain)
+        except RuntimeError:
+            # The loop is closed: asyncio drops callbacks it can no longer
+            # run (an asyncio future of a closed loop can't even complete).
+            with cython.critical_section(self):
+                self.items = []
+                self.scheduled = False
+        except BaseException:
+            _log.exception("waking the event loop failed")
+
+    def _drain(self):
+        cdef list items, cbs
+        cdef Py_ssize_t i, j, n
+        cdef object fut, fn, ctx
+        with cython.critical_section(self):
+            items = self.items
+            self.items = []
+            self.scheduled = False
+        n = len(items)
+        i = 0
+        while i < n:
+            fut = items[i]
+            cbs = <list>items[i + 1]
+            i += 2
+            for j in range(0, len(cbs), 2):
+                fn = cbs[j]
+                ctx = cbs[j + 1]
+                try:
+                    PyContext_Enter(ctx)
+                    try:
+                        fn(fut)
+                    finally:
+                        PyContext_Exit(ctx)
+                except (SystemExit, KeyboardInterrupt):
+                    # Out of the loop, as asyncio lets them; what is left
+                    # is delivered by the next drain.
+                    rest = cbs[j + 2:]
+                    if rest:
+                        self.post(<FutureBase>fut, rest)
+                    while i < n:
+                        self.post(<FutureBase>items[i], <list>items[i + 1])
+                        i += 2
+                    raise
+                except BaseException as exc:
+                    self.loop.call_exception_handler({
+                        "message": "Exception in callback %r" % (fn,),
+                        "exception": exc,
+                        "future": fut,
+                    })
+
+
 cdef class FutureBase:
     """The C half of :class:`Future` (fields in _core.pxd)."""
 
@@ -203,11 +377,11 @@ cdef class FutureBase:
     # -- what concurrent.futures' helpers read --------------------------
     @property
     def _state(self):
-        return _STATE_NAMES[self.st]
+        return _STATE_NAMES[state(self)]
 
     @_state.setter
     def _state(self, value):
-        self.st = _STATE_NAMES.index(value)
+        set_state(self, _STATE_NAMES.index(value))
 
     @property
     def _result(self):
@@ -219,7 +393,12 @@ cdef class FutureBase:
 
     def __setattr__(self, name, value):
         gc_track(self)  # an attribute could close a cycle
-        object.__setattr__(self, name, value)
+        # Not object.__setattr__: it refuses a type with its own
+        # __setattr__ (CPython's "hackcheck").
+        PyObject_GenericSetAttr(self, name, <PyObject *>value)
+
+    def __delattr__(self, name):
+        PyObject_GenericSetAttr(self, name, NULL)
 
     @property
     def _condition(self):
@@ -248,7 +427,7 @@ cdef class FutureBase:
     # -- the public Future API -------------------------------------------
     def __repr__(self):
         name = type(self).__name__
-        st = self.st
+        st = state(self)
         if st == FINISHED:
             if self.exc is not None:
                 return "<%s at %#x state=%s raised %s>" % (
@@ -259,18 +438,35 @@ cdef class FutureBase:
 
     def cancelled(self):
         """True if the future was cancelled."""
-        return self.st == CANCELLED or self.st == CANCELLED_AND_NOTIFIED
+        return state(self) == CANCELLED or state(self) == CANCELLED_AND_NOTIFIED
 
     def running(self):
         """True if the task is running."""
-        return self.st == RUNNING
+        return state(self) == RUNNING
 
     def done(self):
         """True if the future was cancelled or finished."""
-        return self.st >= CANCELLED
+        return state(self) >= CANCELLED
 
-    def cancel(self):
-        """Cancel the task if it has not started; waiters wake at once."""
+    def cancel(self, msg=None):
+        """Cancel the task if it has not started; waiters wake at once.
+
+        Inside the event loop it was submitted from, once asyncio has it,
+        this is asyncio's cancel (see "asyncio" above): it also cancels a
+        running task, whose outcome is then dropped, and ``msg`` is the
+        CancelledError's message."""
+        if self.asyncio_has_it():
+            with cython.critical_section(self):
+                if state(self) >= CANCELLED:
+                    return False
+                self.cancel_msg = msg
+            return self.settle(CANCELLED_AND_NOTIFIED, None, None, -1)
+        return self.cancel_from(PENDING)
+
+    def _cancel_if_pending(self):
+        """concurrent.futures' cancel() wherever it is called from: never
+        stops a running task (for conexe's own "cancel what hasn't
+        started", e.g. a group's, on futures asyncio may have)."""
         return self.cancel_from(PENDING)
 
     cdef bint cancel_from(self, int expected) except -1:
@@ -284,23 +480,28 @@ cdef class FutureBase:
         # Already cancelled counts as cancelled, unless close() is asking
         # about a task it took.
         return expected == PENDING and (
-            self.st == CANCELLED or self.st == CANCELLED_AND_NOTIFIED)
+            state(self) == CANCELLED or state(self) == CANCELLED_AND_NOTIFIED)
 
     def set_running_or_notify_cancel(self):
         """Mark the future running (True), or, if it was cancelled, notify
         its waiters and return False."""
-        cdef object cond = self._condition if self.waiters is not None else None
+        cdef object cond = None
+        cdef bint has_waiters
+        with cython.critical_section(self):
+            has_waiters = self.waiters is not None
+        if has_waiters:
+            cond = self._condition
         cdef list waiters
         if cond is not None:
             cond.acquire()
         try:
             with cython.critical_section(self):
-                st = self.st
+                st = state(self)
                 if st == PENDING:
-                    self.st = RUNNING
+                    set_state(self, RUNNING)
                     return True
                 if st == CANCELLED:
-                    self.st = CANCELLED_AND_NOTIFIED
+                    set_state(self, CANCELLED_AND_NOTIFIED)
                     waiters = self.waiters
                 elif st == CANCELLED_AND_NOTIFIED:
                     return False
@@ -325,11 +526,29 @@ cdef class FutureBase:
         """Set the exception; waiters wake and callbacks run."""
         self.complete(FINISHED, None, exception)
 
-    def add_done_callback(self, fn):
-        """Call ``fn(future)`` when done (now, if it already is)."""
+    def add_done_callback(self, fn, *, context=None):
+        """Call ``fn(future)`` when done (now, if it already is), in the
+        thread that completes it. Added by asyncio inside the future's own
+        loop, ``fn`` runs in that loop instead (scheduled like an asyncio
+        future's callback, in ``context``)."""
         gc_track(self)
+        if self.asyncio_has_it():
+            if context is None:
+                context = PyContext_CopyCurrent()
+            with cython.critical_section(self):
+                if state(self) < CANCELLED:
+                    if self.aio_callbacks is None:
+                        self.aio_callbacks = [fn, context]
+                    else:
+                        self.aio_callbacks.append(fn)
+                        self.aio_callbacks.append(context)
+                    return
+            self.inbox.loop.call_soon(fn, self, context=context)
+            return
+        if context is not None:
+            fn = _InContext(fn, context)
         with cython.critical_section(self):
-            if self.st < CANCELLED:
+            if state(self) < CANCELLED:
                 if self.callbacks is None:
                     self.callbacks = [fn]
                 else:
@@ -340,10 +559,81 @@ cdef class FutureBase:
         except Exception:
             _LOGGER.exception("exception calling callback for %r", self)
 
+    def remove_done_callback(self, fn):
+        """Remove every registration of ``fn``; returns how many there were
+        (asyncio's method, which asyncio.wait() and wait_for() use)."""
+        cdef Py_ssize_t removed = 0, i
+        cdef list kept
+        with cython.critical_section(self):
+            if self.callbacks:
+                kept = [cb for cb in self.callbacks
+                        if not (cb == fn or (type(cb) is _InContext and (<_InContext>cb).fn == fn))]
+                removed += len(self.callbacks) - len(kept)
+                self.callbacks = kept or None
+            if self.aio_callbacks:
+                kept = []
+                for i in range(0, len(self.aio_callbacks), 2):
+                    if self.aio_callbacks[i] == fn:
+                        removed += 1
+                    else:
+                        kept.append(self.aio_callbacks[i])
+                        kept.append(self.aio_callbacks[i + 1])
+                self.aio_callbacks = kept or None
+        return removed
+
+    # -- asyncio's future protocol (see "asyncio" above) -------------------
+    @property
+    def _asyncio_future_blocking(self):
+        # asyncio.isfuture() reads this: not None means "an asyncio future
+        # of get_loop()". Only true inside the loop the task was submitted
+        # from; reading it there hands the future to asyncio.
+        if not self.in_own_loop():
+            return None
+        self.aio |= AIO_CLAIMED
+        return bool(self.aio & AIO_BLOCKING)
+
+    @_asyncio_future_blocking.setter
+    def _asyncio_future_blocking(self, value):
+        if value:
+            self.aio |= AIO_BLOCKING
+        else:
+            self.aio &= ~AIO_BLOCKING
+
+    @property
+    def _cancel_message(self):
+        return self.cancel_msg
+
+    @_cancel_message.setter
+    def _cancel_message(self, value):
+        self.cancel_msg = value
+
+    def get_loop(self):
+        """The event loop the task was submitted from."""
+        if self.inbox is None:
+            raise RuntimeError("this future was not submitted from a running event loop")
+        return self.inbox.loop
+
+    def _make_cancelled_error(self):
+        exc_type = asyncio_attr("CancelledError")
+        return exc_type() if self.cancel_msg is None else exc_type(self.cancel_msg)
+
+    def __await__(self):
+        """``await future`` in any event loop; in the one it was submitted
+        from without a second future in between."""
+        if self.in_own_loop():
+            self.aio |= AIO_CLAIMED
+            if state(self) < CANCELLED:
+                self.aio |= AIO_BLOCKING
+                yield self  # the Task waits for us (asyncio's protocol)
+            if state(self) < CANCELLED:
+                raise RuntimeError("await wasn't used with future")
+            return self.result()
+        return (yield from asyncio_attr("wrap_future")(self).__await__())
+
     def result(self, timeout=None):
         """Wait (at most ``timeout`` seconds) and return the result, or
         raise the task's exception, CancelledError or TimeoutError."""
-        cdef int st = self.st
+        cdef int st = state(self)
         if st == FINISHED:
             if self.exc is not None:
                 self._raise()
@@ -351,22 +641,22 @@ cdef class FutureBase:
         if st < CANCELLED:
             if not self.wait_done(timeout_arg(timeout)):
                 raise TimeoutError()
-            st = self.st
+            st = state(self)
         if st == CANCELLED or st == CANCELLED_AND_NOTIFIED:
-            raise CancelledError()
+            self.raise_cancelled()
         if self.exc is not None:
             self._raise()
         return self.res
 
     def exception(self, timeout=None):
         """Wait like :meth:`result`; return the exception (None if none)."""
-        cdef int st = self.st
+        cdef int st = state(self)
         if st < CANCELLED:
             if not self.wait_done(timeout_arg(timeout)):
                 raise TimeoutError()
-            st = self.st
+            st = state(self)
         if st == CANCELLED or st == CANCELLED_AND_NOTIFIED:
-            raise CancelledError()
+            self.raise_cancelled()
         return self.exc
 
     def _raise(self):
@@ -378,11 +668,25 @@ cdef class FutureBase:
             self = None
 
     # -- core-private -----------------------------------------------------
+    cdef int raise_cancelled(self) except -1:
+        if self.asyncio_has_it():
+            raise self._make_cancelled_error()
+        raise CancelledError()
+
+    cdef bint asyncio_has_it(self) except -1:
+        """Whether this future is asyncio's here: claimed by asyncio, and
+        this thread runs its loop (asyncio's rules apply)."""
+        return self.aio & AIO_CLAIMED and self.in_own_loop()
+
+    cdef bint in_own_loop(self) except -1:
+        """Whether this thread is running the loop the task came from."""
+        return self.inbox is not None and running_loop() is self.inbox.loop
+
     cdef int wait_done(self, double timeout) except -1:
         """Block until done. Returns 1 when done, 0 on timeout."""
         cdef PyThread_type_lock lock
         with cython.critical_section(self):
-            if self.st >= CANCELLED:
+            if state(self) >= CANCELLED:
                 return 1
             if self.done_lock == NULL:
                 self.done_lock = new_locked_lock()
@@ -390,17 +694,17 @@ cdef class FutureBase:
         if acquire_timed(lock, timeout) == 1:
             PyThread_release_lock(lock)  # pass it on to the next waiter
             return 1
-        return self.st >= CANCELLED
+        return state(self) >= CANCELLED
 
-    cdef int complete(self, int state, object res, object exc) except -1:
+    cdef int complete(self, int new_state, object res, object exc) except -1:
         if exc is not None or PyObject_IS_GC(res):
             gc_track(self)
-        if not self.settle(state, res, exc, -1):
-            raise InvalidStateError("%s: %r" % (_STATE_NAMES[self.st], self))
+        if not self.settle(new_state, res, exc, -1):
+            raise InvalidStateError("%s: %r" % (_STATE_NAMES[state(self)], self))
         return 0
 
-    cdef bint settle(self, int state, object res, object exc, int expected) except -1:
-        """Move to the done ``state`` (FINISHED with ``res``/``exc``, or
+    cdef bint settle(self, int new_state, object res, object exc, int expected) except -1:
+        """Move to the done ``new_state`` (FINISHED with ``res``/``exc``, or
         CANCELLED_AND_NOTIFIED) and wake everyone: the blocked callers, the
         concurrent.futures waiters, the Condition, the callbacks. Only from
         state ``expected``, or (-1) from any state that isn't done yet.
@@ -410,38 +714,41 @@ cdef class FutureBase:
         the change, as they expect; it is re-checked under the future's
         own lock in case one was made meanwhile."""
         cdef object cond
-        cdef list waiters, cbs
+        cdef list waiters, cbs, aio = None
         cdef PyThread_type_lock lock = NULL
         cdef bint again, moved = False
         while True:
-            cond = self.cond
+            with cython.critical_section(self):  # _condition may be making it
+                cond = self.cond
             if cond is not None:
                 cond.acquire()
             try:
                 with cython.critical_section(self):
                     again = self.cond is not cond
                     if not again and (
-                        self.st == expected if expected >= 0 else self.st < CANCELLED
+                        state(self) == expected if expected >= 0 else state(self) < CANCELLED
                     ):
                         moved = True
                         self.res = res
                         self.exc = exc
-                        self.st = state
+                        set_state(self, new_state)
                         lock = self.done_lock
                         waiters = self.waiters
                         cbs = self.callbacks
                         self.callbacks = None
+                        aio = self.aio_callbacks
+                        self.aio_callbacks = None
                 if again:
                     continue
                 if not moved:
                     return False
-                if state == CANCELLED_AND_NOTIFIED:
+                if new_state == CANCELLED_AND_NOTIFIED:
                     self.release_task()
                 if lock != NULL:
                     PyThread_release_lock(lock)
                 if waiters:
                     for w in waiters:
-                        if state == CANCELLED_AND_NOTIFIED:
+                        if new_state == CANCELLED_AND_NOTIFIED:
                             w.add_cancelled(self)
                         elif exc is None:
                             w.add_result(self)
@@ -455,6 +762,8 @@ cdef class FutureBase:
             break
         if cbs:
             self._invoke(cbs)
+        if aio:
+            self.inbox.deliver(self, aio)
         return True
 
     def _invoke(self, list cbs):
@@ -465,17 +774,27 @@ cdef class FutureBase:
                 _LOGGER.exception("exception calling callback for %r", self)
 
     cdef void release_task(self):
-        self.fn = None
-        self.args = None
-        self.kwargs = None
-        self.ctx = None
+        self.take_task()
+
+    cdef tuple take_task(self):
+        """Hand over the task (fn, args, kwargs, context) and forget it.
+        Under the future's lock: a worker starting the task and asyncio
+        cancelling it may both let go of it at once."""
+        cdef tuple task
+        with cython.critical_section(self):
+            task = (self.fn, self.args, self.kwargs, self.ctx)
+            self.fn = None
+            self.args = None
+            self.kwargs = None
+            self.ctx = None
+        return task  # the references drop in the caller, outside the lock
 
     cdef int claim(self, double now):
         """A worker popped this future off a lane: PENDING -> RUNNING."""
         with cython.critical_section(self):
-            st = self.st
+            st = state(self)
             if st == PENDING:
-                self.st = RUNNING
+                set_state(self, RUNNING)
                 if self.deadline != 0.0:
                     if now == 0.0:
                         now = now_s()
@@ -517,9 +836,9 @@ cdef class FutureBase:
         """Fail a still-queued task with TimeoutError (its start deadline
         passed). Returns False if it already started or ended."""
         with cython.critical_section(self):
-            if self.st != PENDING:
+            if state(self) != PENDING:
                 return False
-            self.st = RUNNING
+            set_state(self, RUNNING)
         self.fail_started(TimeoutError(_START_DEADLINE_MESSAGE))
         return True
 
@@ -564,6 +883,22 @@ cdef inline FutureBase new_future(object fn, object args, object kwargs):
     fut.args = args
     fut.kwargs = kwargs if kwargs else None
     return fut
+
+
+@cython.final
+cdef class _InContext:
+    """A done-callback given a ``context`` outside asyncio's loop: runs
+    ``fn`` in it, as asyncio would."""
+
+    cdef readonly object fn
+    cdef object ctx
+
+    def __cinit__(self, fn, ctx):
+        self.fn = fn
+        self.ctx = ctx
+
+    def __call__(self, fut):
+        return self.ctx.run(self.fn, fut)
 
 
 class ChunkItemError:
@@ -854,6 +1189,7 @@ cdef class Engine:
         if not PyCallable_Check(fn):
             raise not_callable(fn)
         cdef FutureBase fut = new_future(fn, args, kwargs)
+        bind_loop(fut)
         self.push(fut, 0, False, -1.0, None, False, False)
         return fut
 
@@ -869,6 +1205,7 @@ cdef class Engine:
         fut.deadline = deadline
         fut.ctx = context
         fut.no_retry = no_retry
+        bind_loop(fut)
         self.push(fut, priority, block, timeout_arg(timeout), None, False, False)
         return fut
 
@@ -886,6 +1223,7 @@ cdef class Engine:
         fut.priority = priority
         fut.deadline = deadline
         fut.ctx = context
+        bind_loop(fut)
         if not self.push(fut, priority, block, timeout_arg(timeout), key, True, unique):
             return None
         return fut
@@ -970,6 +1308,7 @@ cdef class Engine:
         check_key(key)
         cdef FutureBase fut = new_future(fn, args, kwargs or None)
         fut.ctx = PyContext_CopyCurrent()
+        bind_loop(fut)
         self.push(fut, 0, False, -1.0, key, True, False)
         return fut
 
@@ -1072,6 +1411,11 @@ cdef class Engine:
                         self.advance_chain_locked(done)
                     elif outcome == 2:
                         self.failed += 1
+                        self.advance_chain_locked(done)
+                    elif outcome == 4:
+                        # asyncio cancelled it between its claim and its
+                        # start: it never ran (its future is done already).
+                        self.cancelled += 1
                         self.advance_chain_locked(done)
                     else:
                         # Broken resource, tries left: back to the front of
@@ -1185,8 +1529,10 @@ cdef class Engine:
             raise
 
     cdef tuple run(self, FutureBase fut, Worker worker):
-        cdef object fn = fut.fn, args = fut.args, kwargs = fut.kwargs, ctx = fut.ctx
-        fut.release_task()
+        cdef object fn, args, kwargs, ctx
+        fn, args, kwargs, ctx = fut.take_task()
+        if fn is None:  # a cancel took the task after the claim (asyncio's)
+            return (False, None, 4, False)
         try:
             if self.pass_resource:
                 args = (worker.resource,)
@@ -1226,10 +1572,12 @@ cdef class Engine:
             err = MaxRetriesExceeded("max retries exceeded: %r" % (exc,))
             err.__cause__ = exc
             return (False, err, 2, True)
+        with cython.critical_section(fut):
+            if state(fut) != RUNNING:  # cancelled by asyncio meanwhile: no retry
+                return (False, exc, 2, True)
+            set_state(fut, PENDING)
         fut.tries += 1
         fut.fn = fn
-        with cython.critical_section(fut):
-            fut.st = PENDING
         return (False, None, 3, True)
 
     # -- shutting down -------------------------------------------------------------
@@ -1344,11 +1692,19 @@ cdef class Engine:
     # -- reading ---------------------------------------------------------------------
     @property
     def closed(self):
-        return self._closed
+        self.lock()  # written under the lock by close() and after_fork()
+        try:
+            return self._closed
+        finally:
+            self.unlock()
 
     @property
     def queued(self):
-        return self.queued
+        self.lock()
+        try:
+            return self.queued
+        finally:
+            self.unlock()
 
     def stats(self):
         """A consistent snapshot of the counters (taken under the lock)."""

@@ -38,10 +38,13 @@ from __future__ import annotations
 import contextvars
 import logging
 import math
+import sys
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import CancelledError
 from concurrent.futures import Future as _StdFuture
 from concurrent.futures._base import (
     _STATE_TO_DESCRIPTION_MAP,
@@ -54,6 +57,7 @@ from concurrent.futures._base import (
 from typing import Any
 
 from ._errors import MaxRetriesExceeded, QueueFull
+from ._options import check_callable, check_key
 
 __all__ = ["ChunkItemError", "Engine", "Future", "Worker", "IMPLEMENTATION", "run_chunk"]
 
@@ -79,6 +83,138 @@ HIST_BUCKETS = 256
 HIST_PER_OCTAVE = 4
 
 _START_DEADLINE_MESSAGE = "task did not start before its start deadline"
+
+
+# -- asyncio ------------------------------------------------------------------
+# A future submitted from inside a running event loop is bound to that loop
+# (its ``_inbox``). Until asyncio looks at it, it is a plain
+# concurrent.futures.Future. Once asyncio does (``isfuture()`` reads
+# ``_asyncio_future_blocking``: ``loop.run_in_executor``, ``wrap_future``,
+# ``await``, ``gather``...), it is, inside that loop, the asyncio future
+# ``wrap_future`` would have made: asyncio's callbacks run in the loop,
+# ``cancel()`` cancels even a running task (which runs on, its outcome
+# dropped), and a cancelled one raises asyncio.CancelledError there. Seen
+# from any other thread it stays a concurrent.futures.Future throughout.
+#
+# That is what lets ``loop.run_in_executor(executor, fn)`` skip
+# ``_chain_future``: no second future, no pair of chained callbacks, and,
+# instead of one ``call_soon_threadsafe`` (and self-pipe write) per task,
+# one per batch: completions queue in the loop's inbox and a single
+# callback in the loop drains them.
+
+_AIO_CLAIMED = 1  # asyncio has seen the future (isfuture() was True)
+_AIO_BLOCKING = 2  # _asyncio_future_blocking
+
+
+def _running_loop() -> Any:
+    """The event loop running in this thread, or None; asyncio is not
+    imported for it (no loop can run before something imported it)."""
+    get = getattr(sys.modules.get("asyncio.events"), "_get_running_loop", None)
+    return None if get is None else get()
+
+
+def _asyncio_attr(name: str) -> Any:
+    return getattr(sys.modules["asyncio"], name)
+
+
+class LoopInbox:
+    """Completed loop-bound futures on their way to the loop, with the
+    asyncio callbacks to run there. A completing thread appends and, only
+    if no drain is pending, schedules one with ``call_soon_threadsafe``;
+    the drain runs everything that arrived meanwhile."""
+
+    def __init__(self, loop: Any) -> None:
+        self.loop = loop
+        self._lock = threading.Lock()
+        self._items: list[tuple[Future, list[tuple[Any, Any]]]] = []
+        self._scheduled = False
+
+    def deliver(self, fut: Future, callbacks: list[tuple[Any, Any]]) -> None:
+        """Run ``callbacks`` (asyncio's, for the now done ``fut``) in the
+        loop: scheduled right away in the loop's own thread, as an asyncio
+        future does, or posted to the inbox from any other."""
+        if _running_loop() is self.loop:
+            for fn, ctx in callbacks:
+                self.loop.call_soon(fn, fut, context=ctx)
+        else:
+            self._post(fut, callbacks)
+
+    def _post(self, fut: Future, callbacks: list[tuple[Any, Any]]) -> None:
+        with self._lock:
+            self._items.append((fut, callbacks))
+            if self._scheduled:
+                return
+            self._scheduled = True
+        try:
+            self.loop.call_soon_threadsafe(self._drain)
+        except RuntimeError:
+            # The loop is closed: asyncio drops callbacks it can no longer
+            # run (an asyncio future of a closed loop can't even complete).
+            with self._lock:
+                self._items = []
+                self._scheduled = False
+        except BaseException:
+            _log.exception("waking the event loop failed")
+
+    def _drain(self) -> None:
+        with self._lock:
+            items, self._items = self._items, []
+            self._scheduled = False
+        for i, (fut, callbacks) in enumerate(items):
+            for j, (fn, ctx) in enumerate(callbacks):
+                try:
+                    ctx.run(fn, fut)
+                except (SystemExit, KeyboardInterrupt):
+                    # Out of the loop, as asyncio lets them; what is left
+                    # is delivered by the next drain.
+                    if callbacks[j + 1 :]:
+                        self._post(fut, callbacks[j + 1 :])
+                    for rest in items[i + 1 :]:
+                        self._post(*rest)
+                    raise
+                except BaseException as exc:
+                    self.loop.call_exception_handler(
+                        {
+                            "message": f"Exception in callback {fn!r}",
+                            "exception": exc,
+                            "future": fut,
+                        }
+                    )
+
+
+_inboxes: weakref.WeakValueDictionary[int, LoopInbox] = weakref.WeakValueDictionary()
+_inboxes_lock = threading.Lock()
+
+
+def _inbox_for(loop: Any) -> LoopInbox:
+    """The loop's inbox (one per loop, alive while a future bound to the
+    loop is). The inbox holds its loop, so while it lives id(loop) is the
+    loop's alone."""
+    with _inboxes_lock:
+        inbox = _inboxes.get(id(loop))
+        if inbox is None:
+            inbox = _inboxes[id(loop)] = LoopInbox(loop)
+        return inbox
+
+
+def _bind_loop(fut: Future) -> None:
+    loop = _running_loop()
+    if loop is not None:
+        fut._inbox = _inbox_for(loop)
+
+
+class _InContext:
+    """A done-callback given a ``context`` outside asyncio's loop: runs
+    ``fn`` in it, as asyncio would."""
+
+    __slots__ = ("fn", "ctx")
+
+    def __init__(self, fn: Any, ctx: Any) -> None:
+        self.fn = fn
+        self.ctx = ctx
+
+    def __call__(self, fut: Future) -> Any:
+        return self.ctx.run(self.fn, fut)
 
 
 def _hist_index(ns: int) -> int:
@@ -135,6 +271,11 @@ class Future(_StdFuture):  # type: ignore[type-arg]
         self._no_retry = False
         self._enqueued_ns = 0
         self._chain: KeyChain | None = None
+        # asyncio (see "asyncio" above)
+        self._inbox: LoopInbox | None = None
+        self._aio_callbacks: list[tuple[Any, Any]] | None = None
+        self._cancel_message: Any = None
+        self._aio = 0
 
     def __repr__(self) -> str:
         with self._condition:
@@ -158,8 +299,31 @@ class Future(_StdFuture):  # type: ignore[type-arg]
                 _STATE_TO_DESCRIPTION_MAP[self._state],
             )
 
-    def cancel(self) -> bool:
-        """Cancel the task if it has not started; waiters wake at once."""
+    def cancel(self, msg: Any = None) -> bool:
+        """Cancel the task if it has not started; waiters wake at once.
+
+        Inside the event loop it was submitted from, once asyncio has it,
+        this is asyncio's cancel (see "asyncio" above): it also cancels a
+        running task, whose outcome is then dropped, and ``msg`` is the
+        CancelledError's message."""
+        if self._asyncio_has_it():
+            with self._condition:
+                if self._state in (CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED):
+                    return False
+                self._cancel_message = msg
+                self._state = CANCELLED_AND_NOTIFIED
+                self._release_task()
+                for waiter in self._waiters:
+                    waiter.add_cancelled(self)
+                self._condition.notify_all()
+            self._invoke_callbacks()
+            return True
+        return self._cancel_if_pending()
+
+    def _cancel_if_pending(self) -> bool:
+        """concurrent.futures' cancel() wherever it is called from: never
+        stops a running task (for conexe's own "cancel what hasn't
+        started", e.g. a group's, on futures asyncio may have)."""
         with self._condition:
             if self._state in (RUNNING, FINISHED):
                 return False
@@ -184,12 +348,143 @@ class Future(_StdFuture):  # type: ignore[type-arg]
                 return False
         return super().set_running_or_notify_cancel()
 
+    def add_done_callback(self, fn: Callable[..., Any], *, context: Any = None) -> None:
+        """Call ``fn(future)`` when done (now, if it already is), in the
+        thread that completes it. Added by asyncio inside the future's own
+        loop, ``fn`` runs in that loop instead (scheduled like an asyncio
+        future's callback, in ``context``)."""
+        if self._asyncio_has_it():
+            assert self._inbox is not None
+            if context is None:
+                context = contextvars.copy_context()
+            with self._condition:
+                if self._state not in (CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED):
+                    if self._aio_callbacks is None:
+                        self._aio_callbacks = []
+                    self._aio_callbacks.append((fn, context))
+                    return
+            self._inbox.loop.call_soon(fn, self, context=context)
+            return
+        if context is not None:
+            fn = _InContext(fn, context)
+        super().add_done_callback(fn)
+
+    def remove_done_callback(self, fn: Callable[..., Any]) -> int:
+        """Remove every registration of ``fn``; returns how many there were
+        (asyncio's method, which asyncio.wait() and wait_for() use)."""
+        with self._condition:
+            callbacks: list[Any] = self._done_callbacks  # type: ignore[attr-defined]
+            kept = [
+                cb
+                for cb in callbacks
+                if not (cb == fn or (type(cb) is _InContext and cb.fn == fn))
+            ]
+            removed = len(callbacks) - len(kept)
+            callbacks[:] = kept
+            if self._aio_callbacks:
+                kept_aio = [(f, ctx) for f, ctx in self._aio_callbacks if f != fn]
+                removed += len(self._aio_callbacks) - len(kept_aio)
+                self._aio_callbacks = kept_aio or None
+        return removed
+
+    def _invoke_callbacks(self) -> None:
+        super()._invoke_callbacks()  # type: ignore[misc]
+        with self._condition:
+            aio, self._aio_callbacks = self._aio_callbacks, None
+        if aio:
+            assert self._inbox is not None
+            self._inbox.deliver(self, aio)
+
+    def result(self, timeout: float | None = None) -> Any:
+        try:
+            return super().result(timeout)
+        except CancelledError:
+            self._raise_if_cancelled()
+            raise
+        finally:
+            # The task's exception's traceback holds this frame: without
+            # this, future -> exception -> traceback -> frame -> future.
+            self = None  # type: ignore[assignment]  # noqa: PLW0642
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        # Returns the task's exception rather than raising it: no cycle
+        # through this frame to break, unlike result().
+        try:
+            return super().exception(timeout)
+        except CancelledError:
+            self._raise_if_cancelled()
+            raise
+
+    def _raise_if_cancelled(self) -> None:
+        if self.cancelled() and self._asyncio_has_it():
+            raise self._make_cancelled_error() from None
+
+    # -- asyncio's future protocol (see "asyncio" above) -----------------
+    @property
+    def _asyncio_future_blocking(self) -> bool | None:
+        # asyncio.isfuture() reads this: not None means "an asyncio future
+        # of get_loop()". Only true inside the loop the task was submitted
+        # from; reading it there hands the future to asyncio.
+        if not self._in_own_loop():
+            return None
+        self._aio |= _AIO_CLAIMED
+        return bool(self._aio & _AIO_BLOCKING)
+
+    @_asyncio_future_blocking.setter
+    def _asyncio_future_blocking(self, value: bool) -> None:
+        if value:
+            self._aio |= _AIO_BLOCKING
+        else:
+            self._aio &= ~_AIO_BLOCKING
+
+    def get_loop(self) -> Any:
+        """The event loop the task was submitted from."""
+        if self._inbox is None:
+            raise RuntimeError("this future was not submitted from a running event loop")
+        return self._inbox.loop
+
+    def _make_cancelled_error(self) -> BaseException:
+        exc_type = _asyncio_attr("CancelledError")
+        return exc_type() if self._cancel_message is None else exc_type(self._cancel_message)  # type: ignore[no-any-return]
+
+    def __await__(self) -> Any:
+        """``await future`` in any event loop; in the one it was submitted
+        from without a second future in between."""
+        if self._in_own_loop():
+            self._aio |= _AIO_CLAIMED
+            if not self.done():
+                self._aio |= _AIO_BLOCKING
+                yield self  # the Task waits for us (asyncio's protocol)
+            if not self.done():
+                raise RuntimeError("await wasn't used with future")
+            return self.result()
+        return (yield from _asyncio_attr("wrap_future")(self).__await__())
+
+    def _asyncio_has_it(self) -> bool:
+        """Whether this future is asyncio's here: claimed by asyncio, and
+        this thread runs its loop (asyncio's rules apply)."""
+        return bool(self._aio & _AIO_CLAIMED) and self._in_own_loop()
+
+    def _in_own_loop(self) -> bool:
+        """Whether this thread is running the loop the task came from."""
+        return self._inbox is not None and _running_loop() is self._inbox.loop
+
     # -- core-private ----------------------------------------------------
     def _release_task(self) -> None:
-        self._fn = None
-        self._args = ()
-        self._kwargs = None
-        self._ctx = None
+        self._take_task()
+
+    def _take_task(self) -> tuple[Any, tuple[Any, ...], Any, Any]:
+        """Hand over the task (fn, args, kwargs, context) and forget it.
+        Under the future's lock: a worker starting the task and asyncio
+        cancelling it may both let go of it at once (read field by field,
+        the worker could get the function but the emptied arguments)."""
+        with self._condition:  # an RLock: callers may hold it already
+            task = (self._fn, self._args, self._kwargs, self._ctx)
+            self._fn = None
+            self._args = ()
+            self._kwargs = None
+            self._ctx = None
+        return task
 
     def _claim(self, now: float) -> int:
         """Called by a worker that popped this future off a lane."""
@@ -295,20 +590,6 @@ class KeyChain:
 KEY_SHARDS = 64  # the dispatch map's shards (a power of two)
 
 
-def _check_key(key: object) -> None:
-    try:
-        hash(key)
-    except TypeError as exc:
-        raise TypeError(
-            f"key must be hashable (str, int, bytes, tuple, frozenset, ...), "
-            f"got {type(key).__name__!r}: {exc}"
-        ) from None
-
-
-def _not_callable(fn: object) -> TypeError:
-    return TypeError(f"{type(fn).__name__!r} object is not callable")
-
-
 class Worker:
     """One worker thread's handle, passed to :meth:`Engine.worker_loop`.
 
@@ -402,12 +683,12 @@ class Engine:
 
         Raises QueueFull when the bound is reached and RuntimeError once
         closed."""
-        if not callable(fn):
-            raise _not_callable(fn)
+        check_callable(fn)
         fut = Future()
         fut._fn = fn
         fut._args = args
         fut._kwargs = kwargs or None
+        _bind_loop(fut)
         self._push(fut, 0, False, None)
         return fut
 
@@ -429,8 +710,7 @@ class Engine:
         means TimeoutError), ``context`` (a ``contextvars.Context`` to run in),
         ``no_retry``, and ``block``/``timeout`` to wait for room in a full
         queue instead of raising QueueFull."""
-        if not callable(fn):
-            raise _not_callable(fn)
+        check_callable(fn)
         if timeout is not None and timeout < 0:
             raise ValueError("timeout must be >= 0")
         fut = Future()
@@ -441,6 +721,7 @@ class Engine:
         fut._deadline = deadline
         fut._ctx = context
         fut._no_retry = no_retry
+        _bind_loop(fut)
         self._push(fut, priority, block, timeout)
         return fut
 
@@ -531,11 +812,10 @@ class Engine:
         keys in parallel. With ``unique``, returns None (and queues nothing)
         if ``key`` already has a task queued or running. Other options as
         :meth:`submit_with`."""
-        if not callable(fn):
-            raise _not_callable(fn)
+        check_callable(fn)
         if timeout is not None and timeout < 0:
             raise ValueError("timeout must be >= 0")
-        _check_key(key)  # an unhashable key fails here, before anything is queued
+        check_key(key)  # an unhashable key fails here, before anything is queued
         fut = Future()
         fut._fn = fn
         fut._args = args
@@ -543,6 +823,7 @@ class Engine:
         fut._priority = priority
         fut._deadline = deadline
         fut._ctx = context
+        _bind_loop(fut)
         if not self._push(fut, priority, block, timeout, key, True, unique):
             return None
         return fut
@@ -695,7 +976,7 @@ class Engine:
         done: Future | None = None  # finished, its future not yet completed
         ok = True
         value: Any = None
-        outcome = 0  # 0 none, 1 completed, 2 failed, 3 retried
+        outcome = 0  # 0 none, 1 completed, 2 failed, 3 retried, 4 cancelled unstarted
         replace = False
         first = True
         retry: Future | None = None
@@ -717,6 +998,11 @@ class Engine:
                     self._advance_chain_locked(done)  # type: ignore[arg-type]
                 elif outcome == 2:
                     self._failed += 1
+                    self._advance_chain_locked(done)  # type: ignore[arg-type]
+                elif outcome == 4:
+                    # asyncio cancelled it between its claim and its start:
+                    # it never ran (its future is done already).
+                    self._cancelled += 1
                     self._advance_chain_locked(done)  # type: ignore[arg-type]
                 else:
                     # Broken resource, tries left: back to the front of its
@@ -817,8 +1103,9 @@ class Engine:
             worker.tasks_done += 1
 
     def _run(self, fut: Future, worker: Worker) -> tuple[bool, Any, int, bool]:
-        fn, args, kwargs, ctx = fut._fn, fut._args, fut._kwargs, fut._ctx
-        fut._release_task()
+        fn, args, kwargs, ctx = fut._take_task()
+        if fn is None:  # a cancel took the task after the claim (asyncio's)
+            return False, None, 4, False
         try:
             if self._pass_resource:
                 args = (worker.resource,)
@@ -863,10 +1150,12 @@ class Engine:
             err = MaxRetriesExceeded(f"max retries exceeded: {exc!r}")
             err.__cause__ = exc
             return False, err, 2, True
+        with fut._condition:
+            if fut._state != RUNNING:  # cancelled by asyncio meanwhile: no retry
+                return False, exc, 2, True
+            fut._state = PENDING
         fut._tries += 1
         fut._fn = fn
-        with fut._condition:
-            fut._state = PENDING
         return False, None, 3, True
 
     # -- shutting down --------------------------------------------------------

@@ -17,7 +17,21 @@ from concurrent.futures import CancelledError, Future
 from concurrent.futures import wait as _wait
 from typing import Any
 
-__all__ = ["TaskGroup"]
+__all__ = ["TaskGroup", "cancel_not_started"]
+
+
+def cancel_not_started(fut: Future[Any]) -> bool:
+    """``fut.cancel()`` with concurrent.futures' meaning even for a conexe
+    future that asyncio has inside its loop, where cancel() would also
+    abandon a running task (docs/asyncio.md).
+
+        >>> f = Future(); f.set_running_or_notify_cancel()
+        True
+        >>> cancel_not_started(f)
+        False
+    """
+    cancel = getattr(fut, "_cancel_if_pending", None)
+    return bool(cancel()) if cancel is not None else fut.cancel()
 
 
 class TaskGroup:
@@ -48,7 +62,7 @@ class TaskGroup:
             failed_meanwhile = self._failed
         if self.fail_fast:
             if failed_meanwhile:  # a sibling failed after the check above
-                fut.cancel()
+                cancel_not_started(fut)
             # The core completes a task's future (running this callback)
             # before its worker takes another task, so no sibling queued
             # behind the failure starts on that worker.
@@ -65,7 +79,7 @@ class TaskGroup:
             self._failed = True
             pending = list(self._futures)
         for other in pending:
-            other.cancel()  # only not-started tasks can be cancelled
+            cancel_not_started(other)
 
     @property
     def futures(self) -> list[Future[Any]]:
@@ -80,7 +94,7 @@ class TaskGroup:
 
     def cancel(self) -> int:
         """Cancel the tasks that have not started; returns how many."""
-        return sum(1 for f in self.futures if f.cancel())
+        return sum(1 for f in self.futures if cancel_not_started(f))
 
     def results(self, timeout: float | None = None) -> list[Any]:
         """Every task's result in submission order; raises the first error

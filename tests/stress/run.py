@@ -313,21 +313,31 @@ def _maybe_task_options(rng: random.Random) -> tuple[int, float | None] | None:
 
 
 # -- one round per executor kind ---------------------------------------------------
-def _round_concurrent(core: ModuleType, rng: random.Random, n: int, tally: Tally, no: int) -> None:
-    Ex = bind(conexe.ConcurrentExecutor, core)
+def _random_pool(cls: Any, rng: random.Random) -> Any:
+    """A ConcurrentExecutor or KeyedExecutor of 1-6 workers, unbounded or
+    bounded with a random full-queue policy."""
     bounded = rng.random() < 0.3
     on_full = rng.choice(("raise", "block"))
-    ex = Ex(
+    return cls(
         rng.randint(1, 6),
         max_queue_size=rng.randint(4, 256) if bounded else 0,
         on_full=on_full,
         block_timeout=0.005 if on_full == "block" else None,
     )
-    stops = {
+
+
+def _shutdown_stops(ex: Any) -> dict[str, Callable[[], Any]]:
+    """The concurrent stops a round picks from (executors with shutdown())."""
+    return {
         "shutdown": lambda: ex.shutdown(wait=True),
         "shutdown(wait=False)": lambda: ex.shutdown(wait=False),
         "shutdown(cancel_futures=True)": lambda: ex.shutdown(wait=True, cancel_futures=True),
     }
+
+
+def _round_concurrent(core: ModuleType, rng: random.Random, n: int, tally: Tally, no: int) -> None:
+    ex = _random_pool(bind(conexe.ConcurrentExecutor, core), rng)
+    stops = _shutdown_stops(ex)
     submit = ex.submit
 
     def submit_one(i: int, action: int, opts: tuple[int, float | None] | None) -> Any:
@@ -352,20 +362,8 @@ def _round_concurrent(core: ModuleType, rng: random.Random, n: int, tally: Tally
 
 
 def _round_keyed(core: ModuleType, rng: random.Random, n: int, tally: Tally, no: int) -> None:
-    Keyed = bind(conexe.KeyedExecutor, core)
-    bounded = rng.random() < 0.3
-    on_full = rng.choice(("raise", "block"))
-    ex = Keyed(
-        rng.randint(1, 6),
-        max_queue_size=rng.randint(4, 256) if bounded else 0,
-        on_full=on_full,
-        block_timeout=0.005 if on_full == "block" else None,
-    )
-    stops = {
-        "shutdown": lambda: ex.shutdown(wait=True),
-        "shutdown(wait=False)": lambda: ex.shutdown(wait=False),
-        "shutdown(cancel_futures=True)": lambda: ex.shutdown(wait=True, cancel_futures=True),
-    }
+    ex = _random_pool(bind(conexe.KeyedExecutor, core), rng)
+    stops = _shutdown_stops(ex)
     nkeys = rng.choice((1, 3, 16, 200))
     keys = [("k", j) if j % 2 else j for j in range(nkeys)]
     submit = ex.submit

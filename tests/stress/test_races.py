@@ -50,3 +50,71 @@ def _attempts(Ex: type, mismatches: list[tuple[int, ...]]) -> None:
         failed = sum(1 for f in futs if not f.cancelled() and f.exception() is not None)
         if (s.cancelled, s.failed) != (cancelled, failed):
             mismatches.append((attempt, s.cancelled, cancelled, s.failed, failed))
+
+
+def test_event_loops_racing_completions_cancels_and_timeouts(core: ModuleType) -> None:
+    # Several threads, each running its own event loop, push tasks through
+    # loop-bound futures while asyncio cancels some (queued or running)
+    # and times others out: every awaited future must end exactly once
+    # with the right outcome, and the counters must add up.
+    import asyncio
+    import random
+
+    Ex = bind_core(conexe.ConcurrentExecutor, core)
+    ex = Ex(3)
+    problems: list[str] = []
+    all_futures: list[object] = []
+
+    def square(i: int) -> int:
+        if i % 7 == 0:
+            time.sleep(0.0005)
+        return i * i
+
+    async def one_loop(seed: int) -> None:
+        rnd = random.Random(seed)
+        loop = asyncio.get_running_loop()
+        for _ in range(15):
+            futs = [loop.run_in_executor(ex, square, i) for i in range(150)]
+            all_futures.extend(futs)
+            waiters = []
+            for f in futs:
+                r = rnd.random()
+                if r < 0.1:
+                    waiters.append(asyncio.wait_for(f, rnd.choice((0.0, 0.0001, 0.001))))
+                else:
+                    waiters.append(f)
+            tasks = [asyncio.ensure_future(w) for w in waiters]
+            for t in rnd.sample(tasks, 10):
+                t.cancel()
+            outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+            # A wait_for cancelled before it ran never touched its future,
+            # which runs on and must still reach the loop as done.
+            _, pending = await asyncio.wait(futs, timeout=30)
+            if pending:
+                problems.append(f"{len(pending)} futures never reported done to the loop")
+            for i, out in enumerate(outcomes):
+                if isinstance(out, BaseException):
+                    if not isinstance(out, (asyncio.CancelledError, asyncio.TimeoutError)):
+                        problems.append(f"future {i}: unexpected {out!r}")
+                elif out != i * i:
+                    problems.append(f"future {i}: {out!r} != {i * i}")
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    try:
+        threads = [
+            threading.Thread(target=asyncio.run, args=(one_loop(seed),)) for seed in range(4)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+    finally:
+        sys.setswitchinterval(interval)
+    ex.shutdown(wait=True)
+    s = ex.stats()
+    assert problems == []
+    assert all(f.done() for f in all_futures)  # type: ignore[attr-defined]
+    assert s.submitted == len(all_futures) == 4 * 15 * 150
+    assert s.submitted == s.completed + s.failed + s.cancelled
+    assert s.failed == 0

@@ -1,0 +1,495 @@
+"""conexe futures under asyncio, on both cores.
+
+A task submitted from inside a running event loop gets a future bound to
+that loop: a plain concurrent.futures.Future until asyncio looks at it, and
+from then on, inside that loop, the asyncio future ``wrap_future`` would
+have made (``loop.run_in_executor`` returns it as is). These tests hold it
+to asyncio's semantics inside its loop, to concurrent.futures' outside it,
+and check that completions reach the loop in coalesced batches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures as cf
+import contextvars
+import threading
+import time
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from conexe import KeyedExecutor
+from support import bind_core
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+# -- the fast path ------------------------------------------------------------
+
+
+def test_run_in_executor_returns_the_executors_own_future(make_executor: Any) -> None:
+    ex = make_executor(2)
+
+    async def main() -> Any:
+        loop = asyncio.get_running_loop()
+        fut = loop.run_in_executor(ex, pow, 2, 5)
+        assert isinstance(fut, cf.Future)
+        assert asyncio.isfuture(fut)
+        assert fut.get_loop() is loop
+        return await fut
+
+    assert run(main()) == 32
+
+
+def test_submit_from_a_loop_is_awaitable_without_wrapping(make_executor: Any) -> None:
+    ex = make_executor(2)
+
+    async def main() -> Any:
+        results = [await ex.submit(divmod, 7, 2)]
+        with pytest.raises(ZeroDivisionError):
+            await ex.submit(divmod, 1, 0)
+        results.append(await asyncio.wrap_future(ex.submit(abs, -3)))
+        return results
+
+    assert run(main()) == [(3, 1), 3]
+
+
+def test_a_future_made_outside_any_loop_is_a_plain_concurrent_future(
+    make_executor: Any,
+) -> None:
+    ex = make_executor(1)
+    fut = ex.submit(pow, 3, 2)
+    assert not asyncio.isfuture(fut)
+    with pytest.raises(RuntimeError, match="not submitted from a running event loop"):
+        fut.get_loop()
+
+    async def main() -> Any:
+        assert not asyncio.isfuture(fut)  # not this loop's
+        return await fut  # through wrap_future
+
+    assert run(main()) == 9
+
+
+def test_a_future_bound_to_one_loop_can_be_awaited_from_another(make_executor: Any) -> None:
+    ex = make_executor(2)
+    handed: cf.Future[Any] = cf.Future()
+    release = threading.Event()
+
+    async def producer() -> Any:
+        fut = asyncio.get_running_loop().run_in_executor(ex, release.wait, 10)
+        handed.set_result(fut)
+        return await fut
+
+    async def consumer(fut: Any) -> Any:
+        assert not asyncio.isfuture(fut)  # bound to the other loop
+        return await fut
+
+    with cf.ThreadPoolExecutor(1) as side:
+        produced = side.submit(run, producer())
+        fut = handed.result(10)
+        release.set()
+        assert run(consumer(fut)) is True
+        assert produced.result(10) is True
+
+
+def test_gather_wait_as_completed_and_shield(make_executor: Any) -> None:
+    ex = make_executor(3)
+
+    async def main() -> Any:
+        loop = asyncio.get_running_loop()
+        many = await asyncio.gather(*(loop.run_in_executor(ex, abs, -i) for i in range(300)))
+        futs = [loop.run_in_executor(ex, pow, i, 2) for i in range(10)]
+        done, pending = await asyncio.wait(futs)
+        squares = sorted(f.result() for f in done)
+        strs = [loop.run_in_executor(ex, str, i) for i in range(5)]
+        firsts = [await f for f in asyncio.as_completed(strs)]
+        shielded = await asyncio.shield(loop.run_in_executor(ex, len, "abc"))
+        return many, squares, sorted(firsts), shielded, pending
+
+    many, squares, firsts, shielded, pending = run(main())
+    assert many == list(range(300))
+    assert squares == [i * i for i in range(10)]
+    assert firsts == [str(i) for i in range(5)]
+    assert shielded == 3
+    assert not pending
+
+
+def test_completions_reach_the_loop_in_one_wakeup_per_batch(make_executor: Any) -> None:
+    ex = make_executor(2)
+    n = 500
+    gate = threading.Event()
+    blockers = [ex.submit(gate.wait, 30) for _ in range(2)]  # hold both workers
+
+    async def main() -> int:
+        loop = asyncio.get_running_loop()
+        wakeups = 0
+        real = loop.call_soon_threadsafe
+
+        def counting(*args: Any, **kwargs: Any) -> Any:
+            nonlocal wakeups
+            wakeups += 1
+            return real(*args, **kwargs)
+
+        loop.call_soon_threadsafe = counting  # type: ignore[method-assign]
+        futs = [loop.run_in_executor(ex, abs, -i) for i in range(n)]
+        gathered = asyncio.gather(*futs)  # asyncio's callbacks are in place
+        # Every task completes while the loop thread is busy here.
+        gate.set()
+        cf.wait(futs, timeout=30)
+        assert await gathered == list(range(n))
+        return wakeups
+
+    assert run(main()) == 1
+    assert all(b.result(10) for b in blockers)
+
+
+# -- asyncio's semantics inside the loop -------------------------------------------
+
+
+def test_wait_for_times_out_promptly_while_the_task_runs_on(
+    make_executor: Any, wait_until: Any
+) -> None:
+    ex = make_executor(1)
+    release, finished = threading.Event(), threading.Event()
+
+    def blocking() -> str:
+        release.wait(30)
+        finished.set()
+        return "late"
+
+    async def main() -> Any:
+        fut = asyncio.get_running_loop().run_in_executor(ex, blocking)
+        t0 = time.monotonic()
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(fut, 0.1)
+        return fut, time.monotonic() - t0
+
+    fut, waited = run(main())
+    assert waited < 5
+    assert fut.cancelled()
+    assert not finished.is_set()  # it still runs: threads can't be stopped
+    assert ex.stats().running == 1
+    release.set()
+    assert finished.wait(10)
+    wait_until(lambda: ex.stats().running == 0, what="the task to end")
+    s = ex.stats()
+    # It ran to its end: counted as completed, its outcome dropped.
+    assert (s.completed, s.cancelled, s.failed) == (1, 0, 0)
+    assert s.submitted == s.completed + s.failed + s.cancelled + s.queued + s.running
+    assert ex.submit(abs, -1).result(10) == 1  # the worker goes on
+
+
+def test_cancelling_the_awaiting_task_cancels_a_queued_task(
+    make_executor: Any, wait_until: Any
+) -> None:
+    ex = make_executor(1)
+    release = threading.Event()
+    ran: list[int] = []
+
+    async def main() -> Any:
+        loop = asyncio.get_running_loop()
+        blocker = loop.run_in_executor(ex, release.wait, 30)
+        queued = loop.run_in_executor(ex, ran.append, 1)
+        task = asyncio.ensure_future(queued)
+        await asyncio.sleep(0)
+        task.cancel("no longer needed")
+        with pytest.raises(asyncio.CancelledError) as info:
+            await task
+        release.set()
+        await blocker
+        return queued, info.value
+
+    queued, err = run(main())
+    assert queued.cancelled()
+    assert err.args == ("no longer needed",)
+    wait_until(lambda: ex.stats().cancelled == 1, what="the cancelled task to be counted")
+    assert ran == []
+
+
+def test_a_cancelled_future_raises_asyncios_error_inside_its_loop_and_cf_outside(
+    make_executor: Any,
+) -> None:
+    ex = make_executor(1)
+    release = threading.Event()
+
+    async def main() -> Any:
+        loop = asyncio.get_running_loop()
+        blocker = loop.run_in_executor(ex, release.wait, 30)
+        fut = loop.run_in_executor(ex, abs, -1)
+        assert fut.cancel("why")
+        assert not fut.cancel()  # asyncio: a done future can't be cancelled
+        with pytest.raises(asyncio.CancelledError, match="why"):
+            fut.result()
+        with pytest.raises(asyncio.CancelledError):
+            fut.exception()
+        results = await asyncio.gather(fut, return_exceptions=True)
+        assert isinstance(results[0], asyncio.CancelledError)
+        release.set()
+        await blocker
+        return fut
+
+    fut = run(main())
+    with pytest.raises(cf.CancelledError):
+        fut.result()
+    assert isinstance(asyncio.CancelledError(), BaseException)
+
+
+def test_outside_its_loop_cancel_keeps_concurrent_futures_semantics(make_executor: Any) -> None:
+    ex = make_executor(1)
+    started, release = threading.Event(), threading.Event()
+
+    def task() -> str:
+        started.set()
+        release.wait(30)
+        return "done"
+
+    async def main() -> Any:
+        fut = asyncio.get_running_loop().run_in_executor(ex, task)
+        started.wait(10)
+        # Another thread (a concurrent.futures user) can't cancel it.
+        with cf.ThreadPoolExecutor(1) as other:
+            assert other.submit(fut.cancel).result(10) is False
+        release.set()
+        return await fut
+
+    assert run(main()) == "done"
+
+
+def test_a_task_submitted_in_a_loop_but_never_given_to_asyncio_is_plain(
+    make_executor: Any,
+) -> None:
+    ex = make_executor(1)
+    started, release, called = threading.Event(), threading.Event(), threading.Event()
+    threads: list[str] = []
+
+    def task() -> int:
+        started.set()
+        release.wait(30)
+        return 5
+
+    def record(f: Any) -> None:
+        threads.append(threading.current_thread().name)
+        called.set()
+
+    async def main() -> Any:
+        fut = ex.submit(task)
+        fut.add_done_callback(record)
+        started.wait(10)
+        assert fut.cancel() is False  # concurrent.futures: it is running
+        release.set()
+        # A blocking wait inside the loop still completes: nothing it
+        # waits for needs the loop.
+        return fut.result(10)
+
+    assert run(main()) == 5
+    assert called.wait(10)  # callbacks run just after waiters wake
+    assert threads[0] != "MainThread"
+
+
+def test_a_group_waited_on_inside_a_coroutine_does_not_deadlock(make_executor: Any) -> None:
+    ex = make_executor(2)
+
+    async def main() -> Any:
+        with ex.group() as group:
+            futs = [group.submit(pow, i, 2) for i in range(20)]
+        group.wait(timeout=10)
+        return [f.result() for f in futs]
+
+    assert run(main()) == [i * i for i in range(20)]
+
+
+def test_asyncio_callbacks_run_in_the_loop_thread_in_their_context(make_executor: Any) -> None:
+    ex = make_executor(1)
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
+    seen: list[Any] = []
+
+    async def main() -> Any:
+        loop = asyncio.get_running_loop()
+        release = threading.Event()
+        fut = loop.run_in_executor(ex, release.wait, 30)
+        ctx = contextvars.copy_context()
+        ctx.run(var.set, "from-context")
+        fut.add_done_callback(
+            lambda f: seen.append((threading.get_ident(), var.get())), context=ctx
+        )
+        release.set()
+        await fut
+        await asyncio.sleep(0)
+        done = loop.run_in_executor(ex, abs, -1)
+        await done
+        # Added once done: scheduled with call_soon, as asyncio does.
+        done.add_done_callback(lambda f: seen.append((threading.get_ident(), "late")))
+        assert seen[1:] == []
+        await asyncio.sleep(0)
+        return threading.get_ident()
+
+    loop_thread = run(main())
+    assert seen == [(loop_thread, "from-context"), (loop_thread, "late")]
+
+
+def test_remove_done_callback_counts_registrations(make_executor: Any) -> None:
+    ex = make_executor(1)
+    calls: list[int] = []
+
+    def cb(f: Any) -> None:
+        calls.append(1)
+
+    async def main() -> Any:
+        loop = asyncio.get_running_loop()
+        release = threading.Event()
+        fut = loop.run_in_executor(ex, release.wait, 30)
+        fut.add_done_callback(cb)
+        fut.add_done_callback(cb)
+        assert fut.remove_done_callback(cb) == 2
+        assert fut.remove_done_callback(cb) == 0
+        done, pending = await asyncio.wait([fut], timeout=0.01)  # adds and removes its own
+        assert pending == {fut}
+        release.set()
+        await fut
+        await asyncio.sleep(0)
+
+    run(main())
+    assert calls == []
+    plain = ex.submit(abs, 1)
+    plain.result(10)
+    assert plain.remove_done_callback(cb) == 0
+
+
+def test_an_asyncio_callback_that_raises_goes_to_the_loop_exception_handler(
+    make_executor: Any,
+) -> None:
+    ex = make_executor(1)
+    errors: list[Any] = []
+
+    def bad(f: Any) -> None:
+        raise ValueError("bad callback")
+
+    async def main() -> Any:
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(lambda loop, context: errors.append(context))
+        release = threading.Event()
+        fut = loop.run_in_executor(ex, release.wait, 30)
+        fut.add_done_callback(bad)
+        release.set()
+        return await fut
+
+    assert run(main()) is True
+    assert [type(c["exception"]) for c in errors] == [ValueError]
+
+
+def test_a_loop_closed_before_the_task_ends_loses_nothing_else(
+    make_executor: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    ex = make_executor(1)
+    release = threading.Event()
+    never: list[int] = []
+
+    async def main() -> Any:
+        fut = asyncio.get_running_loop().run_in_executor(ex, release.wait, 30)
+        fut.add_done_callback(lambda f: never.append(1))
+        return fut
+
+    fut = run(main())  # the loop is closed now, the task still running
+    release.set()
+    assert fut.result(10) is True  # concurrent.futures callers still get it
+    assert ex.submit(abs, -2).result(10) == 2
+    assert never == []  # the closed loop's callback is dropped, as asyncio does
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+
+
+def test_futures_accept_attributes(make_executor: Any) -> None:
+    ex = make_executor(1)
+    fut = ex.submit(abs, -1)
+    fut.tag = "mine"
+    assert fut.tag == "mine"
+    del fut.tag
+    with pytest.raises(AttributeError):
+        fut.tag  # noqa: B018
+    assert fut.result(10) == 1
+
+
+# -- the other executors --------------------------------------------------------------
+
+
+def test_keyed_order_holds_when_asyncio_abandons_a_running_head(core: ModuleType) -> None:
+    keyed = bind_core(KeyedExecutor, core)(4)
+    release = threading.Event()
+    log: list[str] = []
+
+    def head() -> None:
+        log.append("head start")
+        release.wait(30)
+        log.append("head end")
+
+    async def main() -> Any:
+        first = keyed.submit("k", head)
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(first, 0.05)
+        second = keyed.submit("k", log.append, "second")
+        await asyncio.sleep(0.1)
+        assert log == ["head start"]  # still behind the running head
+        release.set()
+        await second
+        return first
+
+    try:
+        first = run(main())
+        assert first.cancelled()
+        assert log == ["head start", "head end", "second"]
+    finally:
+        keyed.shutdown(wait=True)
+
+
+def test_group_cancel_in_a_coroutine_leaves_running_tasks_alone(make_executor: Any) -> None:
+    ex = make_executor(1)
+    started, release = threading.Event(), threading.Event()
+
+    def first() -> str:
+        started.set()
+        release.wait(30)
+        return "first"
+
+    async def main() -> Any:
+        group = ex.group()
+        running = group.submit(first)
+        queued = group.submit(abs, -1)
+        assert asyncio.isfuture(running)  # asyncio has it now
+        started.wait(10)
+        assert group.cancel() == 1  # only the queued one
+        release.set()
+        return await running, queued.cancelled()
+
+    assert run(main()) == ("first", True)
+
+
+def test_the_loop_and_results_are_freed_by_refcount_once_done(
+    make_executor: Any, wait_until: Any
+) -> None:
+    import gc
+    import weakref
+
+    ex = make_executor(2)
+    refs: list[Any] = []
+
+    class Result:
+        pass
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        refs.append(weakref.ref(loop))
+        out = await asyncio.gather(*(loop.run_in_executor(ex, Result) for _ in range(100)))
+        refs.append(weakref.ref(out[0]))
+
+    enabled = gc.isenabled()
+    gc.disable()  # no cycle may be left to the collector
+    try:
+        run(main())
+        # A worker may still be returning from the last completion.
+        wait_until(lambda: [r() for r in refs] == [None, None], what="loop and result freed")
+    finally:
+        if enabled:
+            gc.enable()
