@@ -202,9 +202,11 @@ class _InlineExecutor(cf.Executor):
 
 def run_in_executor_floor(n: int, future_type: type) -> float:
     """(f) for scale: tasks/s of ``loop.run_in_executor`` over an executor that
-    runs the task inline and returns a done ``future_type``. What is left is
-    asyncio's own per-task cost (``wrap_future``, ``_chain_future``, one
-    ``call_soon_threadsafe`` each), which no executor avoids.
+    runs the task inline and returns a done ``future_type``. With a future
+    asyncio doesn't recognise as its own (a plain one), what is left is
+    asyncio's chaining (``wrap_future``, ``_chain_future``, one
+    ``call_soon_threadsafe`` each): the ceiling for any executor whose
+    futures take that path, which conexe's loop-bound futures avoid.
 
         >>> run_in_executor_floor(100, cf.Future) > 0
         True
@@ -520,9 +522,10 @@ def _notes(
         floor = statistics.median(run_in_executor_floor(aio_n, best.Future) for _ in range(repeat))
         tpe = results["f"]["median"][REFERENCE]
         lines.append(
-            f"(f) for scale, asyncio's own per-task cost: run_in_executor over an inline "
-            f"executor (no threads, a done {best.IMPLEMENTATION} Future) reaches "
-            f"{floor:,.0f} tasks/s = {floor / tpe:.2f}x TPE"
+            f"(f) for scale, what asyncio's wrap_future chaining alone costs: run_in_executor "
+            f"over an inline executor (no threads, a done unbound {best.IMPLEMENTATION} Future) "
+            f"reaches {floor:,.0f} tasks/s = {floor / tpe:.2f}x TPE; conexe's loop-bound "
+            f"futures skip that chaining (docs/asyncio.md)"
         )
         results["f"]["inline_floor"] = floor
     return lines
