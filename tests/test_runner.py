@@ -88,6 +88,17 @@ def wait_until(predicate: Any, what: str) -> None:
         time.sleep(0.002)
 
 
+def wait_replaced(runner: Any, replaced: int, workers: int) -> None:
+    """Wait for the runner's ``replaced``-th worker swap and ``workers``
+    workers holding a resource. A broken task's error reaches its caller
+    before its worker swaps the resource, so the worker count alone may
+    still be counting the broken worker."""
+    wait_until(
+        lambda: (s := runner.stats()).replaced == replaced and s.active_workers == workers,
+        f"{replaced} replacements and {workers} workers",
+    )
+
+
 @pytest.fixture
 def R(core: ModuleType) -> Any:  # noqa: N802 - a class
     # Runner bound to the core under test, with fast on_create retries to
@@ -320,7 +331,7 @@ def test_broken_resource_is_replaced_and_task_retried(R: Any, res: Resources) ->
     assert runner.queue_task(breaking_task(attempts, 2)) == "done on Res(2)"
     assert attempts == res.created[:3]  # each try on a fresh resource
     assert [r.alive for r in attempts] == [False, False, True]
-    wait_until(lambda: runner.stats().active_workers == 1, "the replacement worker")
+    wait_replaced(runner, 2, 1)
     s = runner.stats()
     assert (s.retried, s.replaced, s.completed, s.failed) == (2, 2, 1, 0)
     runner.stop()
@@ -332,7 +343,7 @@ def test_max_retries_exceeded_is_chained_to_the_last_error(R: Any, res: Resource
     with R(res.create, res.destroy, check_health=healthy, max_retries=2) as runner:
         with pytest.raises(MaxRetriesExceeded) as info:
             runner.queue_task(breaking_task(attempts, 99))
-        wait_until(lambda: runner.stats().active_workers == 1, "the replacement worker")
+        wait_replaced(runner, 3, 1)
         s = runner.stats()
     assert "max retries exceeded" in str(info.value)
     assert isinstance(info.value.__cause__, Broken)
@@ -348,7 +359,7 @@ def test_max_retries_zero_means_one_try(R: Any, res: Resources) -> None:
     with R(res.create, res.destroy, check_health=healthy) as runner:
         with pytest.raises(MaxRetriesExceeded, match="max retries exceeded"):
             runner.queue_task(breaking_task(attempts, 99))
-        wait_until(lambda: runner.stats().active_workers == 1, "the replacement worker")
+        wait_replaced(runner, 1, 1)
         s = runner.stats()
     assert len(attempts) == 1
     assert (s.retried, s.replaced) == (0, 1)
@@ -365,7 +376,7 @@ def test_once_tasks_are_never_retried(R: Any, res: Resources, method: str) -> No
                 runner.submit(task, once=True).result()
             else:
                 getattr(runner, method)(task)
-        wait_until(lambda: runner.stats().active_workers == 1, "the replacement worker")
+        wait_replaced(runner, 1, 1)
         s = runner.stats()
     assert len(attempts) == 1
     assert (s.retried, s.replaced, s.failed) == (0, 1, 1)
@@ -400,7 +411,7 @@ def test_replaced_workers_are_always_replaced(R: Any, res: Resources) -> None:
     for _ in range(5):
         with pytest.raises(Broken):
             runner.submit(breaking_task(attempts, 99), once=True).result()
-    wait_until(lambda: runner.stats().active_workers == 2, "2 workers again")
+    wait_replaced(runner, 5, 2)
     assert len(res.live()) == 2
     assert len(res.created) == 7 and len(res.destroyed) == 5
     assert runner.stats().replaced == 5
