@@ -438,7 +438,8 @@ cdef class FutureBase:
 
     def cancelled(self):
         """True if the future was cancelled."""
-        return state(self) == CANCELLED or state(self) == CANCELLED_AND_NOTIFIED
+        cdef int st = state(self)
+        return st == CANCELLED or st == CANCELLED_AND_NOTIFIED
 
     def running(self):
         """True if the task is running."""
@@ -1406,23 +1407,22 @@ cdef class Engine:
                     first = False
                 if outcome:
                     self.running -= 1
-                    if outcome == 1:
-                        self.completed += 1
-                        self.advance_chain_locked(done)
-                    elif outcome == 2:
-                        self.failed += 1
-                        self.advance_chain_locked(done)
-                    elif outcome == 4:
-                        # asyncio cancelled it between its claim and its
-                        # start: it never ran (its future is done already).
-                        self.cancelled += 1
-                        self.advance_chain_locked(done)
-                    else:
+                    if outcome == 3:
                         # Broken resource, tries left: back to the front of
                         # its lane for a worker with a fresh resource.
                         self.retried += 1
                         self.enqueue_locked(retry, retry.priority, True, False)
                         retry = None
+                    else:
+                        if outcome == 1:
+                            self.completed += 1
+                        elif outcome == 2:
+                            self.failed += 1
+                        else:
+                            # 4: asyncio cancelled it between its claim and
+                            # its start: it never ran (its future is done).
+                            self.cancelled += 1
+                        self.advance_chain_locked(done)
                     outcome = 0
                 if done is not None:
                     # Complete the finished task's future before taking

@@ -993,24 +993,23 @@ class Engine:
                 first = False
             if outcome:
                 self._running -= 1
-                if outcome == 1:
-                    self._completed += 1
-                    self._advance_chain_locked(done)  # type: ignore[arg-type]
-                elif outcome == 2:
-                    self._failed += 1
-                    self._advance_chain_locked(done)  # type: ignore[arg-type]
-                elif outcome == 4:
-                    # asyncio cancelled it between its claim and its start:
-                    # it never ran (its future is done already).
-                    self._cancelled += 1
-                    self._advance_chain_locked(done)  # type: ignore[arg-type]
-                else:
+                if outcome == 3:
                     # Broken resource, tries left: back to the front of its
                     # lane for a worker with a fresh resource.
                     self._retried += 1
                     assert retry is not None
                     self._enqueue_locked(retry, retry._priority, True)
                     retry = None
+                else:
+                    if outcome == 1:
+                        self._completed += 1
+                    elif outcome == 2:
+                        self._failed += 1
+                    else:
+                        # 4: asyncio cancelled it between its claim and its
+                        # start: it never ran (its future is done already).
+                        self._cancelled += 1
+                    self._advance_chain_locked(done)  # type: ignore[arg-type]
                 outcome = 0
             if done is not None:
                 # Complete the finished task's future before taking another
