@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from conexe import KeyedExecutor
-from support import bind_core
+from support import Blocker, bind_core
 
 
 def run(coro: Any) -> Any:
@@ -240,20 +240,15 @@ def test_a_cancelled_future_raises_asyncios_error_inside_its_loop_and_cf_outside
 
 def test_outside_its_loop_cancel_keeps_concurrent_futures_semantics(make_executor: Any) -> None:
     ex = make_executor(1)
-    started, release = threading.Event(), threading.Event()
-
-    def task() -> str:
-        started.set()
-        release.wait(30)
-        return "done"
+    task = Blocker()
 
     async def main() -> Any:
-        fut = asyncio.get_running_loop().run_in_executor(ex, task)
-        started.wait(10)
+        fut = asyncio.get_running_loop().run_in_executor(ex, task, "done")
+        assert task.started.wait(10)
         # Another thread (a concurrent.futures user) can't cancel it.
         with cf.ThreadPoolExecutor(1) as other:
             assert other.submit(fut.cancel).result(10) is False
-        release.set()
+        task.release()
         return await fut
 
     assert run(main()) == "done"
@@ -263,24 +258,19 @@ def test_a_task_submitted_in_a_loop_but_never_given_to_asyncio_is_plain(
     make_executor: Any,
 ) -> None:
     ex = make_executor(1)
-    started, release, called = threading.Event(), threading.Event(), threading.Event()
+    task, called = Blocker(), threading.Event()
     threads: list[str] = []
-
-    def task() -> int:
-        started.set()
-        release.wait(30)
-        return 5
 
     def record(f: Any) -> None:
         threads.append(threading.current_thread().name)
         called.set()
 
     async def main() -> Any:
-        fut = ex.submit(task)
+        fut = ex.submit(task, 5)
         fut.add_done_callback(record)
-        started.wait(10)
+        assert task.started.wait(10)
         assert fut.cancel() is False  # concurrent.futures: it is running
-        release.set()
+        task.release()
         # A blocking wait inside the loop still completes: nothing it
         # waits for needs the loop.
         return fut.result(10)
@@ -446,21 +436,16 @@ def test_keyed_order_holds_when_asyncio_abandons_a_running_head(core: ModuleType
 
 def test_group_cancel_in_a_coroutine_leaves_running_tasks_alone(make_executor: Any) -> None:
     ex = make_executor(1)
-    started, release = threading.Event(), threading.Event()
-
-    def first() -> str:
-        started.set()
-        release.wait(30)
-        return "first"
+    first = Blocker()
 
     async def main() -> Any:
         group = ex.group()
-        running = group.submit(first)
+        running = group.submit(first, "first")
         queued = group.submit(abs, -1)
         assert asyncio.isfuture(running)  # asyncio has it now
-        started.wait(10)
+        assert first.started.wait(10)
         assert group.cancel() == 1  # only the queued one
-        release.set()
+        first.release()
         return await running, queued.cancelled()
 
     assert run(main()) == ("first", True)

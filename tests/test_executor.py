@@ -19,25 +19,7 @@ from typing import Any
 import pytest
 
 import conexe
-
-
-class Blocker:
-    """A task that holds its worker until released: ``started`` is set when
-    it runs, ``release()`` lets it (and any other holder) return."""
-
-    def __init__(self) -> None:
-        self.started = threading.Event()
-        self.gate = threading.Event()
-
-    def __call__(self, value: Any = None) -> Any:
-        self.started.set()
-        if not self.gate.wait(30):
-            raise RuntimeError("Blocker was never released")
-        return value
-
-    def release(self) -> None:
-        self.gate.set()
-
+from support import Blocker
 
 # -- submit, errors at the call ------------------------------------------------
 
