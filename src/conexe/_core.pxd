@@ -5,6 +5,8 @@
 from cpython.pythread cimport PyThread_type_lock
 from cpython.ref cimport PyObject
 
+from conexe._contract cimport HIST_BUCKETS
+
 
 cdef extern from "conexe/ring.h":
     ctypedef struct conexe_ring:
@@ -57,7 +59,7 @@ cdef class FutureBase:
 
     cdef void release_task(self)
     cdef tuple take_task(self)
-    cdef int claim(self, double now)
+    cdef int claim(self, bint check_deadline)
     cdef int complete(self, int new_state, object res, object exc) except -1
     cdef void finish_quietly(self, bint ok, object value)
     cdef void fail_started(self, object exc)
@@ -96,6 +98,23 @@ cdef class Worker:
     cdef public long long tasks_done
 
 
+cdef class TaskEnd:
+    cdef int outcome                # an Outcome (_contract.pxd)
+    cdef object value               # the result or exception for its future
+    cdef bint replace               # the worker's resource is broken: leave
+    cdef long long run_ns           # its run time, not yet recorded (-1: none)
+
+    cdef int set(self, int outcome, object value, bint replace) except -1
+
+
+cdef struct PushMode:
+    # How Engine.push queues a task.
+    bint keyed                      # behind the other tasks of its key
+    bint unique                     # keyed: queue nothing if the key is busy
+    bint block                      # wait for room in a full queue
+    double timeout                  # block: seconds to wait (< 0: forever)
+
+
 cdef class Gate:
     cdef PyThread_type_lock lock
 
@@ -131,20 +150,28 @@ cdef class Engine:
     cdef long long rejected
     cdef long long retried
     cdef long long wakeups          # parked workers woken for work
-    cdef long long wait_hist[256]
-    cdef long long run_hist[256]
+    cdef long long wait_hist[HIST_BUCKETS]
+    cdef long long run_hist[HIST_BUCKETS]
 
     cdef int lock(self) except -1
     cdef void unlock(self) noexcept
     cdef int enqueue_locked(self, FutureBase fut, int priority, bint front, bint restamp) except -1
     cdef FutureBase pop_locked(self)
     cdef Worker pick_helper_locked(self, bint *spawn)
-    cdef int push(self, FutureBase fut, int priority, bint block, double timeout,
-                  object key, bint keyed, bint unique) except -1
+    cdef void unlock_and_wake_helper(self)
+    cdef int push(self, FutureBase fut, int priority, object key, PushMode mode) except -1
+    cdef bint wait_for_room_locked(self, dict shard, object key, PushMode mode,
+                                   double deadline) except -1
+    cdef bint add_keyed_locked(self, FutureBase fut, int priority, dict shard,
+                               object key) except -1
     cdef void advance_chain_locked(self, FutureBase fut)
     cdef list drain_locked(self)
     cdef void spawn(self)
     cdef void wake_producer_locked(self)
     cdef void wake_all_producers_locked(self)
-    cdef tuple run(self, FutureBase fut, Worker worker)
-    cdef tuple on_failure(self, FutureBase fut, object exc, object fn)
+    cdef FutureBase next_task_locked(self, Worker worker, bint replace, bint *expired)
+    cdef int park_locked(self, Worker worker) except -1
+    cdef bint end_task_locked(self, FutureBase fut, TaskEnd end) except -1
+    cdef object leave_locked(self, Worker worker, bint replace)
+    cdef int run(self, FutureBase fut, Worker worker, TaskEnd end) except -1
+    cdef int on_failure(self, FutureBase fut, object exc, object fn, TaskEnd end) except -1

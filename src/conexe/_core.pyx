@@ -28,6 +28,21 @@ same names, behaviour and messages; read it first, it is the reference).
 """
 
 cimport cython
+from conexe._contract cimport (
+    CANCELLED_UNSTARTED,
+    CLAIMED,
+    COMPLETED,
+    EXPIRED_NOW,
+    FAILED,
+    HIST_BUCKETS,
+    HIST_PER_OCTAVE,
+    KEY_SHARD_MASK,
+    KEY_SHARDS,
+    OUTCOME_NONE,
+    RETRIED,
+    SKIP_CANCELLED,
+    SKIP_EXPIRED,
+)
 from cpython.pythread cimport (
     PY_LOCK_ACQUIRED,
     PY_LOCK_INTR,
@@ -55,6 +70,23 @@ from collections import deque
 from concurrent.futures import CancelledError, InvalidStateError
 from concurrent.futures import Future as _StdFuture
 
+from . import _contract
+from ._contract import (
+    AFTER_FORK_MESSAGE,
+    CHECK_HEALTH_RAISED_MESSAGE,
+    CLOSED_MESSAGE,
+    EXIT_REPLACE,
+    EXIT_RETIRE,
+    EXIT_SHUTDOWN,
+    KEY_NOT_HASHABLE_MESSAGE,
+    LATENCY_KIND_MESSAGE,
+    MAX_RETRIES_MESSAGE,
+    NO_WORKER_THREAD_MESSAGE,
+    NOT_CALLABLE_MESSAGE,
+    QUEUE_FULL_MESSAGE,
+    START_DEADLINE_MESSAGE,
+    must_be_non_negative,
+)
 from ._errors import MaxRetriesExceeded, QueueFull
 
 cdef extern from "conexe/atomic.h" nogil:
@@ -79,36 +111,45 @@ _LOGGER = logging.getLogger("concurrent.futures")
 _log = logging.getLogger("conexe")
 
 # Future states; _STATE_NAMES are concurrent.futures' own strings.
-DEF PENDING = 0
-DEF RUNNING = 1
-DEF CANCELLED = 2
-DEF CANCELLED_AND_NOTIFIED = 3
-DEF FINISHED = 4
+cdef enum FutureState:
+    PENDING = 0
+    RUNNING = 1
+    CANCELLED = 2
+    CANCELLED_AND_NOTIFIED = 3
+    FINISHED = 4
 _STATE_NAMES = ("PENDING", "RUNNING", "CANCELLED", "CANCELLED_AND_NOTIFIED", "FINISHED")
 # What repr() shows, as concurrent.futures' _STATE_TO_DESCRIPTION_MAP.
 _STATE_DESCRIPTIONS = ("pending", "running", "cancelled", "cancelled", "finished")
 
-# Outcomes of claiming a queued future.
-DEF SKIP_CANCELLED = 0
-DEF CLAIMED = 1
-DEF SKIP_EXPIRED = 2
-DEF EXPIRED_NOW = 3
-
-EXIT_SHUTDOWN = "shutdown"
-EXIT_RETIRE = "retire"
-EXIT_REPLACE = "replace"
-
-DEF HIST_BUCKETS = 256
-DEF HIST_PER_OCTAVE = 4
-HIST_BUCKETS_PY = HIST_BUCKETS
-KEY_SHARDS = 64
-DEF KEY_SHARD_MASK = 63
-
 # Longest single lock wait, in microseconds (PY_TIMEOUT_MAX is larger on
 # every platform we build for); longer waits simply loop.
-DEF MAX_WAIT_US = 1000000000000
+cdef long long MAX_WAIT_US = 1000000000000
 
-_START_DEADLINE_MESSAGE = "task did not start before its start deadline"
+
+def _check_contract():
+    """ImportError unless the C codes this module was compiled with (from
+    _contract.pxd) are the ones _contract.py declares."""
+    compiled = {
+        "Claim": {"SKIP_CANCELLED": SKIP_CANCELLED, "CLAIMED": CLAIMED,
+                  "SKIP_EXPIRED": SKIP_EXPIRED, "EXPIRED_NOW": EXPIRED_NOW},
+        "Outcome": {"NONE": OUTCOME_NONE, "COMPLETED": COMPLETED, "FAILED": FAILED,
+                    "RETRIED": RETRIED, "CANCELLED_UNSTARTED": CANCELLED_UNSTARTED},
+        "sizes": {"HIST_BUCKETS": HIST_BUCKETS, "HIST_PER_OCTAVE": HIST_PER_OCTAVE,
+                  "KEY_SHARDS": KEY_SHARDS},
+    }
+    declared = {
+        "Claim": {c.name: c.value for c in _contract.Claim},
+        "Outcome": {o.name: o.value for o in _contract.Outcome},
+        "sizes": {name: getattr(_contract, name) for name in compiled["sizes"]},
+    }
+    if compiled != declared:
+        raise ImportError(
+            "conexe._core was compiled against another _contract.pxd than "
+            f"_contract.py declares: {compiled} != {declared}; rebuild the extension")
+    return compiled
+
+
+_check_contract()
 
 
 cdef inline object ring_pop(conexe_ring *r):
@@ -790,17 +831,16 @@ cdef class FutureBase:
             self.ctx = None
         return task  # the references drop in the caller, outside the lock
 
-    cdef int claim(self, double now):
-        """A worker popped this future off a lane: PENDING -> RUNNING."""
+    cdef int claim(self, bint check_deadline):
+        """Someone took this future off a lane: PENDING -> RUNNING. A
+        worker checks the start deadline (EXPIRED_NOW once it passed);
+        close() and fail_queued() end the task either way and don't."""
         with cython.critical_section(self):
             st = state(self)
             if st == PENDING:
                 set_state(self, RUNNING)
-                if self.deadline != 0.0:
-                    if now == 0.0:
-                        now = now_s()
-                    if now > self.deadline:
-                        return EXPIRED_NOW
+                if check_deadline and self.deadline != 0.0 and now_s() > self.deadline:
+                    return EXPIRED_NOW
                 return CLAIMED
             if st == FINISHED or st == RUNNING:  # _expire() got it first
                 return SKIP_EXPIRED
@@ -840,14 +880,14 @@ cdef class FutureBase:
             if state(self) != PENDING:
                 return False
             set_state(self, RUNNING)
-        self.fail_started(TimeoutError(_START_DEADLINE_MESSAGE))
+        self.fail_started(TimeoutError(START_DEADLINE_MESSAGE))
         return True
 
     def _cancel_claimed(self):
         self.cancel_claimed()
 
-    def _claim(self, double now):
-        return self.claim(now)
+    def _claim(self, bint check_deadline):
+        return self.claim(check_deadline)
 
 
 class Future(FutureBase, _StdFuture):
@@ -929,16 +969,14 @@ def run_chunk(fn, list chunk):
 
 
 cdef object not_callable(object fn):
-    return TypeError("%r object is not callable" % type(fn).__name__)
+    return TypeError(NOT_CALLABLE_MESSAGE % type(fn).__name__)
 
 
 cdef int check_key(object key) except -1:
     try:
         hash(key)
     except TypeError as exc:
-        raise TypeError(
-            f"key must be hashable (str, int, bytes, tuple, frozenset, ...), "
-            f"got {type(key).__name__!r}: {exc}") from None
+        raise TypeError(KEY_NOT_HASHABLE_MESSAGE % (type(key).__name__, exc)) from None
     return 0
 
 
@@ -998,6 +1036,27 @@ cdef class Gate:
             PyThread_free_lock(self.lock)
 
 
+@cython.final
+cdef class TaskEnd:
+    """How the task a worker just ran ended, filled in by Engine.run(): one
+    per worker loop, reused for every task it runs."""
+
+    def __cinit__(self):
+        self.outcome = OUTCOME_NONE
+        self.run_ns = -1
+
+    cdef int set(self, int outcome, object value, bint replace) except -1:
+        self.outcome = outcome
+        self.value = value
+        self.replace = replace
+        return 0
+
+
+# How the submit methods queue: unkeyed or keyed, never waiting for room.
+cdef PushMode UNKEYED_NO_WAIT = PushMode(keyed=False, unique=False, block=False, timeout=-1.0)
+cdef PushMode KEYED_NO_WAIT = PushMode(keyed=True, unique=False, block=False, timeout=-1.0)
+
+
 cdef class Engine:
     """Priority lanes, the dispatch map, counters and the worker loop.
 
@@ -1018,11 +1077,11 @@ cdef class Engine:
                  pass_resource=False, check_health=None, max_retries=0,
                  track_latency=False):
         if max_queue_size < 0:
-            raise ValueError("max_queue_size must be >= 0")
+            raise ValueError(must_be_non_negative("max_queue_size"))
         if target_workers < 0:
-            raise ValueError("target_workers must be >= 0")
+            raise ValueError(must_be_non_negative("target_workers"))
         if max_retries < 0:
-            raise ValueError("max_retries must be >= 0")
+            raise ValueError(must_be_non_negative("max_retries"))
         self.max_queue = max_queue_size
         self.target = target_workers
         self.on_need_worker = on_need_worker
@@ -1032,7 +1091,7 @@ cdef class Engine:
         self.track_latency = track_latency
         self.parked_workers = []
         self.blocked = deque()
-        self.closed_message = "cannot schedule new futures after shutdown"
+        self.closed_message = CLOSED_MESSAGE
         self.shards = [{} for _ in range(KEY_SHARDS)]
 
     def __dealloc__(self):
@@ -1158,7 +1217,7 @@ cdef class Engine:
         except Exception as exc:
             # Never let a failed thread start lose accepted work: with no
             # worker left at all, the queued tasks fail with the reason.
-            _log.error("conexe could not start a worker thread: %r", exc)
+            _log.error(NO_WORKER_THREAD_MESSAGE, exc)
             self.lock()
             self.workers -= 1
             self.waking -= 1
@@ -1166,6 +1225,18 @@ cdef class Engine:
             self.unlock()
             if none_left:
                 self.fail_queued(exc)
+
+    cdef void unlock_and_wake_helper(self):
+        """Release the engine lock, then wake the parked worker or start the
+        thread that pick_helper_locked() chose for the queued work: the
+        lock is held across neither."""
+        cdef bint spawn
+        cdef Worker wake = self.pick_helper_locked(&spawn)
+        self.unlock()
+        if wake is not None:
+            PyThread_release_lock(wake.park)
+        elif spawn:
+            self.spawn()
 
     cdef void wake_producer_locked(self):
         cdef Gate g
@@ -1178,8 +1249,7 @@ cdef class Engine:
             self.wake_producer_locked()
 
     def _full_message(self):
-        return "the queue is full (%d tasks queued, max_queue_size=%d)" % (
-            self.queued, self.max_queue)
+        return QUEUE_FULL_MESSAGE % (self.queued, self.max_queue)
 
     # -- submitting -------------------------------------------------------------
     def submit(self, fn, tuple args, kwargs):
@@ -1191,7 +1261,7 @@ cdef class Engine:
             raise not_callable(fn)
         cdef FutureBase fut = new_future(fn, args, kwargs)
         bind_loop(fut)
-        self.push(fut, 0, False, -1.0, None, False, False)
+        self.push(fut, 0, None, UNKEYED_NO_WAIT)
         return fut
 
     def submit_with(self, fn, tuple args, kwargs, *, int priority=0, double deadline=0.0,
@@ -1200,14 +1270,15 @@ cdef class Engine:
         if not PyCallable_Check(fn):
             raise not_callable(fn)
         if timeout is not None and timeout < 0:
-            raise ValueError("timeout must be >= 0")
+            raise ValueError(must_be_non_negative("timeout"))
         cdef FutureBase fut = new_future(fn, args, kwargs)
         fut.priority = priority
         fut.deadline = deadline
         fut.ctx = context
         fut.no_retry = no_retry
         bind_loop(fut)
-        self.push(fut, priority, block, timeout_arg(timeout), None, False, False)
+        self.push(fut, priority, None, PushMode(
+            keyed=False, unique=False, block=block, timeout=timeout_arg(timeout)))
         return fut
 
     def submit_keyed(self, key, fn, tuple args, kwargs, *, int priority=0,
@@ -1218,87 +1289,107 @@ cdef class Engine:
         if not PyCallable_Check(fn):
             raise not_callable(fn)
         if timeout is not None and timeout < 0:
-            raise ValueError("timeout must be >= 0")
+            raise ValueError(must_be_non_negative("timeout"))
         check_key(key)  # an unhashable key fails here, before anything is queued
         cdef FutureBase fut = new_future(fn, args, kwargs)
         fut.priority = priority
         fut.deadline = deadline
         fut.ctx = context
         bind_loop(fut)
-        if not self.push(fut, priority, block, timeout_arg(timeout), key, True, unique):
+        if not self.push(fut, priority, key, PushMode(
+                keyed=True, unique=unique, block=block, timeout=timeout_arg(timeout))):
             return None
         return fut
 
-    cdef int push(self, FutureBase fut, int priority, bint block, double timeout,
-                  object key, bint keyed, bint unique) except -1:
-        """Queue ``fut``. Returns 1, or 0 for a ``unique`` duplicate."""
+    cdef int push(self, FutureBase fut, int priority, object key, PushMode mode) except -1:
+        """Queue ``fut`` (with ``mode.keyed``, behind the other tasks of
+        ``key``), then wake or start a worker for it. Returns 1, or 0 (and
+        queues nothing) for a ``mode.unique`` duplicate."""
         cdef dict shard = None
-        cdef KeyChain chain
-        cdef Gate gate
-        cdef Worker wake = None
-        cdef bint spawn = False
         cdef double deadline = 0.0
-        cdef int got
-        if keyed:
+        cdef bint in_lane
+        if mode.keyed:
             shard = <dict>self.shards[hash(key) & KEY_SHARD_MASK]
-        if block and timeout > 0.0:
-            deadline = now_s() + timeout
+        if mode.block and mode.timeout > 0.0:
+            deadline = now_s() + mode.timeout
         self.lock()
         try:
-            while True:
-                if self._closed:
-                    raise RuntimeError(self.closed_message)
-                if unique and key in shard:
-                    return 0
-                if self.max_queue == 0 or self.queued < self.max_queue:
-                    break
-                if not block:
-                    self.rejected += 1
-                    raise QueueFull(self._full_message())
-                gate = Gate()
-                self.blocked.append(gate)
+            if not self.wait_for_room_locked(shard, key, mode, deadline):
                 self.unlock()
-                try:
-                    if timeout < 0.0:
-                        got = acquire_timed(gate.lock, -1.0)
-                    else:
-                        got = acquire_timed(gate.lock, max(0.0, deadline - now_s()))
-                finally:
-                    self.lock()
-                if not got:
-                    try:
-                        self.blocked.remove(gate)
-                    except ValueError:  # woken just as we timed out: pass it on
-                        self.wake_producer_locked()
-                    self.rejected += 1
-                    raise QueueFull(self._full_message())
+                return 0
             self.submitted += 1
-            if keyed:
-                chain = shard.get(key)
-                if chain is not None:
-                    # The key is busy: wait behind its head, out of the lanes.
-                    fut.chain = chain
-                    if chain.last is None:
-                        chain.first = fut
-                    else:
-                        chain.last.next_in_key = fut
-                    chain.last = fut
-                    self.queued += 1
-                    if self.track_latency:
-                        fut.enqueued_ns = now_ns()
-                    return 1
-                chain = KeyChain(key, shard)
-                shard[key] = chain
-                fut.chain = chain
-                self.active_keys += 1
-            self.enqueue_locked(fut, priority, False, True)
-            wake = self.pick_helper_locked(&spawn)
-        finally:
+            if mode.keyed:
+                in_lane = self.add_keyed_locked(fut, priority, shard, key)
+            else:
+                self.enqueue_locked(fut, priority, False, True)
+                in_lane = True
+        except BaseException:
             self.unlock()
-        if wake is not None:
-            PyThread_release_lock(wake.park)
-        elif spawn:
-            self.spawn()
+            raise
+        if in_lane:
+            self.unlock_and_wake_helper()
+        else:
+            self.unlock()
+        return 1
+
+    cdef bint wait_for_room_locked(self, dict shard, object key, PushMode mode,
+                                   double deadline) except -1:
+        """Raise RuntimeError once closed and QueueFull for a full queue,
+        unless ``mode.block``: then wait (the engine lock released) for
+        room until ``deadline`` (``mode.timeout`` < 0: forever). Returns 0
+        for a ``mode.unique`` duplicate of a busy key, else 1."""
+        cdef Gate gate
+        cdef int got
+        while True:
+            if self._closed:
+                raise RuntimeError(self.closed_message)
+            if mode.unique and key in shard:
+                return 0
+            if self.max_queue == 0 or self.queued < self.max_queue:
+                return 1
+            if not mode.block:
+                self.rejected += 1
+                raise QueueFull(self._full_message())
+            gate = Gate()
+            self.blocked.append(gate)
+            self.unlock()
+            try:
+                if mode.timeout < 0.0:
+                    got = acquire_timed(gate.lock, -1.0)
+                else:
+                    got = acquire_timed(gate.lock, max(0.0, deadline - now_s()))
+            finally:
+                self.lock()
+            if not got:
+                try:
+                    self.blocked.remove(gate)
+                except ValueError:  # woken just as we timed out: pass it on
+                    self.wake_producer_locked()
+                self.rejected += 1
+                raise QueueFull(self._full_message())
+
+    cdef bint add_keyed_locked(self, FutureBase fut, int priority, dict shard,
+                               object key) except -1:
+        """Queue ``fut`` as ``key``'s task: into a lane if the key is free
+        (returns 1), else behind the key's last task, out of the lanes (0)."""
+        cdef KeyChain chain = shard.get(key)
+        if chain is not None:
+            # The key is busy: wait behind its head, out of the lanes.
+            fut.chain = chain
+            if chain.last is None:
+                chain.first = fut
+            else:
+                chain.last.next_in_key = fut
+            chain.last = fut
+            self.queued += 1
+            if self.track_latency:
+                fut.enqueued_ns = now_ns()
+            return 0
+        chain = KeyChain(key, shard)
+        shard[key] = chain
+        fut.chain = chain
+        self.active_keys += 1
+        self.enqueue_locked(fut, priority, False, True)
         return 1
 
     def call_keyed(self, key, fn, *args, **kwargs):
@@ -1310,7 +1401,7 @@ cdef class Engine:
         cdef FutureBase fut = new_future(fn, args, kwargs or None)
         fut.ctx = PyContext_CopyCurrent()
         bind_loop(fut)
-        self.push(fut, 0, False, -1.0, key, True, False)
+        self.push(fut, 0, key, KEYED_NO_WAIT)
         return fut
 
     def key_active(self, key):
@@ -1358,18 +1449,11 @@ cdef class Engine:
         self.unlock()
 
     def set_target_workers(self, Py_ssize_t n):
-        cdef Worker wake
-        cdef bint spawn = False
         if n < 0:
-            raise ValueError("target_workers must be >= 0")
+            raise ValueError(must_be_non_negative("target_workers"))
         self.lock()
         self.target = n
-        wake = self.pick_helper_locked(&spawn)
-        self.unlock()
-        if wake is not None:
-            PyThread_release_lock(wake.park)
-        elif spawn:
-            self.spawn()
+        self.unlock_and_wake_helper()
 
     def retire_worker(self, Worker worker):
         """Ask ``worker`` to leave once its current task is done."""
@@ -1385,200 +1469,202 @@ cdef class Engine:
     def worker_loop(self, Worker worker):
         """Run tasks until closed and drained, retired, or (Runner) the
         worker's resource is found broken. Returns why: ``"shutdown"``,
-        ``"retire"`` or ``"replace"``."""
-        cdef FutureBase done = None, item = None, retry = None
-        cdef object value = None, reason
-        cdef bint ok = True, replace = False, first = True, expired, spawn = False
-        cdef bint locked = False
-        cdef int outcome = 0, claim
-        cdef Worker wake
-        cdef long long t0, run_ns = -1  # the last task's run time, not yet recorded
+        ``"retire"`` or ``"replace"``.
+
+        Each turn: take the next task (parking while there is none), run
+        it outside every lock, count how it ended, then complete its
+        future before taking another, so what its waiters and callbacks
+        do (cancel queued tasks, say) happens before the next one starts;
+        the counters come first, so stats() never lags the future."""
+        cdef TaskEnd end = TaskEnd()
+        cdef FutureBase item
+        cdef bint expired, locked = True
+        self.lock()
         try:
+            self.waking -= 1  # this worker is in the loop now
             while True:
-                self.lock()
-                locked = True
-                if run_ns >= 0:
-                    # Recorded under the lock taken here anyway: no extra
-                    # lock round-trip per task for the latency histogram.
-                    self.run_hist[hist_index(run_ns)] += 1
-                    run_ns = -1
-                if first:
-                    self.waking -= 1
-                    first = False
-                if outcome:
-                    self.running -= 1
-                    if outcome == 3:
-                        # Broken resource, tries left: back to the front of
-                        # its lane for a worker with a fresh resource.
-                        self.retried += 1
-                        self.enqueue_locked(retry, retry.priority, True, False)
-                        retry = None
-                    else:
-                        if outcome == 1:
-                            self.completed += 1
-                        elif outcome == 2:
-                            self.failed += 1
-                        else:
-                            # 4: asyncio cancelled it between its claim and
-                            # its start: it never ran (its future is done).
-                            self.cancelled += 1
-                        self.advance_chain_locked(done)
-                    outcome = 0
-                if done is not None:
-                    # Complete the finished task's future before taking
-                    # another, so what its waiters and callbacks do (cancel
-                    # queued tasks, say) happens before the next one starts.
-                    # The counters were updated first: stats() never lags.
-                    wake = self.pick_helper_locked(&spawn)  # a key's next task
-                    self.unlock()
+                item = self.next_task_locked(worker, end.replace, &expired)
+                if item is None:
                     locked = False
-                    if wake is not None:
-                        PyThread_release_lock(wake.park)
-                        wake = None
-                    elif spawn:
-                        self.spawn()
-                    done.finish_quietly(ok, value)
-                    done = None
-                    value = None
+                    return self.leave_locked(worker, end.replace)
+                locked = False
+                self.unlock_and_wake_helper()
+                if expired:
+                    item.fail_started(TimeoutError(START_DEADLINE_MESSAGE))
                     self.lock()
                     locked = True
-                reason = None
-                expired = False
-                while True:
-                    if replace:
-                        reason = EXIT_REPLACE
-                        break
-                    if worker._retire:
-                        reason = EXIT_RETIRE
-                        break
-                    item = self.pop_locked()
-                    if item is None:
-                        if self._closed:
-                            reason = EXIT_SHUTDOWN
-                            break
-                        self.parked_workers.append(worker)
-                        worker._parked = True
-                        self.unlock()
-                        locked = False
-                        with nogil:
-                            PyThread_acquire_lock(worker.park, 1)
-                        self.lock()
-                        locked = True
-                        self.waking -= 1
-                        continue
-                    if self.blocked:
-                        self.wake_producer_locked()
-                    claim = item.claim(0.0)
-                    if claim == CLAIMED or claim == EXPIRED_NOW:
-                        if self.track_latency:
-                            self.wait_hist[hist_index(now_ns() - item.enqueued_ns)] += 1
-                        if claim == EXPIRED_NOW:
-                            self.failed += 1
-                            self.advance_chain_locked(item)
-                            expired = True
-                        else:
-                            self.running += 1
-                        break
-                    if claim == SKIP_CANCELLED:
-                        self.cancelled += 1
-                    else:
-                        self.failed += 1
-                    self.advance_chain_locked(item)
-                if reason is not None:
-                    self.workers -= 1
-                    if reason == EXIT_SHUTDOWN and self.workers == 0:
-                        self.wake_all_producers_locked()
-                    # A task retried above went back into a lane without a
-                    # helper being picked, and this worker is leaving: wake
-                    # a parked one for it (the replacement may take a while
-                    # to create its resource, or never manage to).
-                    wake = self.pick_helper_locked(&spawn)
-                    self.unlock()
-                    locked = False
-                    if wake is not None:
-                        PyThread_release_lock(wake.park)
-                    elif spawn:
-                        self.spawn()
-                    return reason
-                wake = self.pick_helper_locked(&spawn)
-                self.unlock()
-                locked = False
-                if wake is not None:
-                    PyThread_release_lock(wake.park)
-                    wake = None
-                elif spawn:
-                    self.spawn()
-                if expired:
-                    item.fail_started(TimeoutError(_START_DEADLINE_MESSAGE))
-                    item = None
                     continue
-                # -- run it (with the GIL, outside every lock) --
-                t0 = now_ns() if self.track_latency else 0
-                ok, value, outcome, replace = self.run(item, worker)
-                if t0:
-                    run_ns = now_ns() - t0
-                if outcome == 3:
-                    retry = item
-                else:
-                    done = item
+                self.run(item, worker, end)  # with the GIL, outside every lock
+                self.lock()
+                locked = True
+                if self.end_task_locked(item, end):
+                    locked = False
+                    self.unlock_and_wake_helper()  # for a key's next task
+                    item.finish_quietly(end.outcome == COMPLETED, end.value)
+                    end.value = None
+                    self.lock()
+                    locked = True
                 item = None
-                worker.tasks_done += 1
         except BaseException:
             if locked:
                 self.unlock()
             raise
 
-    cdef tuple run(self, FutureBase fut, Worker worker):
+    cdef FutureBase next_task_locked(self, Worker worker, bint replace, bint *expired):
+        """The next task to run (claimed: RUNNING), parking while there is
+        none; None when the worker is to leave: its resource is broken
+        (``replace``), it was retired, or the engine is closed and drained.
+        Cancelled and expired tasks met on the way are counted and skipped;
+        one whose start deadline passed just now is returned with
+        ``*expired`` set, for the caller to fail outside the lock."""
+        cdef FutureBase item
+        cdef int claim
+        expired[0] = False
+        while True:
+            if replace or worker._retire:
+                return None
+            item = self.pop_locked()
+            if item is None:
+                if self._closed:
+                    return None
+                self.park_locked(worker)
+                continue
+            if self.blocked:
+                self.wake_producer_locked()
+            claim = item.claim(True)
+            if claim == CLAIMED or claim == EXPIRED_NOW:
+                if self.track_latency:
+                    self.wait_hist[hist_index(now_ns() - item.enqueued_ns)] += 1
+                if claim == EXPIRED_NOW:
+                    self.failed += 1
+                    self.advance_chain_locked(item)
+                    expired[0] = True
+                else:
+                    self.running += 1
+                return item
+            if claim == SKIP_CANCELLED:
+                self.cancelled += 1
+            else:
+                self.failed += 1
+            self.advance_chain_locked(item)
+
+    cdef int park_locked(self, Worker worker) except -1:
+        """Sleep, the engine lock released, until someone wakes ``worker``."""
+        self.parked_workers.append(worker)
+        worker._parked = True
+        self.unlock()
+        with nogil:
+            PyThread_acquire_lock(worker.park, 1)
+        self.lock()
+        self.waking -= 1
+        return 0
+
+    cdef bint end_task_locked(self, FutureBase fut, TaskEnd end) except -1:
+        """Count how ``fut`` ended. A retry goes back to the front of its
+        lane (returns 0: its future is not done); anything else frees its
+        key for the key's next task (returns 1: complete its future)."""
+        if end.run_ns >= 0:
+            # Recorded under the lock taken here anyway: no extra lock
+            # round-trip per task for the latency histogram.
+            self.run_hist[hist_index(end.run_ns)] += 1
+            end.run_ns = -1
+        self.running -= 1
+        if end.outcome == RETRIED:
+            # Broken resource, tries left: back to the front of its lane
+            # for a worker with a fresh resource.
+            self.retried += 1
+            self.enqueue_locked(fut, fut.priority, True, False)
+            return 0
+        if end.outcome == COMPLETED:
+            self.completed += 1
+        elif end.outcome == FAILED:
+            self.failed += 1
+        else:  # CANCELLED_UNSTARTED: it never ran (its future is done)
+            self.cancelled += 1
+        self.advance_chain_locked(fut)
+        return 1
+
+    cdef object leave_locked(self, Worker worker, bint replace):
+        """The worker leaves: uncount it, release the engine lock, and say
+        why (an ``EXIT_*`` reason)."""
+        if replace:
+            reason = EXIT_REPLACE
+        elif worker._retire:
+            reason = EXIT_RETIRE
+        else:
+            reason = EXIT_SHUTDOWN
+        self.workers -= 1
+        if reason is EXIT_SHUTDOWN and self.workers == 0:
+            self.wake_all_producers_locked()
+        # A task retried above went back into a lane without a helper being
+        # picked, and this worker is leaving: wake a parked one for it (the
+        # replacement may take a while to create its resource, or never
+        # manage to).
+        self.unlock_and_wake_helper()
+        return reason
+
+    cdef int run(self, FutureBase fut, Worker worker, TaskEnd end) except -1:
+        """Run ``fut``'s task (the GIL held, no lock) and say in ``end`` how
+        it ended."""
         cdef object fn, args, kwargs, ctx
+        cdef long long t0 = now_ns() if self.track_latency else 0
         fn, args, kwargs, ctx = fut.take_task()
         if fn is None:  # a cancel took the task after the claim (asyncio's)
-            return (False, None, 4, False)
-        try:
-            if self.pass_resource:
-                args = (worker.resource,)
-            if ctx is not None:
-                # ctx.run() without its method call and argument tuple.
-                PyContext_Enter(ctx)
-                try:
-                    if kwargs is None:
-                        value = fn(*args)
-                    else:
-                        value = fn(*args, **kwargs)
-                finally:
-                    PyContext_Exit(ctx)
-            elif kwargs is None:
-                value = fn(*args)
+            end.set(CANCELLED_UNSTARTED, None, False)
+        else:
+            try:
+                if self.pass_resource:
+                    args = (worker.resource,)
+                if ctx is not None:
+                    # ctx.run() without its method call and argument tuple.
+                    PyContext_Enter(ctx)
+                    try:
+                        if kwargs is None:
+                            value = fn(*args)
+                        else:
+                            value = fn(*args, **kwargs)
+                    finally:
+                        PyContext_Exit(ctx)
+                elif kwargs is None:
+                    value = fn(*args)
+                else:
+                    value = fn(*args, **kwargs)
+            except BaseException as exc:
+                args = kwargs = None
+                self.on_failure(fut, exc, fn, end)
             else:
-                value = fn(*args, **kwargs)
-        except BaseException as exc:
-            args = kwargs = None
-            return self.on_failure(fut, exc, fn)
-        return (True, value, 1, False)
+                end.set(COMPLETED, value, False)
+        if t0:
+            end.run_ns = now_ns() - t0
+        worker.tasks_done += 1
+        return 0
 
-    cdef tuple on_failure(self, FutureBase fut, object exc, object fn):
+    cdef int on_failure(self, FutureBase fut, object exc, object fn, TaskEnd end) except -1:
+        """The task raised ``exc``: a failure, or (Runner) a broken resource
+        whose task is retried while it has tries left."""
         check = self.check_health
         if check is None:
-            return (False, exc, 2, False)
+            return end.set(FAILED, exc, False)
         try:
             healthy = bool(check(exc))
         except Exception:
-            _log.exception("check_health raised; treating the resource as broken")
+            _log.exception(CHECK_HEALTH_RAISED_MESSAGE)
             healthy = False
         if healthy:
-            return (False, exc, 2, False)
+            return end.set(FAILED, exc, False)
         if fut.no_retry:
-            return (False, exc, 2, True)
+            return end.set(FAILED, exc, True)
         if fut.tries >= self.max_retries:
-            err = MaxRetriesExceeded("max retries exceeded: %r" % (exc,))
+            err = MaxRetriesExceeded(MAX_RETRIES_MESSAGE % (exc,))
             err.__cause__ = exc
-            return (False, err, 2, True)
+            return end.set(FAILED, err, True)
         with cython.critical_section(fut):
             if state(fut) != RUNNING:  # cancelled by asyncio meanwhile: no retry
-                return (False, exc, 2, True)
+                return end.set(FAILED, exc, True)
             set_state(fut, PENDING)
         fut.tries += 1
         fut.fn = fn
-        return (False, None, 3, True)
+        return end.set(RETRIED, None, True)
 
     # -- shutting down -------------------------------------------------------------
     def close(self, bint cancel=False, message=None):
@@ -1602,7 +1688,7 @@ cdef class Engine:
                 w._parked = False
             self.waking += len(parked)
             for fut in drained:
-                c = fut.claim(1.0)
+                c = fut.claim(False)
                 if c == SKIP_EXPIRED:
                     # Its start deadline's reaper got it first (RUNNING
                     # until it sets the TimeoutError): failed, not ours.
@@ -1629,7 +1715,7 @@ cdef class Engine:
         try:
             drained = self.drain_locked()
             for fut in drained:
-                c = fut.claim(1.0)
+                c = fut.claim(False)
                 if c == SKIP_CANCELLED:
                     self.cancelled += 1
                 else:
@@ -1680,9 +1766,7 @@ cdef class Engine:
         # The parent's lock may have been held by a thread that is gone.
         self.mutex = PyThread_allocate_lock()
         self._closed = True
-        self.closed_message = (
-            "cannot schedule new futures: this executor was created before "
-            "os.fork(); create a new one in the child process")
+        self.closed_message = AFTER_FORK_MESSAGE
         self.parked_workers = []
         self.blocked = deque()
         self.workers = 0
@@ -1736,7 +1820,7 @@ cdef class Engine:
         elif which == "run":
             src = self.run_hist
         else:
-            raise ValueError("unknown latency kind %r: use 'wait' or 'run'" % (which,))
+            raise ValueError(LATENCY_KIND_MESSAGE % (which,))
         self.lock()
         hist = [src[i] for i in range(HIST_BUCKETS)]
         self.unlock()

@@ -56,6 +56,25 @@ from concurrent.futures._base import (
 )
 from typing import Any
 
+from ._contract import (
+    AFTER_FORK_MESSAGE,
+    CHECK_HEALTH_RAISED_MESSAGE,
+    CLOSED_MESSAGE,
+    EXIT_REPLACE,
+    EXIT_RETIRE,
+    EXIT_SHUTDOWN,
+    HIST_BUCKETS,
+    HIST_PER_OCTAVE,
+    KEY_SHARDS,
+    LATENCY_KIND_MESSAGE,
+    MAX_RETRIES_MESSAGE,
+    NO_WORKER_THREAD_MESSAGE,
+    QUEUE_FULL_MESSAGE,
+    START_DEADLINE_MESSAGE,
+    Claim,
+    Outcome,
+    must_be_non_negative,
+)
 from ._errors import MaxRetriesExceeded, QueueFull
 from ._options import check_callable, check_key
 
@@ -63,26 +82,20 @@ __all__ = ["ChunkItemError", "Engine", "Future", "Worker", "IMPLEMENTATION", "ru
 
 IMPLEMENTATION = "py"
 
+# The claim and outcome codes as module globals: read on every task, a global is
+# cheaper than an enum attribute.
+_SKIP_CANCELLED = Claim.SKIP_CANCELLED
+_CLAIMED = Claim.CLAIMED
+_SKIP_EXPIRED = Claim.SKIP_EXPIRED
+_EXPIRED_NOW = Claim.EXPIRED_NOW
+_COMPLETED = Outcome.COMPLETED
+_FAILED = Outcome.FAILED
+_RETRIED = Outcome.RETRIED
+_CANCELLED_UNSTARTED = Outcome.CANCELLED_UNSTARTED
+
 _LOGGER = logging.getLogger("concurrent.futures")
 _log = logging.getLogger("conexe")
 
-# Outcomes of claiming a queued future (Future._claim).
-_CLAIMED = 1  # PENDING -> RUNNING: run it
-_SKIP_CANCELLED = 0  # cancelled while queued: count it, skip it
-_SKIP_EXPIRED = 2  # failed by its start deadline while queued: count, skip
-_EXPIRED_NOW = 3  # its start deadline passed: fail it now, then skip
-
-# Why worker_loop returned.
-EXIT_SHUTDOWN = "shutdown"
-EXIT_RETIRE = "retire"
-EXIT_REPLACE = "replace"
-
-# Latency histograms: 4 buckets per power of two of nanoseconds (~19 %
-# resolution), 256 buckets reach far beyond any real latency.
-HIST_BUCKETS = 256
-HIST_PER_OCTAVE = 4
-
-_START_DEADLINE_MESSAGE = "task did not start before its start deadline"
 
 
 # -- asyncio ------------------------------------------------------------------
@@ -486,13 +499,15 @@ class Future(_StdFuture):  # type: ignore[type-arg]
             self._ctx = None
         return task
 
-    def _claim(self, now: float) -> int:
-        """Called by a worker that popped this future off a lane."""
+    def _claim(self, check_deadline: bool) -> int:
+        """Someone took this future off a lane: PENDING -> RUNNING. A
+        worker checks the start deadline (_EXPIRED_NOW once it passed);
+        close() and fail_queued() end the task either way and don't."""
         with self._condition:
             state = self._state
             if state == PENDING:
                 self._state = RUNNING
-                if self._deadline and now > self._deadline:
+                if check_deadline and self._deadline and time.monotonic() > self._deadline:
                     return _EXPIRED_NOW
                 return _CLAIMED
             if state == FINISHED or state == RUNNING:  # _expire() got it first
@@ -522,7 +537,7 @@ class Future(_StdFuture):  # type: ignore[type-arg]
             if self._state != PENDING:
                 return False
             self._state = RUNNING
-        self._fail_started(TimeoutError(_START_DEADLINE_MESSAGE))
+        self._fail_started(TimeoutError(START_DEADLINE_MESSAGE))
         return True
 
     def _fail_started(self, exc: BaseException) -> None:
@@ -587,7 +602,9 @@ class KeyChain:
         self.shard = shard
 
 
-KEY_SHARDS = 64  # the dispatch map's shards (a power of two)
+
+
+_KEY_SHARD_MASK = KEY_SHARDS - 1
 
 
 class Worker:
@@ -610,6 +627,24 @@ class Worker:
         self.retire = False
         self.resource = resource
         self.tasks_done = 0
+
+
+class TaskEnd:
+    """How the task a worker just ran ended, filled in by Engine._run(): one
+    per worker loop, reused for every task it runs."""
+
+    __slots__ = ("outcome", "value", "replace", "run_ns")
+
+    def __init__(self) -> None:
+        self.outcome: int = Outcome.NONE
+        self.value: Any = None  # the result or exception for its future
+        self.replace = False  # the worker's resource is broken: leave
+        self.run_ns = -1  # its run time, not yet recorded (-1: none)
+
+    def set(self, outcome: int, value: Any, replace: bool) -> None:
+        self.outcome = outcome
+        self.value = value
+        self.replace = replace
 
 
 class Engine:
@@ -635,11 +670,11 @@ class Engine:
         track_latency: bool = False,
     ) -> None:
         if max_queue_size < 0:
-            raise ValueError("max_queue_size must be >= 0")
+            raise ValueError(must_be_non_negative("max_queue_size"))
         if target_workers < 0:
-            raise ValueError("target_workers must be >= 0")
+            raise ValueError(must_be_non_negative("target_workers"))
         if max_retries < 0:
-            raise ValueError("max_retries must be >= 0")
+            raise ValueError(must_be_non_negative("max_retries"))
         self._mutex = threading.Lock()
         self._lanes: dict[int, deque[Future]] = {}
         self._levels: list[int] = []  # priorities with a lane, highest first
@@ -656,7 +691,7 @@ class Engine:
         self._running = 0
         self._blocked: deque[threading.Lock] = deque()  # producers waiting for room
         self._closed = False
-        self._closed_message = "cannot schedule new futures after shutdown"
+        self._closed_message = CLOSED_MESSAGE
         self._on_need_worker = on_need_worker
         self._pass_resource = pass_resource
         self._check_health = check_health
@@ -689,7 +724,7 @@ class Engine:
         fut._args = args
         fut._kwargs = kwargs or None
         _bind_loop(fut)
-        self._push(fut, 0, False, None)
+        self._push(fut, 0)
         return fut
 
     def submit_with(
@@ -712,7 +747,7 @@ class Engine:
         queue instead of raising QueueFull."""
         check_callable(fn)
         if timeout is not None and timeout < 0:
-            raise ValueError("timeout must be >= 0")
+            raise ValueError(must_be_non_negative("timeout"))
         fut = Future()
         fut._fn = fn
         fut._args = args
@@ -722,75 +757,105 @@ class Engine:
         fut._ctx = context
         fut._no_retry = no_retry
         _bind_loop(fut)
-        self._push(fut, priority, block, timeout)
+        self._push(fut, priority, block=block, timeout=timeout)
         return fut
 
     def _push(
         self,
         fut: Future,
         priority: int,
-        block: bool,
-        timeout: float | None,
+        *,
         key: Any = None,
         keyed: bool = False,
         unique: bool = False,
+        block: bool = False,
+        timeout: float | None = None,
     ) -> bool:
-        """Queue ``fut``; with ``keyed``, behind the other tasks of ``key``.
-        Returns False (nothing queued) for a ``unique`` duplicate."""
+        """Queue ``fut`` (with ``keyed``, behind the other tasks of ``key``),
+        then wake or start a worker for it. Returns False (nothing queued)
+        for a ``unique`` duplicate."""
         mutex = self._mutex
         deadline = None if timeout is None else time.monotonic() + timeout
-        shard = self._shards[hash(key) & (KEY_SHARDS - 1)] if keyed else None
+        shard = self._shards[hash(key) & _KEY_SHARD_MASK] if keyed else None
         mutex.acquire()
         try:
-            while True:
-                if self._closed:
-                    raise RuntimeError(self._closed_message)
-                if unique and key in shard:  # type: ignore[operator]
-                    return False
-                if not self._max_queue or self._queued < self._max_queue:
-                    break
-                if not block:
-                    self._rejected += 1
-                    raise QueueFull(self._full_message())
-                gate = threading.Lock()
-                gate.acquire()
-                self._blocked.append(gate)
+            if not self._wait_for_room_locked(shard, key, unique, block, deadline):
                 mutex.release()
-                try:
-                    if deadline is None:
-                        got = gate.acquire()
-                    else:
-                        got = gate.acquire(timeout=max(0.0, deadline - time.monotonic()))
-                finally:
-                    mutex.acquire()
-                if not got:
-                    try:
-                        self._blocked.remove(gate)
-                    except ValueError:  # woken just as we timed out: pass it on
-                        self._wake_producer_locked()
-                    self._rejected += 1
-                    raise QueueFull(self._full_message())
+                return False
             self._submitted += 1
             if shard is not None:
-                chain = shard.get(key)
-                if chain is not None:
-                    # The key is busy: wait behind its head, out of the lanes.
-                    fut._chain = chain
-                    chain.waiting.append(fut)
-                    self._queued += 1
-                    if self._track_latency:
-                        fut._enqueued_ns = time.monotonic_ns()
-                    return True
-                fut._chain = shard[key] = KeyChain(key, shard)
-                self._active_keys += 1
-            self._enqueue_locked(fut, priority, False)
-            wake, spawn = self._pick_helper_locked()
-        finally:
+                in_lane = self._add_keyed_locked(fut, priority, shard, key)
+            else:
+                self._enqueue_locked(fut, priority, False)
+                in_lane = True
+        except BaseException:
             mutex.release()
-        if wake is not None:
-            wake._park.release()
-        elif spawn:
-            self._spawn()
+            raise
+        if in_lane:
+            self._unlock_and_wake_helper()
+        else:
+            mutex.release()
+        return True
+
+    def _wait_for_room_locked(
+        self,
+        shard: dict[Any, KeyChain] | None,
+        key: Any,
+        unique: bool,
+        block: bool,
+        deadline: float | None,
+    ) -> bool:
+        """Raise RuntimeError once closed and QueueFull for a full queue,
+        unless ``block``: then wait (the engine lock released) for room
+        until ``deadline`` (None: forever). Returns False for a ``unique``
+        duplicate of a busy key, else True."""
+        mutex = self._mutex
+        while True:
+            if self._closed:
+                raise RuntimeError(self._closed_message)
+            if unique and key in shard:  # type: ignore[operator]
+                return False
+            if not self._max_queue or self._queued < self._max_queue:
+                return True
+            if not block:
+                self._rejected += 1
+                raise QueueFull(self._full_message())
+            gate = threading.Lock()
+            gate.acquire()
+            self._blocked.append(gate)
+            mutex.release()
+            try:
+                if deadline is None:
+                    got = gate.acquire()
+                else:
+                    got = gate.acquire(timeout=max(0.0, deadline - time.monotonic()))
+            finally:
+                mutex.acquire()
+            if not got:
+                try:
+                    self._blocked.remove(gate)
+                except ValueError:  # woken just as we timed out: pass it on
+                    self._wake_producer_locked()
+                self._rejected += 1
+                raise QueueFull(self._full_message())
+
+    def _add_keyed_locked(
+        self, fut: Future, priority: int, shard: dict[Any, KeyChain], key: Any
+    ) -> bool:
+        """Queue ``fut`` as ``key``'s task: into a lane if the key is free
+        (returns True), else behind the key's last task, out of the lanes."""
+        chain = shard.get(key)
+        if chain is not None:
+            # The key is busy: wait behind its head, out of the lanes.
+            fut._chain = chain
+            chain.waiting.append(fut)
+            self._queued += 1
+            if self._track_latency:
+                fut._enqueued_ns = time.monotonic_ns()
+            return False
+        fut._chain = shard[key] = KeyChain(key, shard)
+        self._active_keys += 1
+        self._enqueue_locked(fut, priority, False)
         return True
 
     def submit_keyed(
@@ -814,7 +879,7 @@ class Engine:
         :meth:`submit_with`."""
         check_callable(fn)
         if timeout is not None and timeout < 0:
-            raise ValueError("timeout must be >= 0")
+            raise ValueError(must_be_non_negative("timeout"))
         check_key(key)  # an unhashable key fails here, before anything is queued
         fut = Future()
         fut._fn = fn
@@ -824,7 +889,9 @@ class Engine:
         fut._deadline = deadline
         fut._ctx = context
         _bind_loop(fut)
-        if not self._push(fut, priority, block, timeout, key, True, unique):
+        if not self._push(
+            fut, priority, key=key, keyed=True, unique=unique, block=block, timeout=timeout
+        ):
             return None
         return fut
 
@@ -837,7 +904,7 @@ class Engine:
 
     def key_active(self, key: Any) -> bool:
         """Whether ``key`` has a task queued or running."""
-        shard = self._shards[hash(key) & (KEY_SHARDS - 1)]
+        shard = self._shards[hash(key) & _KEY_SHARD_MASK]
         with self._mutex:
             return key in shard
 
@@ -858,10 +925,7 @@ class Engine:
             self._active_keys -= 1
 
     def _full_message(self) -> str:
-        return (
-            f"the queue is full ({self._queued} tasks queued, "
-            f"max_queue_size={self._max_queue})"
-        )
+        return QUEUE_FULL_MESSAGE % (self._queued, self._max_queue)
 
     def _enqueue_locked(
         self, fut: Future, priority: int, front: bool, restamp: bool = True
@@ -922,13 +986,24 @@ class Engine:
         except Exception as exc:
             # Never let a failed thread start lose accepted work: with no
             # worker left at all, the queued tasks fail with the reason.
-            _log.error("conexe could not start a worker thread: %r", exc)
+            _log.error(NO_WORKER_THREAD_MESSAGE, exc)
             with self._mutex:
                 self._workers -= 1
                 self._waking -= 1
                 none_left = self._workers == 0
             if none_left:
                 self.fail_queued(exc)
+
+    def _unlock_and_wake_helper(self) -> None:
+        """Release the engine lock, then wake the parked worker or start the
+        thread that _pick_helper_locked() chose for the queued work: the
+        lock is held across neither."""
+        wake, spawn = self._pick_helper_locked()
+        self._mutex.release()
+        if wake is not None:
+            wake._park.release()
+        elif spawn:
+            self._spawn()
 
     def _wake_producer_locked(self) -> None:
         if self._blocked:
@@ -949,14 +1024,10 @@ class Engine:
 
     def set_target_workers(self, n: int) -> None:
         if n < 0:
-            raise ValueError("target_workers must be >= 0")
-        with self._mutex:
-            self._target = n
-            wake, spawn = self._pick_helper_locked()
-        if wake is not None:
-            wake._park.release()
-        elif spawn:
-            self._spawn()
+            raise ValueError(must_be_non_negative("target_workers"))
+        self._mutex.acquire()
+        self._target = n
+        self._unlock_and_wake_helper()
 
     def retire_worker(self, worker: Worker) -> None:
         """Ask ``worker`` to leave once its current task is done."""
@@ -971,191 +1042,181 @@ class Engine:
     def worker_loop(self, worker: Worker) -> str:
         """Run tasks until closed and drained, retired, or (Runner) the
         worker's resource is found broken. Returns why: ``"shutdown"``,
-        ``"retire"`` or ``"replace"``."""
-        mutex = self._mutex
-        done: Future | None = None  # finished, its future not yet completed
-        ok = True
-        value: Any = None
-        outcome = 0  # 0 none, 1 completed, 2 failed, 3 retried, 4 cancelled unstarted
-        replace = False
-        first = True
-        retry: Future | None = None
-        run_ns = -1  # the last task's run time, not yet in the histogram
-        while True:
-            mutex.acquire()
-            if run_ns >= 0:
-                # Recorded under the lock taken here anyway: no extra lock
-                # round-trip per task for the latency histogram.
-                self._run_hist[_hist_index(run_ns)] += 1
-                run_ns = -1
-            if first:
-                self._waking -= 1
-                first = False
-            if outcome:
-                self._running -= 1
-                if outcome == 3:
-                    # Broken resource, tries left: back to the front of its
-                    # lane for a worker with a fresh resource.
-                    self._retried += 1
-                    assert retry is not None
-                    self._enqueue_locked(retry, retry._priority, True)
-                    retry = None
-                else:
-                    if outcome == 1:
-                        self._completed += 1
-                    elif outcome == 2:
-                        self._failed += 1
-                    else:
-                        # 4: asyncio cancelled it between its claim and its
-                        # start: it never ran (its future is done already).
-                        self._cancelled += 1
-                    self._advance_chain_locked(done)  # type: ignore[arg-type]
-                outcome = 0
-            if done is not None:
-                # Complete the finished task's future before taking another
-                # one, so whatever its waiters and callbacks do (cancel the
-                # tasks still queued, say) happens before the next starts.
-                # The counters were updated first: stats() never lags it.
-                wake, spawn = self._pick_helper_locked()  # a key's next task
-                mutex.release()
-                if wake is not None:
-                    wake._park.release()
-                elif spawn:
-                    self._spawn()
-                done._finish(ok, value)
-                done = value = None
-                mutex.acquire()
-            item: Future | None = None
-            reason = None
-            expired = False
-            while True:
-                if replace:
-                    reason = EXIT_REPLACE
-                    break
-                if worker.retire:
-                    reason = EXIT_RETIRE
-                    break
-                item = self._pop_locked()
-                if item is None:
-                    if self._closed:
-                        reason = EXIT_SHUTDOWN
-                        break
-                    self._parked.append(worker)
-                    worker.parked = True
-                    mutex.release()
-                    worker._park.acquire()
-                    mutex.acquire()
-                    self._waking -= 1
-                    continue
-                if self._blocked:
-                    self._wake_producer_locked()
-                claim = item._claim(time.monotonic())
-                if claim == _CLAIMED or claim == _EXPIRED_NOW:
-                    if self._track_latency:
-                        wait = time.monotonic_ns() - item._enqueued_ns
-                        self._wait_hist[_hist_index(wait)] += 1
-                    if claim == _EXPIRED_NOW:
-                        self._failed += 1
-                        self._advance_chain_locked(item)
-                        expired = True
-                    else:
-                        self._running += 1
-                    break
-                if claim == _SKIP_CANCELLED:
-                    self._cancelled += 1
-                else:
-                    self._failed += 1
-                self._advance_chain_locked(item)
-            if reason is not None:
-                self._workers -= 1
-                if reason == EXIT_SHUTDOWN and self._workers == 0:
-                    self._wake_all_producers_locked()
-                # A task retried above went back into a lane without a
-                # helper being picked, and this worker is leaving: wake a
-                # parked one for it (the replacement may take a while to
-                # create its resource, or never manage to).
-                wake, spawn = self._pick_helper_locked()
-                mutex.release()
-                if wake is not None:
-                    wake._park.release()
-                elif spawn:
-                    self._spawn()
-                return reason
-            wake, spawn = self._pick_helper_locked()
-            mutex.release()
-            if wake is not None:
-                wake._park.release()
-            elif spawn:
-                self._spawn()
-            assert item is not None
-            if expired:
-                item._fail_started(TimeoutError(_START_DEADLINE_MESSAGE))
-                continue
-            t0 = time.monotonic_ns() if self._track_latency else 0
-            ok, value, outcome, replace = self._run(item, worker)
-            if t0:
-                run_ns = time.monotonic_ns() - t0
-            if outcome == 3:
-                retry = item
-            else:
-                done = item
-            worker.tasks_done += 1
+        ``"retire"`` or ``"replace"``.
 
-    def _run(self, fut: Future, worker: Worker) -> tuple[bool, Any, int, bool]:
+        Each turn: take the next task (parking while there is none), run
+        it outside every lock, count how it ended, then complete its
+        future before taking another, so what its waiters and callbacks
+        do (cancel queued tasks, say) happens before the next one starts;
+        the counters come first, so stats() never lags the future."""
+        mutex = self._mutex
+        end = TaskEnd()
+        mutex.acquire()
+        self._waking -= 1  # this worker is in the loop now
+        while True:
+            item, expired = self._next_task_locked(worker, end.replace)
+            if item is None:
+                return self._leave_locked(worker, end.replace)
+            self._unlock_and_wake_helper()
+            if expired:
+                item._fail_started(TimeoutError(START_DEADLINE_MESSAGE))
+                mutex.acquire()
+                continue
+            self._run(item, worker, end)  # outside every lock
+            mutex.acquire()
+            if self._end_task_locked(item, end):
+                self._unlock_and_wake_helper()  # for a key's next task
+                item._finish(end.outcome == _COMPLETED, end.value)
+                end.value = None
+                mutex.acquire()
+            item = None
+
+    def _next_task_locked(self, worker: Worker, replace: bool) -> tuple[Future | None, bool]:
+        """The next task to run (claimed: RUNNING) and whether its start
+        deadline passed just now (the caller fails it outside the lock),
+        parking while there is none; ``(None, False)`` when the worker is
+        to leave: its resource is broken (``replace``), it was retired, or
+        the engine is closed and drained. Cancelled and expired tasks met
+        on the way are counted and skipped."""
+        while True:
+            if replace or worker.retire:
+                return None, False
+            item = self._pop_locked()
+            if item is None:
+                if self._closed:
+                    return None, False
+                self._park_locked(worker)
+                continue
+            if self._blocked:
+                self._wake_producer_locked()
+            claim = item._claim(True)
+            if claim == _CLAIMED or claim == _EXPIRED_NOW:
+                if self._track_latency:
+                    wait = time.monotonic_ns() - item._enqueued_ns
+                    self._wait_hist[_hist_index(wait)] += 1
+                if claim == _EXPIRED_NOW:
+                    self._failed += 1
+                    self._advance_chain_locked(item)
+                    return item, True
+                self._running += 1
+                return item, False
+            if claim == _SKIP_CANCELLED:
+                self._cancelled += 1
+            else:
+                self._failed += 1
+            self._advance_chain_locked(item)
+
+    def _park_locked(self, worker: Worker) -> None:
+        """Sleep, the engine lock released, until someone wakes ``worker``."""
+        self._parked.append(worker)
+        worker.parked = True
+        self._mutex.release()
+        worker._park.acquire()
+        self._mutex.acquire()
+        self._waking -= 1
+
+    def _end_task_locked(self, fut: Future, end: TaskEnd) -> bool:
+        """Count how ``fut`` ended. A retry goes back to the front of its
+        lane (returns False: its future is not done); anything else frees
+        its key for the key's next task (returns True: complete its future)."""
+        if end.run_ns >= 0:
+            # Recorded under the lock taken here anyway: no extra lock
+            # round-trip per task for the latency histogram.
+            self._run_hist[_hist_index(end.run_ns)] += 1
+            end.run_ns = -1
+        self._running -= 1
+        outcome = end.outcome
+        if outcome == _RETRIED:
+            # Broken resource, tries left: back to the front of its lane
+            # for a worker with a fresh resource.
+            self._retried += 1
+            self._enqueue_locked(fut, fut._priority, True)
+            return False
+        if outcome == _COMPLETED:
+            self._completed += 1
+        elif outcome == _FAILED:
+            self._failed += 1
+        else:  # CANCELLED_UNSTARTED: it never ran (its future is done)
+            self._cancelled += 1
+        self._advance_chain_locked(fut)
+        return True
+
+    def _leave_locked(self, worker: Worker, replace: bool) -> str:
+        """The worker leaves: uncount it, release the engine lock, and say
+        why (an ``EXIT_*`` reason)."""
+        if replace:
+            reason = EXIT_REPLACE
+        elif worker.retire:
+            reason = EXIT_RETIRE
+        else:
+            reason = EXIT_SHUTDOWN
+        self._workers -= 1
+        if reason == EXIT_SHUTDOWN and self._workers == 0:
+            self._wake_all_producers_locked()
+        # A task retried above went back into a lane without a helper being
+        # picked, and this worker is leaving: wake a parked one for it (the
+        # replacement may take a while to create its resource, or never
+        # manage to).
+        self._unlock_and_wake_helper()
+        return reason
+
+    def _run(self, fut: Future, worker: Worker, end: TaskEnd) -> None:
+        """Run ``fut``'s task (no lock held) and say in ``end`` how it ended."""
+        t0 = time.monotonic_ns() if self._track_latency else 0
         fn, args, kwargs, ctx = fut._take_task()
         if fn is None:  # a cancel took the task after the claim (asyncio's)
-            return False, None, 4, False
-        try:
-            if self._pass_resource:
-                args = (worker.resource,)
-            if ctx is not None:
-                value = ctx.run(fn, *args, **(kwargs or {}))
-            else:
-                value = fn(*args, **(kwargs or {}))  # type: ignore[misc]
-        except BaseException as exc:
-            del args, kwargs
-            # The task's frame, kept by the exception's traceback, links back
-            # (f_back) to this one, whose locals outlive it: leave ``fut``
-            # there and future -> exception -> traceback -> frame -> future
-            # is a cycle only the cyclic GC frees (the C core has no frame).
+            end.set(_CANCELLED_UNSTARTED, None, False)
+        else:
             try:
-                return self._on_failure(fut, exc, fn)
-            finally:
-                del fut
-        # The same when the task caught an exception itself and returned
-        # it, or something holding it (run_chunk does): its frame links
-        # back here.
-        try:
-            return True, value, 1, False
-        finally:
-            del fut, value
+                if self._pass_resource:
+                    args = (worker.resource,)
+                if ctx is not None:
+                    value = ctx.run(fn, *args, **(kwargs or {}))
+                else:
+                    value = fn(*args, **(kwargs or {}))  # type: ignore[misc]
+            except BaseException as exc:
+                del args, kwargs
+                self._on_failure(fut, exc, fn, end)
+            else:
+                end.set(_COMPLETED, value, False)
+                del value
+        if t0:
+            end.run_ns = time.monotonic_ns() - t0
+        worker.tasks_done += 1
+        # The task's frame, kept by the traceback of an exception it raised
+        # (or caught and returned, as run_chunk does), links back (f_back)
+        # to this one, whose locals outlive it: leave ``fut`` (or ``end``,
+        # which holds the exception) there and future -> exception ->
+        # traceback -> frame -> future is a cycle only the cyclic GC frees
+        # (the C core has no frame).
+        del fut, end
 
-    def _on_failure(
-        self, fut: Future, exc: BaseException, fn: Any
-    ) -> tuple[bool, Any, int, bool]:
+    def _on_failure(self, fut: Future, exc: BaseException, fn: Any, end: TaskEnd) -> None:
+        """The task raised ``exc``: a failure, or (Runner) a broken resource
+        whose task is retried while it has tries left."""
         check = self._check_health
         if check is None:
-            return False, exc, 2, False
+            return end.set(_FAILED, exc, False)
         try:
             healthy = bool(check(exc))
         except Exception:
-            _log.exception("check_health raised; treating the resource as broken")
+            _log.exception(CHECK_HEALTH_RAISED_MESSAGE)
             healthy = False
         if healthy:
-            return False, exc, 2, False
+            return end.set(_FAILED, exc, False)
         if fut._no_retry:
-            return False, exc, 2, True
+            return end.set(_FAILED, exc, True)
         if fut._tries >= self._max_retries:
-            err = MaxRetriesExceeded(f"max retries exceeded: {exc!r}")
+            err = MaxRetriesExceeded(MAX_RETRIES_MESSAGE % (exc,))
             err.__cause__ = exc
-            return False, err, 2, True
+            return end.set(_FAILED, err, True)
         with fut._condition:
             if fut._state != RUNNING:  # cancelled by asyncio meanwhile: no retry
-                return False, exc, 2, True
+                return end.set(_FAILED, exc, True)
             fut._state = PENDING
         fut._tries += 1
         fut._fn = fn
-        return False, None, 3, True
+        return end.set(_RETRIED, None, True)
 
     # -- shutting down --------------------------------------------------------
     def close(self, cancel: bool = False, message: str | None = None) -> int:
@@ -1173,7 +1234,7 @@ class Engine:
             self._waking += len(parked)
             claimed = []  # those this close() took: only they are cancelled
             for fut in drained:
-                claim = fut._claim(0.0)
+                claim = fut._claim(False)
                 if claim == _SKIP_EXPIRED:
                     # Its start deadline's reaper got it first (RUNNING
                     # until it sets the TimeoutError): failed, not ours.
@@ -1196,7 +1257,7 @@ class Engine:
             drained = self._drain_locked()
             claimed = []
             for fut in drained:
-                claim = fut._claim(0.0)
+                claim = fut._claim(False)
                 if claim == _SKIP_CANCELLED:
                     self._cancelled += 1
                 else:
@@ -1245,10 +1306,7 @@ class Engine:
         """In a forked child: no worker threads exist there; refuse work."""
         self._mutex = threading.Lock()
         self._closed = True
-        self._closed_message = (
-            "cannot schedule new futures: this executor was created before "
-            "os.fork(); create a new one in the child process"
-        )
+        self._closed_message = AFTER_FORK_MESSAGE
         self._parked = []
         self._blocked = deque()
         self._workers = 0
@@ -1292,5 +1350,5 @@ class Engine:
             elif which == "run":
                 hist = list(self._run_hist)
             else:
-                raise ValueError(f"unknown latency kind {which!r}: use 'wait' or 'run'")
+                raise ValueError(LATENCY_KIND_MESSAGE % (which,))
         return _percentiles(hist, percentiles)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
+from ._contract import KEY_NOT_HASHABLE_MESSAGE, NOT_CALLABLE_MESSAGE
+
 __all__ = [
     "check_callable",
     "check_key",
@@ -29,7 +31,7 @@ def check_callable(fn: object) -> None:
         >>> check_callable(len)
     """
     if not callable(fn):
-        raise TypeError(f"{type(fn).__name__!r} object is not callable")
+        raise TypeError(NOT_CALLABLE_MESSAGE % type(fn).__name__)
 
 
 def check_key(key: object) -> None:
@@ -38,10 +40,7 @@ def check_key(key: object) -> None:
     try:
         hash(key)
     except TypeError as exc:
-        raise TypeError(
-            f"key must be hashable (str, int, bytes, tuple, frozenset, ...), "
-            f"got {type(key).__name__!r}: {exc}"
-        ) from None
+        raise TypeError(KEY_NOT_HASHABLE_MESSAGE % (type(key).__name__, exc)) from None
 
 
 def default_max_workers() -> int:
