@@ -3,12 +3,15 @@
 ``core`` is parametrized over the available cores (``"c"``, the Cython
 extension, and ``"py"``, its pure-Python twin). ``make`` builds an API class
 (``ConcurrentExecutor``, ``KeyedExecutor``, ``Runner``...) bound to that core.
-Set ``CONEXE_REQUIRE_EXTENSION=1`` (CI does) to fail if the extension is
-missing instead of silently testing only the twin.
+The C runs carry the ``c_extension`` marker: ``--no-c-extensions`` deselects
+them (a pure install); without it, a missing extension fails those tests
+instead of silently testing only the twin. ``CONEXE_REQUIRE_EXTENSION=1``
+(CI sets it) fails the whole run at once.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import threading
 import time
@@ -24,9 +27,15 @@ if os.environ.get("CONEXE_REQUIRE_EXTENSION") and "c" not in cores:
     raise RuntimeError("CONEXE_REQUIRE_EXTENSION is set but conexe._core is not importable")
 
 
-@pytest.fixture(params=sorted(cores))
+C_EXTENSION = pytest.mark.c_extension
+
+
+@pytest.fixture(params=[pytest.param("c", marks=C_EXTENSION), "py"])
 def core(request: pytest.FixtureRequest) -> ModuleType:
-    return cores[request.param]
+    """The core under test: the Cython extension ("c") or its twin ("py")."""
+    if request.param not in cores:
+        pytest.fail("conexe._core is not built: build it, or pass --no-c-extensions")
+    return cores[request.param]  # type: ignore[return-value]
 
 
 @pytest.fixture
@@ -75,9 +84,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="also run the tests marked slow (long stress and leak runs)",
     )
+    parser.addoption(
+        "--c-extensions",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run the tests of the C core (marked c_extension); --no-c-extensions skips them",
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.getoption("--c-extensions"):
+        kept = [item for item in items if "c_extension" not in item.keywords]
+        config.hook.pytest_deselected(items=[i for i in items if i not in kept])
+        items[:] = kept
     # `-m slow` (or any -m naming slow) selects them explicitly; otherwise a
     # plain `python -m pytest` stays quick.
     if config.getoption("--run-slow") or "slow" in (config.getoption("-m") or ""):

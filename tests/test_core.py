@@ -291,8 +291,9 @@ def test_result_is_released_when_the_future_is_dropped(core: ModuleType, pool: A
 # -- the two cores agree --------------------------------------------------------
 
 
-@pytest.mark.skipif("c" not in cores, reason="the extension is not built")
+@pytest.mark.c_extension
 def test_twin_and_extension_give_the_same_messages() -> None:
+    assert "c" in cores, "conexe._core is not built: build it, or pass --no-c-extensions"
     msgs = []
     for core in (cores["c"], cores["py"]):
         e = core.Engine(1)

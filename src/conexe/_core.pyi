@@ -1,13 +1,17 @@
 # Type stub for the Cython core (conexe._core); the pure-Python twin
-# conexe._core_py has the same interface and is the reference.
+# conexe._core_py has the same interface and is the reference. CI checks
+# this stub against the built extension: python -m mypy.stubtest conexe._core
 from collections.abc import Callable, Generator
 from concurrent.futures import Future as _StdFuture
 from typing import Any, Final, Generic, TypeVar
 
+from typing_extensions import disjoint_base
+
+__all__ = ["ChunkItemError", "Engine", "Future", "Worker", "IMPLEMENTATION", "run_chunk"]
+
 _T = TypeVar("_T")
 
 IMPLEMENTATION: Final[str]
-KEY_SHARDS: Final[int]
 EXIT_SHUTDOWN: Final[str]
 EXIT_RETIRE: Final[str]
 EXIT_REPLACE: Final[str]
@@ -30,6 +34,7 @@ class ChunkItemError:
 
 def run_chunk(fn: Callable[..., Any], chunk: list[tuple[Any, ...]]) -> list[Any]: ...
 
+@disjoint_base
 class Worker:
     resource: Any
     tasks_done: int
@@ -39,6 +44,7 @@ class Worker:
     @property
     def retire(self) -> bool: ...
 
+@disjoint_base
 class Engine:
     def __init__(
         self,
@@ -81,6 +87,9 @@ class Engine:
         block: bool = False,
         timeout: float | None = None,
     ) -> Future[Any] | None: ...
+    def call_keyed(
+        self, key: Any, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
+    ) -> Future[Any]: ...
     def key_active(self, key: Any) -> bool: ...
     def add_workers(self, n: int) -> None: ...
     def worker_started_failed(self) -> None: ...

@@ -1007,8 +1007,10 @@ cdef class Worker:
         'db-connection'
     """
 
-    def __cinit__(self, resource=None):
+    def __cinit__(self):
         self.park = new_locked_lock()
+
+    def __init__(self, resource=None):
         self.resource = resource
 
     def __dealloc__(self):
@@ -1126,9 +1128,6 @@ cdef class Engine:
         if self.mutex != NULL:
             PyThread_free_lock(self.mutex)
             self.mutex = NULL
-
-    def __traverse_lanes__(self):  # pragma: no cover - debugging aid
-        return self.in_lanes
 
     # -- the engine lock ----------------------------------------------------
     cdef int lock(self) except -1:
@@ -1392,7 +1391,7 @@ cdef class Engine:
         self.enqueue_locked(fut, priority, False, True)
         return 1
 
-    def call_keyed(self, key, fn, *args, **kwargs):
+    def call_keyed(self, key, fn, /, *args, **kwargs):
         """``submit_keyed(key, fn, args, kwargs, context=copy_context())`` in
         one C call: ``KeyedExecutor.submit``'s fast path."""
         if not PyCallable_Check(fn):

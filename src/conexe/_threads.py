@@ -8,7 +8,7 @@ has no worker threads, so every engine inherited there refuses work with a
 clear RuntimeError instead of queueing tasks nobody will run.
 
     >>> from conexe._impl import core
-    >>> threads = WorkerThreads(core.Engine(), "doc")
+    >>> threads = WorkerThreads(core.Engine(), "doc", new_worker=core.Worker)
     >>> threads.start(1)
     >>> threads.engine.submit(len, ("abc",), None).result()
     3
@@ -66,6 +66,8 @@ if hasattr(os, "register_at_fork"):
 class WorkerThreads:
     """The threads running one engine's :meth:`worker_loop`.
 
+    ``new_worker()`` makes each thread's handle (the engine's core's
+    ``Worker``: the engine's caller passes it, knowing which core it used).
     ``run(worker)`` is what each thread runs (by default the engine's worker
     loop); the Runner passes its own, which makes and destroys the worker's
     resource around the loop.
@@ -76,6 +78,8 @@ class WorkerThreads:
         engine: Any,
         name_prefix: str,
         run: Callable[[Any], Any] | None = None,
+        *,
+        new_worker: Callable[[], Any],
     ) -> None:
         self.engine = engine
         self.name_prefix = name_prefix or f"conexe-{next(_counter)}"
@@ -84,14 +88,9 @@ class WorkerThreads:
         self._gone = threading.Condition(self._lock)  # a thread left
         self._threads: dict[threading.Thread, Any] = {}
         self._seq = itertools.count()
-        self._worker_type = type(engine).__module__
+        self._new_worker = new_worker
         with _live_lock:
             _live.add(self)
-
-    def _new_worker(self) -> Any:
-        import sys
-
-        return sys.modules[self._worker_type].Worker()
 
     def spawn_one(self) -> None:
         """Start one thread; the engine has already counted it (lazy spawn)."""

@@ -3,7 +3,8 @@
 Same API and semantics as ``ThreadPoolExecutor`` (it passes CPython's own
 tests for it), many times faster, plus a bounded queue with a choice of
 back-pressure, priorities and start deadlines (through :class:`Task`), task
-groups, ``resize`` and ``stats``, and the Go ``conexe`` batch API.
+groups, ``resize`` and ``stats``, and a batch API (stage tasks with ids,
+start them together, wait for all).
 
     >>> import conexe
     >>> with conexe.ConcurrentExecutor(max_workers=4) as ex:
@@ -23,12 +24,12 @@ import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from types import ModuleType
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 from . import _deadlines
 from ._errors import BrokenExecutor, QueueFull
 from ._group import TaskGroup
+from ._impl import Core
 from ._impl import core as _default_core
 from ._options import check_callable, check_max_workers, check_on_full, check_size
 from ._task import Task, TaskResponse, check_timeout
@@ -79,7 +80,7 @@ class ConcurrentExecutor(cf.Executor):
         >>> ex.shutdown()
     """
 
-    _core: ModuleType = _default_core
+    _core: Core = _default_core
 
     def __init__(
         self,
@@ -130,6 +131,7 @@ class ConcurrentExecutor(cf.Executor):
             run=functools.partial(
                 _worker_main, engine, initializer, self._initargs, weakref.ref(self)
             ),
+            new_worker=self._core.Worker,
         )
         weakref.finalize(self, engine.close).atexit = False
         if interpreter_shutting_down():
@@ -144,7 +146,7 @@ class ConcurrentExecutor(cf.Executor):
             self._submit_fast = self._submit_broken
             _break(self._engine)
 
-    def _submit_broken(self, fn: Any, args: Any, kwargs: Any) -> cf.Future[Any]:
+    def _submit_broken(self, fn: Any, args: Any, kwargs: Any) -> NoReturn:
         raise BrokenExecutor(self._broken)
 
     # -- submitting --------------------------------------------------------
@@ -285,7 +287,7 @@ class ConcurrentExecutor(cf.Executor):
         if wait:
             self._threads.join()
 
-    # -- the Go conexe batch API -------------------------------------------------
+    # -- the batch API: staged tasks with ids -------------------------------------------------
     def enqueue_task(self, task: Task) -> None:
         """Add ``task`` to the current batch; never blocks.
 

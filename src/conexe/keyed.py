@@ -27,10 +27,11 @@ import threading
 from collections.abc import Callable
 from contextvars import copy_context as _copy_context
 from dataclasses import dataclass
-from types import ModuleType, TracebackType
+from types import TracebackType
 from typing import Any, Literal
 
 from . import _deadlines
+from ._impl import Core
 from ._impl import core as _default_core
 from ._options import check_max_workers, check_on_full, check_size
 from ._task import Task, check_timeout
@@ -98,7 +99,7 @@ class KeyedExecutor:
     its done-callbacks; the tasks themselves never overlap.
     """
 
-    _core: ModuleType = _default_core
+    _core: Core = _default_core
 
     def __init__(
         self,
@@ -132,7 +133,9 @@ class KeyedExecutor:
             on_need_worker=self._spawn_worker,
             target_workers=max_workers,
         )
-        self._threads = WorkerThreads(self._engine, thread_name_prefix or "conexe-keyed")
+        self._threads = WorkerThreads(
+            self._engine, thread_name_prefix or "conexe-keyed", new_worker=self._core.Worker
+        )
         if interpreter_shutting_down():
             self._engine.close(message=EXIT_MESSAGE)
         self._submit_keyed = self._engine.submit_keyed

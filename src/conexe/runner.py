@@ -1,9 +1,8 @@
 """``Runner``: tasks that run on a resource each worker owns.
 
-A port of the Go ``tasker`` Runner, with its bugs fixed (see
-``docs/runner.md``): each worker makes one resource with ``on_create()``
-in its own thread and releases it with ``on_destroy(resource)`` when it
-leaves; a task is ``fn(resource)``. A task whose error says the resource
+Its rules are in ``docs/runner.md``: each worker makes one resource
+with ``on_create()`` in its own thread and releases it with
+``on_destroy(resource)`` when it leaves; a task is ``fn(resource)``. A task whose error says the resource
 is broken (``check_health(exc)`` is False) gets a fresh worker and is
 retried; priorities are strict; ``run_task`` runs in the caller's thread
 on a pooled or temporary resource; burst workers come and go with the
@@ -27,10 +26,11 @@ import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import ModuleType
 from typing import Any, Generic, Literal, TypeVar
 
+from ._contract import EXIT_REPLACE
 from ._errors import QueueFull
+from ._impl import Core
 from ._impl import core as _default_core
 from ._options import check_on_full, check_size
 from ._task import check_priority, check_timeout
@@ -46,7 +46,6 @@ T = TypeVar("T")
 FullPolicy = Literal["raise", "block", "caller_runs"]
 _POLICIES = ("raise", "block", "caller_runs")
 
-_EXIT_REPLACE = "replace"
 _STOPPED_MESSAGE = "cannot schedule new tasks after the Runner was stopped"
 _NO_RESOURCE: Any = object()  # "no resource was made": on_create gave up
 _counter = itertools.count()
@@ -139,7 +138,7 @@ class Runner(Generic[R]):
         >>> runner.stop()
     """
 
-    _core: ModuleType = _default_core
+    _core: Core = _default_core
     # on_create retry backoff (seconds): first delay, then doubling up to max.
     _create_backoff = 0.05
     _create_backoff_max = 1.0
@@ -237,7 +236,9 @@ class Runner(Generic[R]):
             raise
 
         prefix = thread_name_prefix or f"conexe-runner-{next(_counter)}"
-        self._threads = WorkerThreads(self._engine, prefix, run=self._thread_main)
+        self._threads = WorkerThreads(
+            self._engine, prefix, run=self._thread_main, new_worker=self._core.Worker
+        )
         self._monitor: threading.Thread | None = None
         try:
             with self._lock:
@@ -340,7 +341,7 @@ class Runner(Generic[R]):
         return _wait(self.submit(fn, priority=priority))
 
     def queue_task_once(self, fn: Callable[[R], T]) -> T:
-        """:meth:`queue_task`, never retried (the Go seed's ``QueueTaskOnce``)."""
+        """:meth:`queue_task`, never retried (a task whose failure must not run twice)."""
         return _wait(self.submit(fn, once=True))
 
     def queue_task_with_priority_once(self, fn: Callable[[R], T], *, priority: int = 1) -> T:
@@ -456,7 +457,7 @@ class Runner(Generic[R]):
                 del worker
                 self._destroy(resource)
                 del resource
-            if reason != _EXIT_REPLACE or self._killed or slot.leaving:
+            if reason != EXIT_REPLACE or self._killed or slot.leaving:
                 return
             if engine.closed and engine.queued == 0:
                 return  # stopping and nothing left for a new resource to do
@@ -501,6 +502,7 @@ class Runner(Generic[R]):
             error = self._create_error
             stranded = error is not None and self._active == 0
         if stranded:
+            assert error is not None
             self._engine.fail_queued(error)
 
     def _destroy(self, resource: R) -> None:

@@ -19,9 +19,9 @@ import concurrent.futures as cf
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from types import ModuleType
 from typing import Any
 
+from .._impl import Core
 from .._impl import core as _default_core
 from .._options import check_callable
 from .._task import Task
@@ -76,7 +76,7 @@ class ConcurrentExecutor(cf.Executor):
     callback thread (don't block in them).
     """
 
-    _core: ModuleType = _default_core
+    _core: Core = _default_core
 
     def __init__(
         self,

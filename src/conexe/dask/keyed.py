@@ -25,10 +25,11 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import ModuleType, TracebackType
+from types import TracebackType
 from typing import Any
 
 from .. import _deadlines
+from .._impl import Core
 from .._impl import core as _default_core
 from .._options import check_callable, check_key
 from .._task import Task
@@ -107,7 +108,7 @@ class KeyedExecutor:
         ('A', 'B')
     """
 
-    _core: ModuleType = _default_core
+    _core: Core = _default_core
 
     def __init__(
         self,

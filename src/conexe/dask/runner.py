@@ -22,10 +22,10 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import ModuleType
 from typing import Any, Generic, TypeVar
 
 from .._errors import MaxRetriesExceeded
+from .._impl import Core
 from .._impl import core as _default_core
 from .._options import check_callable
 from .._task import check_priority, check_timeout
@@ -107,7 +107,7 @@ class Runner(Generic[R]):
         'pong'
     """
 
-    _core: ModuleType = _default_core
+    _core: Core = _default_core
 
     def __init__(
         self,
