@@ -37,7 +37,7 @@ __all__ = [
     "TaskResponse",
 ]
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one place the version is set (pyproject.toml reads it)
 
 Future = _core.Future
 IMPLEMENTATION: str = _core.IMPLEMENTATION
