@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import threading
-import time
 from types import ModuleType
 from typing import Any
 
 import pytest
 
+import support
 from conexe._impl import cores
 from support import bind_core
 
@@ -61,20 +60,11 @@ def make_executor(Executor: Any) -> Any:
         ex.shutdown(wait=True, cancel_futures=True)
 
 
-def _wait_until(predicate: Any, timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} not reached within {timeout} s")
-        pause.wait(0.005)
-
-
 @pytest.fixture
 def wait_until() -> Any:
     """``wait_until(predicate, timeout=10, what=...)``: poll until true, for
     state with no event to wait on (counters); fails the test on timeout."""
-    return _wait_until
+    return support.wait_until
 
 
 # -- slow tests (stress, soak): skipped unless asked for ------------------------

@@ -4,8 +4,12 @@ puts ``tests/`` on sys.path). Fixtures live in ``conftest.py``."""
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 def bind_core(cls: type, core: ModuleType) -> type:
@@ -29,3 +33,21 @@ class Blocker:
 
     def release(self) -> None:
         self.gate.set()
+
+
+def wait_until(
+    check: Callable[[], T], timeout: float = 10.0, what: str = "condition", poll: float = 0.002
+) -> T:
+    """Poll ``check()`` until it returns something truthy, and return that;
+    fail after ``timeout`` seconds with the last value seen. For state that
+    has no event to wait on (counters, stats); everything else waits on an
+    event (see :class:`Blocker`)."""
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()  # never set: wait() is an interruptible sleep
+    while True:
+        last = check()
+        if last:
+            return last
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached within {timeout} s; last: {last!r}")
+        pause.wait(poll)

@@ -13,13 +13,13 @@ from __future__ import annotations
 import concurrent.futures as cf
 import logging
 import threading
-import time
 from types import ModuleType
 from typing import Any
 
 import pytest
 
 import conexe
+import support
 from conexe import MaxRetriesExceeded, QueueFull, Runner
 
 DEADLINE = 30.0  # seconds a background thread gets to act before a test fails
@@ -81,11 +81,7 @@ class Resources:
 
 
 def wait_until(predicate: Any, what: str) -> None:
-    end = time.monotonic() + DEADLINE
-    while not predicate():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.002)
+    support.wait_until(predicate, DEADLINE, what)
 
 
 def wait_replaced(runner: Any, replaced: int, workers: int) -> None:

@@ -2,11 +2,11 @@
 
 Its rules are in ``docs/runner.md``: each worker makes one resource
 with ``on_create()`` in its own thread and releases it with
-``on_destroy(resource)`` when it leaves; a task is ``fn(resource)``. A task whose error says the resource
-is broken (``check_health(exc)`` is False) gets a fresh worker and is
-retried; priorities are strict; ``run_task`` runs in the caller's thread
-on a pooled or temporary resource; burst workers come and go with the
-backlog.
+``on_destroy(resource)`` when it leaves; a task is ``fn(resource)``. A
+task whose error says the resource is broken (``check_health(exc)`` is
+False) gets a fresh worker and is retried; priorities are strict;
+``run_task`` runs in the caller's thread on a pooled or temporary
+resource; burst workers come and go with the backlog.
 
     >>> import conexe
     >>> with conexe.Runner(lambda: {"calls": 0}, worker_count=2) as runner:
@@ -114,6 +114,51 @@ class _Slot:
         self.worker: Any = None
 
 
+def _check_options(
+    on_create: object,
+    on_destroy: object,
+    check_health: object,
+    worker_count: int,
+    max_retries: int,
+    resource_pool_size: int,
+    burst_task_threshold: int | None,
+    burst_worker_count: int,
+    burst_interval: float,
+    max_worker_count: int | None,
+    max_queue_size: int,
+    on_full: object,
+    block_timeout: float | None,
+    thread_name_prefix: object,
+) -> tuple[float, int]:
+    """Reject bad :class:`Runner` arguments with a clear error; returns the
+    checked ``burst_interval`` and ``max_worker_count`` (its default filled in)."""
+    if not callable(on_create):
+        raise TypeError("on_create must be a callable returning a resource")
+    if on_destroy is not None and not callable(on_destroy):
+        raise TypeError("on_destroy must be a callable taking a resource, or None")
+    if check_health is not None and not callable(check_health):
+        raise TypeError("check_health must be a callable taking an exception, or None")
+    check_size(worker_count, "worker_count", 1)
+    check_size(max_retries, "max_retries", 0)
+    check_size(resource_pool_size, "resource_pool_size", 0)
+    if burst_task_threshold is not None:
+        check_size(burst_task_threshold, "burst_task_threshold", 0)
+    check_size(burst_worker_count, "burst_worker_count", 1)
+    burst_interval = check_timeout(burst_interval, "burst_interval")
+    if burst_interval == 0:
+        raise ValueError("burst_interval must be > 0 seconds")
+    if max_worker_count is None:
+        max_worker_count = worker_count + burst_worker_count
+    check_size(max_worker_count, "max_worker_count", worker_count)
+    check_size(max_queue_size, "max_queue_size", 0)
+    check_on_full(on_full, _POLICIES)
+    if block_timeout is not None:
+        check_timeout(block_timeout, "block_timeout")
+    if not isinstance(thread_name_prefix, str):
+        raise TypeError("thread_name_prefix must be a str")
+    return burst_interval, max_worker_count
+
+
 class Runner(Generic[R]):
     """A pool of workers, each owning one resource; tasks are ``fn(resource)``.
 
@@ -161,30 +206,11 @@ class Runner(Generic[R]):
         block_timeout: float | None = None,
         thread_name_prefix: str = "",
     ) -> None:
-        if not callable(on_create):
-            raise TypeError("on_create must be a callable returning a resource")
-        if on_destroy is not None and not callable(on_destroy):
-            raise TypeError("on_destroy must be a callable taking a resource, or None")
-        if check_health is not None and not callable(check_health):
-            raise TypeError("check_health must be a callable taking an exception, or None")
-        check_size(worker_count, "worker_count", 1)
-        check_size(max_retries, "max_retries", 0)
-        check_size(resource_pool_size, "resource_pool_size", 0)
-        if burst_task_threshold is not None:
-            check_size(burst_task_threshold, "burst_task_threshold", 0)
-        check_size(burst_worker_count, "burst_worker_count", 1)
-        burst_interval = check_timeout(burst_interval, "burst_interval")
-        if burst_interval == 0:
-            raise ValueError("burst_interval must be > 0 seconds")
-        if max_worker_count is None:
-            max_worker_count = worker_count + burst_worker_count
-        check_size(max_worker_count, "max_worker_count", worker_count)
-        check_size(max_queue_size, "max_queue_size", 0)
-        check_on_full(on_full, _POLICIES)
-        if block_timeout is not None:
-            check_timeout(block_timeout, "block_timeout")
-        if not isinstance(thread_name_prefix, str):
-            raise TypeError("thread_name_prefix must be a str")
+        burst_interval, max_worker_count = _check_options(
+            on_create, on_destroy, check_health, worker_count, max_retries,
+            resource_pool_size, burst_task_threshold, burst_worker_count, burst_interval,
+            max_worker_count, max_queue_size, on_full, block_timeout, thread_name_prefix,
+        )  # fmt: skip
 
         self._on_create = on_create
         self._on_destroy = on_destroy
@@ -226,14 +252,7 @@ class Runner(Generic[R]):
         self._pool: list[R] = []
         self._pool_missing = 0  # pool resources destroyed as broken, not yet remade
         self._pool_closed = False
-        try:
-            for _ in range(resource_pool_size):
-                self._pool.append(on_create())
-        except BaseException:
-            self._engine.close()
-            for resource in self._pool:
-                self._destroy(resource)
-            raise
+        self._fill_pool(resource_pool_size)
 
         prefix = thread_name_prefix or f"conexe-runner-{next(_counter)}"
         self._threads = WorkerThreads(
@@ -255,6 +274,18 @@ class Runner(Generic[R]):
         if interpreter_shutting_down():
             self._engine.close(message=EXIT_MESSAGE)
         _runners.add(self)
+
+    def _fill_pool(self, size: int) -> None:
+        """Create the ``size`` pooled resources (for ``run_task``); if one
+        fails, destroy those made so far, close the engine, and raise."""
+        try:
+            for _ in range(size):
+                self._pool.append(self._on_create())
+        except BaseException:
+            self._engine.close()
+            for resource in self._pool:
+                self._destroy(resource)
+            raise
 
     def _after_fork(self) -> None:
         """In a forked child: no worker thread exists there (its engine
