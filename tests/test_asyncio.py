@@ -407,21 +407,24 @@ def test_futures_accept_attributes(make_executor: Any) -> None:
 
 def test_keyed_order_holds_when_asyncio_abandons_a_running_head(core: ModuleType) -> None:
     keyed = bind_core(KeyedExecutor, core)(4)
-    release = threading.Event()
+    started, release = threading.Event(), threading.Event()
     log: list[str] = []
 
     def head() -> None:
         log.append("head start")
+        started.set()
         release.wait(30)
         log.append("head end")
 
     async def main() -> Any:
         first = keyed.submit("k", head)
-        with pytest.raises(asyncio.TimeoutError):
+        assert await asyncio.to_thread(started.wait, 30)
+        with pytest.raises(asyncio.TimeoutError):  # asyncio abandons the running head
             await asyncio.wait_for(first, 0.05)
         second = keyed.submit("k", log.append, "second")
-        await asyncio.sleep(0.1)
-        assert log == ["head start"]  # still behind the running head
+        stats = keyed.stats()
+        assert (stats.pending, stats.running) == (1, 1)  # behind the running head
+        assert log == ["head start"]
         release.set()
         await second
         return first

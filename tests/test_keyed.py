@@ -16,7 +16,7 @@ import pytest
 
 import conexe
 from conexe import KeyedExecutor, QueueFull, Task
-from support import bind_core
+from support import Blocker, bind_core
 
 WAIT = 30  # seconds: generous bound for any single wait on a slow machine
 
@@ -148,9 +148,9 @@ def test_cancel_futures_accounts_for_every_task_and_wakes_waiters(Keyed: Any) ->
 
 
 def test_blocked_key_never_delays_another_key_while_a_worker_is_free(Keyed: Any) -> None:
-    gate = threading.Event()
+    blocker = Blocker()
     with Keyed(max_workers=2) as ex:
-        blocked = [ex.submit("A", gate.wait, WAIT) for _ in range(5)]
+        blocked = [ex.submit("A", blocker, True) for _ in range(5)]
         try:
             # Many tasks behind A's head, and B's tasks all after them.
             others = [ex.submit("B", pow, 2, i) for i in range(50)]
@@ -159,7 +159,7 @@ def test_blocked_key_never_delays_another_key_while_a_worker_is_free(Keyed: Any)
             s = ex.stats()
             assert s.running == 1 and s.pending == 4 and s.active_keys == 1
         finally:
-            gate.set()
+            blocker.release()
     assert all(f.result() is True for f in blocked)
 
 
@@ -240,15 +240,15 @@ def test_any_hashable_key_keeps_its_order(Keyed: Any) -> None:
 
 
 def test_equal_keys_are_one_key(Keyed: Any) -> None:
-    gate = threading.Event()
+    blocker = Blocker()
     with Keyed(max_workers=4) as ex:
         try:
-            first = ex.submit(Account(7), gate.wait, WAIT)
+            first = ex.submit(Account(7), blocker, True)
             assert ex.submit_unique(Account(7), int) is None
             assert ex.submit_unique(Account(8), int) is not None
             assert ex.stats().active_keys >= 1
         finally:
-            gate.set()
+            blocker.release()
     assert first.result() is True
 
 
@@ -272,16 +272,16 @@ def test_non_callable_task_raises_type_error(Keyed: Any) -> None:
 
 
 def test_submit_unique_refuses_a_key_with_a_queued_task(Keyed: Any) -> None:
-    gate = threading.Event()
+    blocker = Blocker()
     with Keyed(max_workers=1) as ex:
         try:
-            ex.submit("busy", gate.wait, WAIT)  # the only worker
+            ex.submit("busy", blocker, True)  # the only worker
             queued = ex.submit_unique("job", int, "1")
             assert queued is not None
             assert ex.submit_unique("job", int, "2") is None
             assert not queued.done()
         finally:
-            gate.set()
+            blocker.release()
     assert queued.result() == 1
     assert ex.stats().submitted == 2
 
@@ -394,45 +394,45 @@ def test_error_handler_can_be_replaced(Keyed: Any) -> None:
 
 
 def test_execute_ignores_cancelled_tasks(Keyed: Any) -> None:
-    gate = threading.Event()
+    blocker = Blocker()
     seen: list[Any] = []
     ex = Keyed(max_workers=1, error_handler=lambda k, e: seen.append(k))
-    ex.submit("a", gate.wait, WAIT)
+    ex.submit("a", blocker, True)
     ex.execute("b", int, "bad")
     ex.shutdown(wait=False, cancel_futures=True)
-    gate.set()
+    blocker.release()
     ex.shutdown()
     assert seen == []
     assert ex.stats().cancelled == 1
 
 
 def test_submit_task_start_timeout_fails_the_task_and_the_key_moves_on(Keyed: Any) -> None:
-    gate = threading.Event()
+    blocker = Blocker()
     with Keyed(max_workers=2) as ex:
         try:
-            ex.submit("k", gate.wait, WAIT)
+            ex.submit("k", blocker, True)
             late = ex.submit_task("k", Task("late", int, ("1",), start_timeout=0.01))
             with pytest.raises(TimeoutError):
                 late.result(timeout=WAIT)
             after = ex.submit("k", int, "2")
         finally:
-            gate.set()
+            blocker.release()
     assert after.result() == 2
     s = ex.stats()
     assert (s.completed, s.failed, s.active_keys) == (2, 1, 0)
 
 
 def test_submit_task_priority_orders_ready_keys_not_a_keys_own_tasks(Keyed: Any) -> None:
-    gate = threading.Event()
+    blocker = Blocker()
     ran: list[str] = []
     with Keyed(max_workers=1) as ex:
         try:
-            ex.submit("blocker", gate.wait, WAIT)
+            ex.submit("blocker", blocker, True)
             ex.submit_task("low", Task("l", ran.append, ("low",)))
             ex.submit_task("high", Task("h1", ran.append, ("high-1",), priority=5))
             ex.submit_task("high", Task("h2", ran.append, ("high-2",), priority=9))
         finally:
-            gate.set()
+            blocker.release()
     assert ran == ["high-1", "high-2", "low"]
 
 
@@ -446,19 +446,18 @@ def test_submit_task_takes_only_a_task(Keyed: Any) -> None:
     "options", [{}, {"on_full": "block", "block_timeout": 0.01}], ids=["raise", "block"]
 )
 def test_full_queue_raises_or_blocks_then_raises(Keyed: Any, options: dict[str, Any]) -> None:
-    gate = threading.Event()
-    started = threading.Event()
+    blocker = Blocker()
     with Keyed(max_workers=1, max_queue_size=2, **options) as ex:
         try:
-            ex.submit("a", lambda: (started.set(), gate.wait(WAIT)))
-            assert started.wait(WAIT)  # running, so no longer pending
+            ex.submit("a", blocker)
+            assert blocker.started.wait(WAIT)  # running, so no longer pending
             ex.submit("a", int)
             ex.submit("b", int)
             with pytest.raises(QueueFull, match="max_queue_size=2"):
                 ex.submit("c", int)
             assert ex.stats().rejected == 1
         finally:
-            gate.set()
+            blocker.release()
     assert ex.stats().completed == 3
 
 

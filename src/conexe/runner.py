@@ -259,11 +259,19 @@ class Runner(Generic[R]):
             self._engine, prefix, run=self._thread_main, new_worker=self._core.Worker
         )
         self._monitor: threading.Thread | None = None
+        self._start_workers(worker_count, prefix)
+        if interpreter_shutting_down():
+            self._engine.close(message=EXIT_MESSAGE)
+        _runners.add(self)
+
+    def _start_workers(self, count: int, prefix: str) -> None:
+        """Start the ``count`` base workers and, with a burst threshold, the
+        burst monitor; if any fails to start, kill what started and raise."""
         try:
             with self._lock:
-                for _ in range(worker_count):
+                for _ in range(count):
                     self._start_slot_locked(burst=False)
-            if burst_task_threshold is not None:
+            if self._burst_threshold is not None:
                 self._monitor = threading.Thread(
                     target=self._burst_monitor, name=f"{prefix}_burst", daemon=True
                 )
@@ -271,9 +279,6 @@ class Runner(Generic[R]):
         except BaseException:
             self.kill()
             raise
-        if interpreter_shutting_down():
-            self._engine.close(message=EXIT_MESSAGE)
-        _runners.add(self)
 
     def _fill_pool(self, size: int) -> None:
         """Create the ``size`` pooled resources (for ``run_task``); if one
