@@ -13,6 +13,7 @@ import pytest
 
 import conexe
 from conexe import Task, TaskResponse
+from support import Blocker
 
 
 def fail(message: str) -> None:
@@ -61,16 +62,16 @@ def test_enqueue_task_never_blocks_and_raises_queue_full_when_full(make_executor
     }
 
     # While running: the worker held, the queue full.
-    started, gate = threading.Event(), threading.Event()
-    ex.enqueue_task(Task("hold", lambda: (started.set(), gate.wait(30))[1]))
-    assert started.wait(10)
+    blocker = Blocker()
+    ex.enqueue_task(Task("hold", blocker, (True,)))
+    assert blocker.started.wait(10)
     ex.enqueue_task(Task("q1", abs, (-1,)))
     ex.enqueue_task(Task("q2", abs, (-2,)))
     try:
         with pytest.raises(conexe.QueueFull):
             ex.enqueue_task(Task("q3", abs, (-3,)))
     finally:
-        gate.set()
+        blocker.release()
     assert set(ex.wait_for_completion(timeout=10)) == {"hold", "q1", "q2"}
 
 
@@ -112,14 +113,14 @@ def test_tasks_cancelled_by_shutdown_are_reported_with_cancelled_error(
     make_executor: Any,
 ) -> None:
     ex = make_executor(1)
-    started, gate = threading.Event(), threading.Event()
+    blocker = Blocker()
     ex.start_execution()
-    ex.enqueue_task(Task("hold", lambda: (started.set(), gate.wait(30))[1]))
-    assert started.wait(10)
+    ex.enqueue_task(Task("hold", blocker, (True,)))
+    assert blocker.started.wait(10)
     for i in range(3):
         ex.enqueue_task(Task(f"queued-{i}", abs, (-i,)))
     ex.shutdown(wait=False, cancel_futures=True)
-    gate.set()
+    blocker.release()
     out = ex.wait_for_completion(timeout=10)
     assert set(out) == {"hold", "queued-0", "queued-1", "queued-2"}
     assert out["hold"].value is True
@@ -175,10 +176,10 @@ def test_batch_tasks_keep_their_priority(make_executor: Any) -> None:
     order: list[str] = []
     for name, p in [("low", 0), ("high", 9), ("mid", 4)]:
         ex.enqueue_task(Task(name, order.append, (name,), priority=p))
-    started, gate = threading.Event(), threading.Event()
-    ex.submit(lambda: (started.set(), gate.wait(30)))
-    assert started.wait(10)
+    blocker = Blocker()
+    ex.submit(blocker)
+    assert blocker.started.wait(10)
     ex.start_execution()  # all three queue behind the held worker
-    gate.set()
+    blocker.release()
     ex.wait_for_completion(timeout=10)
     assert order == ["high", "mid", "low"]

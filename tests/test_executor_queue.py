@@ -10,37 +10,34 @@ from typing import Any
 import pytest
 
 import conexe
+from support import Blocker
 
 
 def full_executor(make_executor: Any, size: int = 2, **kwargs: Any) -> tuple[Any, Any, list[Any]]:
     """A 1-worker executor whose worker is held and whose queue is full.
 
-    Returns (executor, gate, queued futures); ``gate.set()`` frees the worker."""
+    Returns (executor, blocker, queued futures); ``blocker.release()`` frees
+    the worker."""
     ex = make_executor(1, max_queue_size=size, **kwargs)
-    started, gate = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        started.set()
-        gate.wait(30)
-
-    ex.submit(hold)
-    assert started.wait(10)
+    blocker = Blocker()
+    ex.submit(blocker)
+    assert blocker.started.wait(10)
     queued = [ex.submit(abs, -i) for i in range(size)]
     assert ex.stats().queued == size
-    return ex, gate, queued
+    return ex, blocker, queued
 
 
 def test_full_queue_raises_queue_full_by_default_and_counts_the_rejection(
     make_executor: Any,
 ) -> None:
-    ex, gate, queued = full_executor(make_executor)
+    ex, blocker, queued = full_executor(make_executor)
     with pytest.raises(conexe.QueueFull, match="max_queue_size=2"):
         ex.submit(abs, -99)
     with pytest.raises(conexe.QueueFull):
         ex.submit_task(conexe.Task("t", abs, (-99,)))
     s = ex.stats()
     assert (s.rejected, s.submitted, s.queued) == (2, 3, 2)
-    gate.set()
+    blocker.release()
     assert [f.result(timeout=10) for f in queued] == [0, 1]
     assert ex.submit(abs, -3).result(timeout=10) == 3  # room again
 
@@ -50,7 +47,7 @@ def test_queue_full_is_an_exception_users_can_catch_broadly() -> None:
 
 
 def test_block_policy_waits_for_room_then_queues_the_task(make_executor: Any) -> None:
-    ex, gate, queued = full_executor(make_executor, on_full="block")
+    ex, blocker, queued = full_executor(make_executor, on_full="block")
     returned = threading.Event()
     result: list[Any] = []
 
@@ -63,7 +60,7 @@ def test_block_policy_waits_for_room_then_queues_the_task(make_executor: Any) ->
     # Still blocked: nothing left the queue yet.
     assert not returned.wait(0.2)
     assert ex.stats().rejected == 0
-    gate.set()  # the worker takes a task: room for the producer
+    blocker.release()  # the worker takes a task: room for the producer
     assert returned.wait(10)
     t.join(10)
     assert result[0].result(timeout=10) == 42
@@ -74,19 +71,19 @@ def test_block_policy_waits_for_room_then_queues_the_task(make_executor: Any) ->
 def test_block_policy_with_timeout_raises_queue_full_when_no_room_comes(
     make_executor: Any,
 ) -> None:
-    ex, gate, queued = full_executor(make_executor, on_full="block", block_timeout=0.1)
+    ex, blocker, queued = full_executor(make_executor, on_full="block", block_timeout=0.1)
     try:
         with pytest.raises(conexe.QueueFull):
             ex.submit(abs, -1)
         assert ex.stats().rejected == 1
         assert ex.stats().queued == 2
     finally:
-        gate.set()
+        blocker.release()
     assert [f.result(timeout=10) for f in queued] == [0, 1]
 
 
 def test_blocked_producer_is_released_by_shutdown(make_executor: Any) -> None:
-    ex, gate, queued = full_executor(make_executor, on_full="block")
+    ex, blocker, queued = full_executor(make_executor, on_full="block")
     errors: list[BaseException] = []
 
     def producer() -> None:
@@ -99,13 +96,13 @@ def test_blocked_producer_is_released_by_shutdown(make_executor: Any) -> None:
     t.start()
     ex.shutdown(wait=False, cancel_futures=True)
     t.join(10)
-    gate.set()
+    blocker.release()
     assert not t.is_alive()
     assert len(errors) == 1 and isinstance(errors[0], RuntimeError)
 
 
 def test_caller_runs_policy_runs_the_task_in_the_calling_thread(make_executor: Any) -> None:
-    ex, gate, queued = full_executor(make_executor, on_full="caller_runs")
+    ex, blocker, queued = full_executor(make_executor, on_full="caller_runs")
     try:
         fut = ex.submit(threading.get_ident)
         assert fut.done()
@@ -115,18 +112,18 @@ def test_caller_runs_policy_runs_the_task_in_the_calling_thread(make_executor: A
         assert ex.stats().rejected == 2
         assert ex.stats().queued == 2
     finally:
-        gate.set()
+        blocker.release()
     assert [f.result(timeout=10) for f in queued] == [0, 1]
 
 
 def test_unbounded_queue_never_rejects(make_executor: Any) -> None:
     ex = make_executor(1)  # max_queue_size=0: unbounded
-    started, gate = threading.Event(), threading.Event()
-    ex.submit(lambda: (started.set(), gate.wait(30)))
-    assert started.wait(10)
+    blocker = Blocker()
+    ex.submit(blocker)
+    assert blocker.started.wait(10)
     futures = [ex.submit(abs, -i) for i in range(5000)]
     assert ex.stats().queued == 5000
-    gate.set()
+    blocker.release()
     assert [f.result(timeout=30) for f in futures][-1] == 4999
     assert ex.stats().rejected == 0
 
@@ -147,13 +144,13 @@ def test_map_never_overflows_a_bounded_queue_by_itself(
 def test_map_on_a_queue_full_of_other_work_raises_queue_full_and_leaves_nothing_behind(
     make_executor: Any,
 ) -> None:
-    ex, gate, queued = full_executor(make_executor)
+    ex, blocker, queued = full_executor(make_executor)
     ran: list[int] = []
     try:
         with pytest.raises(conexe.QueueFull):
             ex.map(ran.append, range(10))
     finally:
-        gate.set()
+        blocker.release()
     assert [f.result(timeout=10) for f in queued] == [0, 1]
     ex.shutdown(wait=True)
     assert ran == []

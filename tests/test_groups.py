@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from support import Blocker
+
 
 def fail(message: str) -> None:
     raise ValueError(message)
@@ -96,19 +98,13 @@ def test_fail_fast_cancels_the_tasks_that_have_not_started(make_executor: Any) -
 
 def test_fail_fast_leaves_running_tasks_to_finish(make_executor: Any) -> None:
     ex = make_executor(2)
-    started, gate = threading.Event(), threading.Event()
-
-    def long_task() -> str:
-        started.set()
-        gate.wait(30)
-        return "finished"
-
+    blocker = Blocker()
     g = ex.group(fail_fast=True)
-    running = g.submit(long_task)
-    assert started.wait(10)
+    running = g.submit(blocker, "finished")
+    assert blocker.started.wait(10)
     failing = g.submit(fail, "boom")
     failing.exception(timeout=10)
-    gate.set()
+    blocker.release()
     assert running.result(timeout=10) == "finished"
 
 
@@ -116,14 +112,14 @@ def test_exception_in_the_block_cancels_a_fail_fast_groups_queued_tasks(
     make_executor: Any,
 ) -> None:
     ex = make_executor(1)
-    gate = threading.Event()
+    blocker = Blocker()
     with pytest.raises(KeyError):
         with ex.group(fail_fast=True) as g:
-            held = g.submit(gate.wait, 30)  # holds the only worker
+            held = g.submit(blocker, True)  # holds the only worker
             queued = g.submit(abs, -1)
             # Leaving the block cancels `queued`, which frees the worker, so
             # the wait on exit can end.
-            queued.add_done_callback(lambda f: gate.set())
+            queued.add_done_callback(lambda f: blocker.release())
             raise KeyError("the caller's own error")
     assert queued.cancelled()
     assert held.result(timeout=10) is True
@@ -131,12 +127,12 @@ def test_exception_in_the_block_cancels_a_fail_fast_groups_queued_tasks(
 
 def test_group_cancel_cancels_only_not_started_tasks(make_executor: Any) -> None:
     ex = make_executor(1)
-    started, gate = threading.Event(), threading.Event()
+    blocker = Blocker()
     g = ex.group()
-    running = g.submit(lambda: (started.set(), gate.wait(30))[1])
-    assert started.wait(10)
+    running = g.submit(blocker, True)
+    assert blocker.started.wait(10)
     queued = [g.submit(abs, -i) for i in range(3)]
     assert g.cancel() == 3
-    gate.set()
+    blocker.release()
     assert running.result(timeout=10) is True
     assert all(f.cancelled() for f in queued)

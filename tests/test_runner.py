@@ -21,6 +21,7 @@ import pytest
 import conexe
 import support
 from conexe import MaxRetriesExceeded, QueueFull, Runner
+from support import Blocker
 
 DEADLINE = 30.0  # seconds a background thread gets to act before a test fails
 
@@ -238,17 +239,16 @@ def test_bounded_queue_raises_queue_full(R: Any, res: Resources) -> None:
 
 
 def test_full_queue_caller_runs_on_a_temporary_resource(R: Any, res: Resources) -> None:
-    gate = threading.Event()
+    blocker = Blocker()
     with R(res.create, res.destroy, max_queue_size=1, on_full="caller_runs") as runner:
-        running = threading.Event()
-        runner.submit(lambda r: (running.set(), gate.wait()))
-        running.wait()
+        runner.submit(blocker)
+        assert blocker.started.wait(DEADLINE)
         runner.submit(lambda r: None)
         me = threading.current_thread()
         fut = runner.submit(lambda r: (threading.current_thread() is me, r.ident))
         assert fut.result() == (True, 1)  # resource 0 is the worker's
         assert not res.created[1].alive
-        gate.set()
+        blocker.release()
     res.assert_all_destroyed_once()
 
 
@@ -274,33 +274,33 @@ def test_non_callable_on_create_is_a_type_error(R: Any) -> None:
 
 
 def test_priority_is_strict_and_fifo_within_a_level(R: Any, res: Resources) -> None:
-    gate, running = threading.Event(), threading.Event()
+    blocker = Blocker()
     order: list[str] = []
     with R(res.create, res.destroy, worker_count=1) as runner:
-        blocker = runner.submit(lambda r: (running.set(), gate.wait()))
-        running.wait()
+        head = runner.submit(blocker)
+        assert blocker.started.wait(DEADLINE)
         plan = [("a", 0), ("b", 5), ("c", 1), ("d", 5), ("e", 0), ("f", 3), ("g", -1), ("h", 1)]
         futs = [runner.submit(lambda r, n=n: order.append(n), priority=p) for n, p in plan]
         assert runner.stats().priority_tasks == 5
         assert runner.stats().queued_tasks == 3
-        gate.set()
-        cf.wait([blocker, *futs])
+        blocker.release()
+        cf.wait([head, *futs])
     assert order == ["b", "d", "f", "c", "h", "a", "e", "g"]
 
 
 def test_queue_task_with_priority_runs_before_queued_normal_tasks(R: Any, res: Resources) -> None:
-    gate, running = threading.Event(), threading.Event()
+    blocker = Blocker()
     order: list[str] = []
     with R(res.create, res.destroy, worker_count=1) as runner:
-        runner.submit(lambda r: (running.set(), gate.wait()))
-        running.wait()
+        runner.submit(blocker)
+        assert blocker.started.wait(DEADLINE)
         normal = [runner.submit(lambda r, i=i: order.append(f"n{i}")) for i in range(3)]
         urgent = threading.Thread(
             target=runner.queue_task_with_priority, args=(lambda r: order.append("urgent"),)
         )
         urgent.start()
         wait_until(lambda: runner.stats().priority_tasks == 1, "the urgent task queued")
-        gate.set()
+        blocker.release()
         urgent.join()
         cf.wait(normal)
     assert order == ["urgent", "n0", "n1", "n2"]

@@ -14,24 +14,20 @@ import pytest
 
 import conexe
 from conexe import Task
+from support import Blocker
 
 
-def held_executor(make_executor: Any) -> tuple[Any, threading.Event]:
-    """A 1-worker executor whose worker is held until the event is set."""
+def held_executor(make_executor: Any) -> tuple[Any, Blocker]:
+    """A 1-worker executor whose worker is held until the blocker is released."""
     ex = make_executor(1)
-    started, gate = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        started.set()
-        gate.wait(30)
-
-    ex.submit(hold)
-    assert started.wait(10)
-    return ex, gate
+    blocker = Blocker()
+    ex.submit(blocker)
+    assert blocker.started.wait(10)
+    return ex, blocker
 
 
 def test_higher_priority_starts_first_and_fifo_within_a_level(make_executor: Any) -> None:
-    ex, gate = held_executor(make_executor)
+    ex, blocker = held_executor(make_executor)
     order: list[str] = []
     plan = [
         ("a0", 0),
@@ -45,13 +41,13 @@ def test_higher_priority_starts_first_and_fifo_within_a_level(make_executor: Any
         ("i0", 0),
     ]
     futures = [ex.submit_task(Task(name, order.append, (name,), priority=p)) for name, p in plan]
-    gate.set()
+    blocker.release()
     cf.wait(futures, timeout=10)
     assert order == ["g10", "b5", "d5", "c1", "f1", "a0", "e0", "i0", "h-3"]
 
 
 def test_plain_submit_is_priority_zero(make_executor: Any) -> None:
-    ex, gate = held_executor(make_executor)
+    ex, blocker = held_executor(make_executor)
     order: list[str] = []
     futures = [
         ex.submit(order.append, "plain-1"),
@@ -59,7 +55,7 @@ def test_plain_submit_is_priority_zero(make_executor: Any) -> None:
         ex.submit_task(Task("high", order.append, ("high",), priority=1)),
         ex.submit(order.append, "plain-2"),
     ]
-    gate.set()
+    blocker.release()
     cf.wait(futures, timeout=10)
     assert order == ["high", "plain-1", "plain-2", "low"]
 
@@ -73,7 +69,7 @@ def test_submit_task_passes_kwargs_and_returns_the_result(make_executor: Any) ->
 def test_task_still_queued_at_its_deadline_fails_on_time_without_a_worker(
     make_executor: Any,
 ) -> None:
-    ex, gate = held_executor(make_executor)
+    ex, blocker = held_executor(make_executor)
     ran = threading.Event()
     start = time.monotonic()
     fut = ex.submit_task(Task("late", ran.set, start_timeout=0.2))
@@ -81,12 +77,12 @@ def test_task_still_queued_at_its_deadline_fails_on_time_without_a_worker(
         exc = fut.exception(timeout=20)
         waited = time.monotonic() - start
         # The worker is still held: only the deadline can have failed it.
-        assert not gate.is_set()
+        assert not blocker.gate.is_set()
         assert isinstance(exc, TimeoutError)
         assert "start deadline" in str(exc)
         assert waited >= 0.19  # not before the deadline
     finally:
-        gate.set()
+        blocker.release()
     ex.shutdown(wait=True)
     assert not ran.is_set()  # it never ran, even once a worker was free
     s = ex.stats()

@@ -101,8 +101,6 @@ class Backend:
             from conexe import dask as conexe_dask
 
             return conexe_dask.KeyedExecutor(self.client, max_queue_size, **options)
-        if not hasattr(conexe, "KeyedExecutor"):
-            pytest.skip("the local conexe.KeyedExecutor is not on this branch yet")
         return self._bind(conexe.KeyedExecutor)(WORKERS, max_queue_size, **options)
 
     def runner(
@@ -112,8 +110,6 @@ class Backend:
             from conexe import dask as conexe_dask
 
             return conexe_dask.Runner(self.client, on_create, on_destroy, **options)
-        if not hasattr(conexe, "Runner"):
-            pytest.skip("the local conexe.Runner is not on this branch yet")
         return self._bind(conexe.Runner)(
             on_create, on_destroy, worker_count=WORKERS, **options
         )
@@ -122,9 +118,13 @@ class Backend:
         return self.name
 
 
-@pytest.fixture(params=[f"local-{c}" for c in sorted(cores)] + ["dask"])
+@pytest.fixture(
+    params=[pytest.param("local-c", marks=pytest.mark.c_extension), "local-py", "dask"]
+)
 def backend(request: pytest.FixtureRequest) -> Backend:
     if request.param == "dask":
         return Backend("dask", cores[conexe.IMPLEMENTATION], request.getfixturevalue("dask_client"))
     core = request.param.removeprefix("local-")
+    if core not in cores:
+        pytest.fail("conexe._core is not built: build it, or pass --no-c-extensions")
     return Backend(request.param, cores[core])
