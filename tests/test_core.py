@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from conexe._impl import cores
+from support import Blocker, wait_until
 
 
 class Pool:
@@ -32,10 +33,7 @@ class Pool:
             t.start()
 
     def wait_parked(self, n: int) -> None:
-        deadline = 200
-        while self.engine.stats()["idle"] < n and deadline:
-            threading.Event().wait(0.01)
-            deadline -= 1
+        wait_until(lambda: self.engine.stats()["idle"] >= n, what=f"{n} parked workers")
         assert self.engine.stats()["idle"] == n
 
     def close(self) -> None:
@@ -175,9 +173,9 @@ def test_wait_and_as_completed_accept_core_futures(core: ModuleType) -> None:
 
 def test_higher_priority_first_fifo_within_a_level(core: ModuleType, pool: Any) -> None:
     p = pool(1)
-    gate, started = threading.Event(), threading.Event()
-    p.engine.submit(lambda: (started.set(), gate.wait(30)), (), None)
-    assert started.wait(10)  # the worker is busy: everything below queues
+    blocker = Blocker()
+    p.engine.submit(blocker, (), None)
+    assert blocker.started.wait(10)  # the worker is busy: everything below queues
     order: list[tuple[int, int]] = []
     prios = [0, 3, -2, 3, 7, 0, -2, 7, 1]
     try:
@@ -187,7 +185,7 @@ def test_higher_priority_first_fifo_within_a_level(core: ModuleType, pool: Any) 
         ]
         assert p.engine.stats()["priority_queued"] == 5
     finally:
-        gate.set()
+        blocker.release()
     for f in fs:
         f.result(timeout=10)
     expected = sorted(((prio, i) for i, prio in enumerate(prios)), key=lambda t: (-t[0], t[1]))
@@ -196,11 +194,11 @@ def test_higher_priority_first_fifo_within_a_level(core: ModuleType, pool: Any) 
 
 def test_ring_grows_and_wraps_without_losing_order(core: ModuleType, pool: Any) -> None:
     p = pool(1)
-    gate = threading.Event()
-    p.engine.submit(gate.wait, (), None)
+    blocker = Blocker()
+    p.engine.submit(blocker, (), None)
     out: list[int] = []
     fs = [p.engine.submit(out.append, (i,), None) for i in range(5000)]
-    gate.set()
+    blocker.release()
     for f in fs:
         f.result(timeout=10)
     assert out == list(range(5000))
