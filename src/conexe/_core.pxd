@@ -124,7 +124,7 @@ cdef class Engine:
     cdef Lane *lanes                # sorted by priority, highest first
     cdef int nlanes
     cdef int cap_lanes
-    cdef Py_ssize_t queued          # in lanes + waiting behind a key's head
+    cdef Py_ssize_t n_queued        # in lanes + waiting behind a key's head (see .queued)
     cdef Py_ssize_t in_lanes
     cdef Py_ssize_t priority_queued
     cdef Py_ssize_t max_queue

@@ -1171,7 +1171,7 @@ cdef class Engine:
             conexe_ring_push_front(&self.lanes[i].ring, fut)
         else:
             conexe_ring_push(&self.lanes[i].ring, fut)
-        self.queued += 1
+        self.n_queued += 1
         self.in_lanes += 1
         if priority > 0:
             self.priority_queued += 1
@@ -1183,7 +1183,7 @@ cdef class Engine:
             return None
         for i in range(self.nlanes):
             if self.lanes[i].ring.size:
-                self.queued -= 1
+                self.n_queued -= 1
                 self.in_lanes -= 1
                 if self.lanes[i].priority > 0:
                     self.priority_queued -= 1
@@ -1248,7 +1248,7 @@ cdef class Engine:
             self.wake_producer_locked()
 
     def _full_message(self):
-        return QUEUE_FULL_MESSAGE % (self.queued, self.max_queue)
+        return QUEUE_FULL_MESSAGE % (self.n_queued, self.max_queue)
 
     # -- submitting -------------------------------------------------------------
     def submit(self, fn, tuple args, kwargs):
@@ -1344,7 +1344,7 @@ cdef class Engine:
                 raise RuntimeError(self.closed_message)
             if mode.unique and key in shard:
                 return 0
-            if self.max_queue == 0 or self.queued < self.max_queue:
+            if self.max_queue == 0 or self.n_queued < self.max_queue:
                 return 1
             if not mode.block:
                 self.rejected += 1
@@ -1380,7 +1380,7 @@ cdef class Engine:
             else:
                 chain.last.next_in_key = fut
             chain.last = fut
-            self.queued += 1
+            self.n_queued += 1
             if self.track_latency:
                 fut.enqueued_ns = now_ns()
             return 0
@@ -1426,7 +1426,7 @@ cdef class Engine:
             nxt.next_in_key = None
             if chain.first is None:
                 chain.last = None
-            self.queued -= 1
+            self.n_queued -= 1
             self.enqueue_locked(nxt, nxt.priority, False, False)
         else:
             del chain.shard[chain.key]
@@ -1755,7 +1755,7 @@ cdef class Engine:
                 take_waiting(chain, out)
         for fut in out:
             fut.chain = None
-        self.queued = 0
+        self.n_queued = 0
         self.in_lanes = 0
         self.priority_queued = 0
         return out
@@ -1785,7 +1785,7 @@ cdef class Engine:
     def queued(self):
         self.lock()
         try:
-            return self.queued
+            return self.n_queued
         finally:
             self.unlock()
 
@@ -1796,7 +1796,7 @@ cdef class Engine:
             return {
                 "workers": self.workers,
                 "idle": len(self.parked_workers),
-                "queued": self.queued,
+                "queued": self.n_queued,
                 "priority_queued": self.priority_queued,
                 "active_keys": self.active_keys,
                 "running": self.running,
