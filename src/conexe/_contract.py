@@ -17,6 +17,8 @@ two can't drift apart unnoticed::
 from __future__ import annotations
 
 import enum
+import math
+from collections.abc import Sequence
 from typing import Final
 
 __all__ = [
@@ -38,6 +40,7 @@ __all__ = [
     "Outcome",
     "QUEUE_FULL_MESSAGE",
     "START_DEADLINE_MESSAGE",
+    "hist_percentiles",
     "must_be_non_negative",
 ]
 
@@ -102,3 +105,30 @@ def must_be_non_negative(name: str) -> str:
     'timeout must be >= 0'
     """
     return f"{name} must be >= 0"
+
+
+def hist_percentiles(hist: Sequence[int], percentiles: Sequence[float]) -> tuple[float, ...]:
+    """The given percentiles (0-100) of a latency histogram, in seconds:
+    the upper bound of the bucket each falls in (0.0 while it is empty).
+    Bucket ``i`` holds latencies below ``2 ** ((i + 1) / HIST_PER_OCTAVE)``
+    nanoseconds::
+
+    >>> hist = [0] * HIST_BUCKETS
+    >>> hist[40] = 3  # three latencies of about 1 us
+    >>> [round(s * 1e6, 2) for s in hist_percentiles(hist, (50, 99))]
+    [1.22, 1.22]
+    """
+    total = sum(hist)
+    out = []
+    for p in percentiles:
+        if total == 0:
+            out.append(0.0)
+            continue
+        rank = max(1, math.ceil(total * p / 100.0))
+        seen = 0
+        for i, n in enumerate(hist):
+            seen += n
+            if seen >= rank:
+                out.append(float(2.0 ** ((i + 1) / HIST_PER_OCTAVE) / 1e9))
+                break
+    return tuple(out)

@@ -62,7 +62,6 @@ from libc.string cimport memmove, memset
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 
 import logging
-import math
 import sys
 import threading
 import weakref
@@ -85,6 +84,7 @@ from ._contract import (
     NOT_CALLABLE_MESSAGE,
     QUEUE_FULL_MESSAGE,
     START_DEADLINE_MESSAGE,
+    hist_percentiles,
     must_be_non_negative,
 )
 from ._errors import MaxRetriesExceeded, QueueFull
@@ -1823,17 +1823,4 @@ cdef class Engine:
         self.lock()
         hist = [src[i] for i in range(HIST_BUCKETS)]
         self.unlock()
-        total = sum(hist)
-        out = []
-        for p in percentiles:
-            if total == 0:
-                out.append(0.0)
-                continue
-            rank = max(1, math.ceil(total * p / 100.0))
-            seen = 0
-            for i, n in enumerate(hist):
-                seen += n
-                if seen >= rank:
-                    out.append(2.0 ** ((i + 1) / HIST_PER_OCTAVE) / 1e9)
-                    break
-        return tuple(out)
+        return hist_percentiles(hist, percentiles)

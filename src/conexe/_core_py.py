@@ -73,6 +73,7 @@ from ._contract import (
     START_DEADLINE_MESSAGE,
     Claim,
     Outcome,
+    hist_percentiles,
     must_be_non_negative,
 )
 from ._errors import MaxRetriesExceeded, QueueFull
@@ -235,28 +236,6 @@ def _hist_index(ns: int) -> int:
         return 0
     i = int(math.log2(ns) * HIST_PER_OCTAVE)
     return i if i < HIST_BUCKETS else HIST_BUCKETS - 1
-
-
-def _hist_value(i: int) -> float:
-    """Upper bound of bucket ``i``, in seconds."""
-    return float(2.0 ** ((i + 1) / HIST_PER_OCTAVE) / 1e9)
-
-
-def _percentiles(hist: list[int], ps: tuple[float, ...]) -> tuple[float, ...]:
-    total = sum(hist)
-    out = []
-    for p in ps:
-        if total == 0:
-            out.append(0.0)
-            continue
-        rank = max(1, math.ceil(total * p / 100.0))
-        seen = 0
-        for i, n in enumerate(hist):
-            seen += n
-            if seen >= rank:
-                out.append(_hist_value(i))
-                break
-    return tuple(out)
 
 
 class Future(_StdFuture):  # type: ignore[type-arg]
@@ -1351,4 +1330,4 @@ class Engine:
                 hist = list(self._run_hist)
             else:
                 raise ValueError(LATENCY_KIND_MESSAGE % (which,))
-        return _percentiles(hist, percentiles)
+        return hist_percentiles(hist, percentiles)
