@@ -16,9 +16,9 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from support import Blocker, bind_core
 
 from conexe import KeyedExecutor, Runner
+from support import Blocker, bind_core
 
 
 def boom(msg: str = "boom") -> None:
@@ -386,7 +386,7 @@ def test_no_lost_wake_up_when_completion_races_registration(
     for _ in range(150):
         start = threading.Barrier(3)
 
-        def task(i: int) -> int:
+        def task(i: int, start: threading.Barrier = start) -> int:
             start.wait(10)
             return i
 
