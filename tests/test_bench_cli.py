@@ -106,3 +106,22 @@ def test_bench_rejects_a_repeat_below_one() -> None:
 
 def test_executor_factories_name_every_core() -> None:
     assert set(executor_factories()) == {"TPE", *cores}
+
+
+def test_the_developers_check_flags_missed_targets() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    try:
+        import check_targets
+    finally:
+        sys.path.pop(0)
+
+    def row(how: str, c: float, ratio: float) -> dict[str, Any]:
+        return {"scenario": "noop", "how": how, "median": {"TPE": 1.0, "c": c},
+                "ratio": {"c": ratio}}
+
+    data = {"rows": [row(check_targets.RESULT, 100.0, 20.0), row(check_targets.WAIT, 40.0, 12.0)]}
+    lines = check_targets.check(data, "c")
+    assert any(ln.startswith("met") and "f.result()" in ln for ln in lines)
+    assert any(ln.startswith("met") and "wait(futures): >= 10x" in ln for ln in lines)
+    # 40 against the result loop's 100: more than 2x slower.
+    assert any(ln.startswith("MISSED") and "of the result() loop: 0.40" in ln for ln in lines)
