@@ -1,26 +1,25 @@
-"""``python -m conexe bench``: conexe against ``ThreadPoolExecutor``, one process.
+"""``python -m conexe bench``: conexe against ``ThreadPoolExecutor``, in one process.
 
-Runs each scenario of the project's benchmark targets on
-``concurrent.futures.ThreadPoolExecutor`` ("TPE") and on ``ConcurrentExecutor``
-bound to each available core ("c", the Cython extension, and "py", its
-pure-Python twin), interleaved repeat by repeat so machine noise hits all of
-them alike, and prints medians, the ratio that the target is about, and
-whether it is met. Targets are reported, never enforced: the exit status is 0
-unless a scenario crashes.
+Each scenario is a kind of work (no-op tasks, 1 ms sleeps, keyed tasks, a
+Runner's tasks, ...) run once per way of waiting for it (a ``result()``
+loop, ``map``, ``concurrent.futures.wait``, ``as_completed``, a
+FIRST_COMPLETED loop, done-callbacks, asyncio), on ThreadPoolExecutor
+("TPE") and on conexe bound to each available core ("c", the Cython
+extension; "py", its pure-Python twin). Implementations take turns repeat
+by repeat, so machine noise hits them alike; the table shows medians and
+each core's ratio to TPE. Pools are warmed first: thread start-up is never
+timed.
 
-    $ python -m conexe bench --quick --only a,d
+    $ python -m conexe bench --quick --only noop,sleep
     $ python -m conexe bench --repeat 7 --json bench.json
 
-The scenario functions (``noop_throughput``, ``map_throughput``, ...) take an
-executor factory and are shared with the pytest-benchmark suites in
-``benchmarks/``.
+The targets the project holds itself to are in ``benchmarks/README.md`` and
+checked by ``benchmarks/check_targets.py`` against a ``--json`` run.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import concurrent.futures as cf
 import gc
 import json
 import os
@@ -28,192 +27,41 @@ import platform
 import statistics
 import subprocess
 import sys
+import sysconfig
 import threading
 import time
 import tracemalloc
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
+
+from ._bench_idioms import IDIOMS, NOT_ACCEPTED, NotAccepted
+from ._bench_subjects import (
+    REFERENCE,
+    SLEEP_S,
+    Factory,
+    executor_factories,
+    noop,
+    open_subject,
+    warm,
+)
 
 __all__ = [
     "Factory",
-    "Scenario",
+    "Row",
     "executor_factories",
     "main",
-    "map_throughput",
     "memory_per_task",
-    "noop_throughput",
     "round_trip_p50",
-    "run_in_executor_throughput",
-    "sleep_efficiency",
+    "rows",
     "warm",
 ]
 
-Factory = Callable[[int], cf.Executor]
-
-# Implementations in table order; "TPE" is the reference every ratio divides by.
-REFERENCE = "TPE"
+_noop = noop
 
 
-def _noop(*_: object) -> None:
-    return None
-
-
-def executor_factories() -> dict[str, Factory]:
-    """``{"TPE": ..., "c": ..., "py": ...}``: ``factory(max_workers)`` makes an
-    executor; "c" is missing when the extension isn't built.
-
-        >>> f = executor_factories()["py"]
-        >>> with f(2) as ex:
-        ...     ex.submit(abs, -3).result()
-        3
-    """
-    from . import ConcurrentExecutor
-    from ._impl import cores
-
-    out: dict[str, Factory] = {REFERENCE: lambda n: cf.ThreadPoolExecutor(max_workers=n)}
-    for name in ("c", "py"):
-        if name in cores:
-            # A subclass with its core swapped, exactly as the tests bind one.
-            cls = type(ConcurrentExecutor.__name__, (ConcurrentExecutor,), {"_core": cores[name]})
-            out[name] = cls
-    return out
-
-
-# -- helpers ---------------------------------------------------------------------
-def warm(ex: cf.Executor, workers: int, timeout: float = 30.0) -> None:
-    """Make ``ex`` start all ``workers`` threads before anything is timed.
-
-    Both TPE and conexe start threads lazily; a barrier that only opens once
-    ``workers`` tasks run at the same time forces every thread into being, so
-    thread creation is never part of a measurement."""
-    barrier = threading.Barrier(workers + 1)
-    futs = [ex.submit(barrier.wait, timeout) for _ in range(workers)]
-    barrier.wait(timeout)
-    for f in futs:
-        f.result()
-
-
-def _drain(futs: Sequence[cf.Future[Any]]) -> None:
-    for f in futs:
-        f.result()
-
-
-# -- the scenarios (one measurement each) --------------------------------------------
-def noop_throughput(factory: Factory, n: int, workers: int) -> float:
-    """(a)/(b): submit ``n`` no-op tasks, then wait for all. Tasks/s."""
-    with factory(workers) as ex:
-        warm(ex, workers)
-        gc.collect()
-        submit = ex.submit
-        t0 = time.perf_counter()
-        futs = [submit(_noop) for _ in range(n)]
-        _drain(futs)
-        elapsed = time.perf_counter() - t0
-        del futs
-    return n / elapsed
-
-
-def map_throughput(factory: Factory, n: int, workers: int = 4) -> float:
-    """(c): ``deque(ex.map(noop, range(n)), 0)``. Items/s."""
-    with factory(workers) as ex:
-        warm(ex, workers)
-        gc.collect()
-        t0 = time.perf_counter()
-        deque(ex.map(_noop, range(n)), 0)
-        elapsed = time.perf_counter() - t0
-    return n / elapsed
-
-
-def round_trip_p50(factory: Factory, n: int, workers: int = 4, idle_gap: float = 1e-4) -> float:
-    """(d): median microseconds of ``submit(noop).result()`` on an idle pool.
-
-    ``idle_gap`` seconds pass between round trips so every one starts with
-    the workers parked (the idle case, not a warm back-to-back loop)."""
-    with factory(workers) as ex:
-        warm(ex, workers)
-        submit, clock = ex.submit, time.perf_counter_ns
-        for _ in range(min(50, n)):
-            submit(_noop).result()
-        samples = []
-        for _ in range(n):
-            time.sleep(idle_gap)
-            t0 = clock()
-            submit(_noop).result()
-            samples.append(clock() - t0)
-    return statistics.median(samples) / 1000.0
-
-
-def sleep_efficiency(factory: Factory, n: int, workers: int = 64, sleep: float = 0.001) -> float:
-    """(e): ``n`` tasks of ``time.sleep(sleep)`` on ``workers`` warm workers;
-    percent of the ideal time ``n * sleep / workers`` (100 = perfect)."""
-    with factory(workers) as ex:
-        warm(ex, workers)
-        gc.collect()
-        t0 = time.perf_counter()
-        futs = [ex.submit(time.sleep, sleep) for _ in range(n)]
-        _drain(futs)
-        elapsed = time.perf_counter() - t0
-    return 100.0 * (n * sleep / workers) / elapsed
-
-
-def sleep_overshoot(sleep: float = 0.001, n: int = 200) -> float:
-    """What ``time.sleep(sleep)`` really takes here, in seconds (median):
-    the OS's timer slack alone keeps (e) below 100 %."""
-    samples = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        time.sleep(sleep)
-        samples.append(time.perf_counter() - t0)
-    return statistics.median(samples)
-
-
-def run_in_executor_throughput(factory: Factory, n: int, workers: int = 4) -> float:
-    """(f): ``n`` x ``loop.run_in_executor(ex, noop)`` gathered. Tasks/s."""
-
-    async def flood(ex: cf.Executor) -> float:
-        loop = asyncio.get_running_loop()
-        t0 = time.perf_counter()
-        await asyncio.gather(*[loop.run_in_executor(ex, _noop) for _ in range(n)])
-        return time.perf_counter() - t0
-
-    with factory(workers) as ex:
-        if not isinstance(ex, _InlineExecutor):
-            warm(ex, workers)
-        gc.collect()
-        elapsed = asyncio.run(flood(ex))
-    return n / elapsed
-
-
-class _InlineExecutor(cf.Executor):
-    """Runs each task in the caller and returns it done: an executor that
-    costs nothing but its future, for :func:`run_in_executor_floor`."""
-
-    def __init__(self, future_type: type) -> None:
-        self._future_type = future_type
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> cf.Future[Any]:
-        fut = self._future_type()
-        fut.set_running_or_notify_cancel()
-        fut.set_result(fn(*args, **kwargs))
-        return fut  # type: ignore[no-any-return]
-
-
-def run_in_executor_floor(n: int, future_type: type) -> float:
-    """(f) for scale: tasks/s of ``loop.run_in_executor`` over an executor that
-    runs the task inline and returns a done ``future_type``. With a future
-    asyncio doesn't recognise as its own (a plain one), what is left is
-    asyncio's chaining (``wrap_future``, ``_chain_future``, one
-    ``call_soon_threadsafe`` each): the ceiling for any executor whose
-    futures take that path, which conexe's loop-bound futures avoid.
-
-        >>> run_in_executor_floor(100, cf.Future) > 0
-        True
-    """
-    return run_in_executor_throughput(lambda _: _InlineExecutor(future_type), n)
-
-
+# -- memory ----------------------------------------------------------------------------
 def _rss_bytes() -> int:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
@@ -254,7 +102,7 @@ def memory_per_task(factory: Factory, n: int, how: str = "tracemalloc") -> float
         else:
             before = _rss_bytes()
         for i in range(n):
-            held[i] = submit(_noop)
+            held[i] = submit(noop)
         if how == "tracemalloc":
             after = tracemalloc.get_traced_memory()[0]
             tracemalloc.stop()
@@ -292,151 +140,188 @@ def rss_per_task_fresh(impl: str, n: int) -> float:
     return float(proc.stdout.strip().splitlines()[-1])
 
 
-# -- the table ---------------------------------------------------------------------
+# -- what each row measures -----------------------------------------------------------
+def throughput(impl: str, kind: str, workers: int, idiom: str, n: int) -> float:
+    """Tasks per second of ``n`` tasks of ``kind`` waited on by ``idiom``."""
+    with open_subject(impl, kind, workers) as subject:
+        gc.collect()
+        return n / IDIOMS[idiom].run(subject, n)
+
+
+def sleep_efficiency(
+    impl: str, idiom: str, n: int, real_sleep: float, workers: int = 64
+) -> float:
+    """``n`` x ``time.sleep(1 ms)`` on ``workers`` warm workers, as a percent
+    of the ideal ``n * real_sleep / workers`` (``real_sleep``: what one
+    sleep really takes here)."""
+    # ideal / elapsed = (n * real_sleep / workers) / (n / tasks_per_s)
+    return 100.0 * real_sleep / workers * throughput(impl, "sleep", workers, idiom, n)
+
+
+def round_trip_p50(factory: Factory, n: int, idle_gap: float = 0.0, workers: int = 4) -> float:
+    """Median microseconds of ``submit(noop).result()``: back to back, or
+    with ``idle_gap`` seconds before each (the workers have parked)."""
+    with factory(workers) as ex:
+        warm(ex, workers)
+        submit, clock = ex.submit, time.perf_counter_ns
+        for _ in range(min(50, n)):
+            submit(noop).result()
+        samples = []
+        for _ in range(n):
+            if idle_gap:
+                time.sleep(idle_gap)
+            t0 = clock()
+            submit(noop).result()
+            samples.append(clock() - t0)
+    return statistics.median(samples) / 1000.0
+
+
+def sleep_real(sleep: float = SLEEP_S, n: int = 200) -> float:
+    """What ``time.sleep(sleep)`` really takes here, in seconds (median)."""
+    samples = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        time.sleep(sleep)
+        samples.append(time.perf_counter() - t0)
+    return statistics.median(samples)
+
+
+# -- the rows ------------------------------------------------------------------------
 @dataclass
-class Scenario:
-    """One row: how to measure it, and how to judge it against its target.
+class Row:
+    """One line of the table: a scenario waited on one way.
 
-    ``ratio(figures, impl)`` turns the medians into the number the target
-    is about; ``ok(ratio)`` says whether the target is met."""
+    ``measure(impl)`` returns the figure, or None where the implementation
+    can't be used that way."""
 
-    key: str
+    scenario: str
     title: str
+    how: str
     unit: str
-    target: str
-    measure: Callable[[str, Factory], float]  # (implementation name, factory)
-    ratio: Callable[[dict[str, float], str], float]
-    ok: Callable[[float], bool]
-    extra: Callable[[str, Factory], float] | None = None  # (b): the 4-worker figure
-    max_repeat: int = 0  # >0: a deterministic figure (memory) needs no more repeats
-    raw: dict[str, list[float]] = field(default_factory=dict)
-    raw_extra: dict[str, list[float]] = field(default_factory=dict)
+    measure: Callable[[str], float | None]
+    max_repeat: int = 0  # >0: a deterministic figure (memory) needs no more
+    raw: dict[str, list[float | None]] = field(default_factory=dict)
 
 
-def _vs_tpe(figures: dict[str, float], impl: str) -> float:
-    return figures[impl] / figures[REFERENCE]
+EXECUTOR_IDIOMS = list(IDIOMS)
+FUTURE_IDIOMS = [k for k, i in IDIOMS.items() if not i.needs_executor and k != "wrap_future"]
+
+SCENARIOS = {
+    "noop": "no-op tasks, 4 workers",
+    "noop-32": "no-op tasks, 32 workers",
+    "round-trip": "one submit(noop).result() at a time, 4 workers",
+    "sleep": "time.sleep(1 ms) tasks, 64 workers, % of the ideal from the real sleep",
+    "keyed": "KeyedExecutor: no-op tasks over 64 keys, 4 workers",
+    "runner": "Runner: no-op tasks using the worker's resource, 4 workers",
+    "memory": "queued no-op tasks, futures held: bytes per task (tracemalloc)",
+    "memory-rss": "the same, as RSS growth in a fresh process",
+}
 
 
-def scenario_sizes(quick: bool) -> dict[str, int]:
-    """Task counts: the issue's at full size, about a tenth with ``quick``."""
+def sizes(quick: bool) -> dict[str, int]:
+    """Task counts: full size, or about a tenth with ``quick``."""
     k = 10 if quick else 1
-    return {
-        "tasks": 200_000 // k,  # (a), (b), (c)
-        "rtts": 2000 // k,  # (d) round trips
-        "aio": 20_000 // k,  # (f)
-        "mem": 200_000 // k,  # (g)
-        "sleeps": 640 if quick else 4000,  # (e); quick: 10 per worker, ideal 10 ms
-    }
+    return {"tasks": 50_000 // k, "rtts": 2000 // k, "mem": 200_000 // k,
+            "sleeps": 640 if quick else 4000}
 
 
-def scenarios(quick: bool) -> list[Scenario]:
-    """The issue's targets, at full size or (``quick``) scaled for CI."""
-    size = scenario_sizes(quick)
-    tasks, rtts, aio, mem, sleeps = (
-        size["tasks"],
-        size["rtts"],
-        size["aio"],
-        size["mem"],
-        size["sleeps"],
-    )
+def _throughput_of(impl: str, *, kind: str, workers: int, idiom: str, n: int) -> float:
+    return throughput(impl, kind, workers, idiom, n)
+
+
+def _round_trip_of(impl: str, *, factories: dict[str, Factory], n: int, idle_gap: float) -> float:
+    return round_trip_p50(factories[impl], n, idle_gap)
+
+
+def _throughput_rows(key: str, kind: str, workers: int, n: int, idioms: list[str]) -> list[Row]:
     return [
-        Scenario(
-            "a",
-            f"{tasks:,} no-ops, submit all then wait, 4 workers",
-            "tasks/s",
-            ">= 15x TPE",
-            lambda _, f: noop_throughput(f, tasks, 4),
-            _vs_tpe,
-            lambda r: r >= 15,
-        ),
-        Scenario(
-            "b",
-            "as (a), 32 workers (ratio: vs own 4 workers)",
-            "tasks/s",
-            ">= 0.8x own (a)",
-            lambda _, f: noop_throughput(f, tasks, 32),
-            lambda fig, impl: fig[impl] / fig["extra:" + impl],
-            lambda r: r >= 0.8,
-            extra=lambda _, f: noop_throughput(f, tasks, 4),
-        ),
-        Scenario(
-            "c",
-            f"map over {tasks:,} items, 4 workers",
-            "items/s",
-            ">= 25x TPE",
-            lambda _, f: map_throughput(f, tasks, 4),
-            _vs_tpe,
-            lambda r: r >= 25,
-        ),
-        Scenario(
-            "d",
-            "submit().result() round trip, idle pool, p50",
-            "us",
-            "<= 0.5x TPE",
-            lambda _, f: round_trip_p50(f, rtts, 4),
-            _vs_tpe,
-            lambda r: r <= 0.5,
-        ),
-        Scenario(
-            "e",
-            f"{sleeps:,} x sleep(1 ms), 64 workers, % of ideal",
-            "%",
-            ">= 95 %",
-            lambda _, f: sleep_efficiency(f, sleeps, 64),
-            lambda fig, impl: fig[impl],
-            lambda r: r >= 95,
-        ),
-        Scenario(
-            "f",
-            f"{aio:,} x loop.run_in_executor(ex, noop)",
-            "tasks/s",
-            ">= 3x TPE",
-            lambda _, f: run_in_executor_throughput(f, aio, 4),
-            _vs_tpe,
-            lambda r: r >= 3,
-        ),
-        Scenario(
-            "g",
-            f"{mem:,} queued no-ops, futures held (tracemalloc)",
-            "B/task",
-            "<= 1/3 TPE",
-            lambda _, f: memory_per_task(f, mem, "tracemalloc"),
-            _vs_tpe,
-            lambda r: r <= 1 / 3,
-            max_repeat=2,
-        ),
-        Scenario(
-            "g-rss",
-            f"{mem:,} queued no-ops, futures held (RSS, fresh process)",
-            "B/task",
-            "<= 1/3 TPE",
-            lambda name, _: rss_per_task_fresh(name, mem),
-            _vs_tpe,
-            lambda r: r <= 1 / 3,
-            max_repeat=2,
-        ),
+        Row(key, f"{n:,} {SCENARIOS[key]}", IDIOMS[i].title, "tasks/s",
+            partial(_throughput_of, kind=kind, workers=workers, idiom=i, n=n))
+        for i in idioms
     ]
 
 
+def rows(quick: bool, real_sleep: float) -> list[Row]:
+    """Every row, at full size or (``quick``) scaled down for a smoke run."""
+    size = sizes(quick)
+    n, rtts, mem, sleeps = size["tasks"], size["rtts"], size["mem"], size["sleeps"]
+    factories = executor_factories()
+    out = _throughput_rows("noop", "noop", 4, n, EXECUTOR_IDIOMS)
+    out += _throughput_rows("noop-32", "noop", 32, n, EXECUTOR_IDIOMS)
+    for how, gap in (("back to back", 0.0), ("after a 100 us pause (workers parked)", 1e-4)):
+        out.append(Row("round-trip", SCENARIOS["round-trip"], how, "us p50",
+                       partial(_round_trip_of, factories=factories, n=rtts, idle_gap=gap)))
+    out += [
+        Row("sleep", f"{sleeps:,} x {SCENARIOS['sleep']}", IDIOMS[i].title, "% ideal",
+            partial(sleep_efficiency, idiom=i, n=sleeps, real_sleep=real_sleep))
+        for i in EXECUTOR_IDIOMS
+    ]
+    out += _throughput_rows("keyed", "keyed", 4, n, FUTURE_IDIOMS)
+    out += _throughput_rows("runner", "runner", 4, n, FUTURE_IDIOMS)
+    out.append(Row("memory", f"{mem:,} {SCENARIOS['memory']}", "(futures held)", "B/task",
+                   lambda impl: memory_per_task(factories[impl], mem), max_repeat=2))
+    out.append(Row("memory-rss", f"{mem:,} {SCENARIOS['memory-rss']}", "(futures held)",
+                   "B/task", lambda impl: rss_per_task_fresh(impl, mem), max_repeat=2))
+    return out
+
+
+def measure_once(row: Row, impl: str) -> float | None:
+    try:
+        return row.measure(impl)
+    except NotAccepted:
+        return None
+
+
+def run(selected: list[Row], impls: Sequence[str], repeat: int, out: Callable[[str], None]) -> None:
+    """Measure each row ``repeat`` times per implementation, interleaved."""
+    for row in selected:
+        t0 = time.perf_counter()
+        for _ in range(min(repeat, row.max_repeat or repeat)):
+            for impl in impls:
+                row.raw.setdefault(impl, []).append(measure_once(row, impl))
+        out(f"  {row.scenario}: {row.how} ({time.perf_counter() - t0:.1f} s)")
+
+
+def medians(row: Row) -> dict[str, float | None]:
+    return {
+        impl: None if any(v is None for v in vals) else statistics.median(vals)  # type: ignore[type-var]
+        for impl, vals in row.raw.items()
+    }
+
+
+def ratios(row: Row) -> dict[str, float | None]:
+    """Each core's median over TPE's (the same direction as the unit:
+    for us and bytes lower is better, for the rest higher)."""
+    med = medians(row)
+    ref = med.get(REFERENCE)
+    return {
+        impl: None if m is None or not ref else m / ref
+        for impl, m in med.items() if impl != REFERENCE
+    }
+
+
+# -- the output ------------------------------------------------------------------------
 def machine() -> dict[str, Any]:
-    """Cores, CPU model, Python, load: what the numbers came from."""
+    """CPU, cores, Python and its GIL, load: what the numbers came from."""
     model = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
+            model = next(
+                (ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), model
+            )
     except OSError:
         pass
     from . import __version__
     from ._impl import cores
 
+    free_threaded = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
+    gil = getattr(sys, "_is_gil_enabled", lambda: True)()
     return {
         "cpus": os.cpu_count(),
         "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "cpu_model": model,
         "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "gil": "free-threaded" + ("" if not gil else ", GIL enabled") if free_threaded else "GIL",
         "platform": platform.platform(),
         "conexe": __version__,
         "cores": sorted(cores),
@@ -446,205 +331,113 @@ def machine() -> dict[str, Any]:
 
 def _fmt(x: float | None, unit: str) -> str:
     if x is None:
-        return "n/a"
-    if unit in ("tasks/s", "items/s"):
+        return NOT_ACCEPTED
+    if unit == "tasks/s":
         return f"{x:,.0f}"
-    if unit == "%":
-        return f"{x:.1f}"
     return f"{x:,.1f}"
 
 
-def _table(rows: list[list[str]]) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+def render(selected: list[Row], impls: Sequence[str]) -> str:
+    cores = [n for n in impls if n != REFERENCE]
+    table = [["scenario", "how the caller waits", "unit", REFERENCE]
+             + [f"conexe {n}" for n in cores] + [f"{n} / TPE" for n in cores]]
+    last = None
+    for row in selected:
+        med, rat = medians(row), ratios(row)
+        table.append(
+            [row.title if row.title != last else "", row.how, row.unit]
+            + [_fmt(med.get(n), row.unit) for n in impls]
+            + ["" if rat.get(n) is None else f"{rat[n]:.2f}x" for n in cores]
+        )
+        last = row.title
+    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
     lines = []
-    for j, r in enumerate(rows):
-        cells = [
-            c.ljust(w) if i < 3 else c.rjust(w)
-            for i, (c, w) in enumerate(zip(r, widths, strict=True))
-        ]
-        lines.append("  ".join(cells).rstrip())
+    for j, r in enumerate(table):
+        lines.append("  ".join(c.ljust(w) if i < 3 else c.rjust(w)
+                               for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip())
         if j == 0:
             lines.append("  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
 
-def run(
-    selected: list[Scenario], impls: dict[str, Factory], repeat: int, out: Callable[[str], None]
-) -> dict[str, Any]:
-    """Measure every selected scenario ``repeat`` times per implementation,
-    interleaved; returns the raw numbers and medians."""
-    results: dict[str, Any] = {}
-    for sc in selected:
-        t0 = time.perf_counter()
-        for _ in range(min(repeat, sc.max_repeat or repeat)):
-            for name, factory in impls.items():
-                sc.raw.setdefault(name, []).append(sc.measure(name, factory))
-                if sc.extra is not None and name != REFERENCE:
-                    sc.raw_extra.setdefault(name, []).append(sc.extra(name, factory))
-        figures = {name: statistics.median(v) for name, v in sc.raw.items()}
-        figures.update({"extra:" + n: statistics.median(v) for n, v in sc.raw_extra.items()})
-        ratios = {n: sc.ratio(figures, n) for n in impls if n != REFERENCE}
-        results[sc.key] = {
-            "title": sc.title,
-            "unit": sc.unit,
-            "target": sc.target,
-            "raw": sc.raw,
-            "raw_extra": sc.raw_extra,
-            "median": figures,
-            "ratio": ratios,
-            "pass": {n: sc.ok(r) for n, r in ratios.items()},
-            "seconds": time.perf_counter() - t0,
-        }
-        out(f"  ({sc.key}) done in {time.perf_counter() - t0:.1f} s")
-    return results
+def to_json(selected: list[Row], info: dict[str, Any], repeat: int, quick: bool) -> dict[str, Any]:
+    return {
+        "machine": info,
+        "repeat": repeat,
+        "quick": quick,
+        "rows": [
+            {"scenario": r.scenario, "title": r.title, "how": r.how, "unit": r.unit,
+             "raw": r.raw, "median": medians(r), "ratio": ratios(r)}
+            for r in selected
+        ],
+    }
 
 
-def _notes(
-    results: dict[str, Any], info: dict[str, Any], impls: Sequence[str], repeat: int, aio_n: int
-) -> list[str]:
-    """Context for the two targets the machine itself caps: (e) by the
-    sleep's real length, (f) by asyncio's own per-task cost."""
-    from ._impl import cores
-
-    lines = []
-    cores_run = [n for n in ("c", "py") if n in impls]
-    if "e" in results and info.get("sleep_1ms_real_s"):
-        scale = info["sleep_1ms_real_s"] / 0.001
-        figs = ", ".join(
-            f"{n} {results['e']['median'][n] * scale:.1f} %" for n in [REFERENCE, *cores_run]
-        )
-        lines.append(f"(e) against the reachable ideal (n x real sleep / 64): {figs}")
-        results["e"]["vs_real_sleep"] = {
-            n: results["e"]["median"][n] * scale for n in [REFERENCE, *cores_run]
-        }
-    if "f" in results:
-        best = cores["c"] if "c" in cores else cores["py"]
-        floor = statistics.median(run_in_executor_floor(aio_n, best.Future) for _ in range(repeat))
-        tpe = results["f"]["median"][REFERENCE]
-        lines.append(
-            f"(f) for scale, what asyncio's wrap_future chaining alone costs: run_in_executor "
-            f"over an inline executor (no threads, a done unbound {best.IMPLEMENTATION} Future) "
-            f"reaches {floor:,.0f} tasks/s = {floor / tpe:.2f}x TPE; conexe's loop-bound "
-            f"futures skip that chaining (docs/asyncio.md)"
-        )
-        results["f"]["inline_floor"] = floor
-    return lines
+def header(info: dict[str, Any], impls: Sequence[str], repeat: int, real_sleep: float) -> str:
+    return "\n".join([
+        f"conexe {info['conexe']} bench on {info['cpu_model']}, {info['cpus']} CPUs "
+        f"({info['usable_cpus']} usable), {info['python']} ({info['gil']}), "
+        f"load {info['loadavg']}",
+        f"implementations: {', '.join(impls)}; figures are medians of {repeat} runs; "
+        f"thread start-up is excluded (pools are warmed first)",
+        f"time.sleep(1 ms) really takes {real_sleep * 1000:.3f} ms here: the sleep rows' "
+        f"ideal is n x that / 64",
+    ])
 
 
-def render(results: dict[str, Any], impls: Sequence[str]) -> str:
-    cores = [n for n in ("c", "py") if n in impls]
-    rows = [
-        ["", "scenario", "unit", "TPE", "conexe-c", "conexe-py"]
-        + [f"ratio {n}" for n in cores]
-        + ["target"]
-        + [f"{n} ok?" for n in cores]
-    ]
-    for key, r in results.items():
-        med, unit = r["median"], r["unit"]
-        row = [f"({key})", r["title"], unit]
-        row += [_fmt(med.get(n), unit) for n in (REFERENCE, "c", "py")]
-        row += [f"{r['ratio'][n]:.2f}" + ("x" if unit != "%" else " %") for n in cores]
-        row += [r["target"]] + ["pass" if r["pass"][n] else "FAIL" for n in cores]
-        rows.append(row)
-    return _table(rows)
+# -- the command --------------------------------------------------------------------------
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m conexe bench",
+        description="conexe (each core) against concurrent.futures.ThreadPoolExecutor, "
+        "every way of waiting, side by side in one process.",
+    )
+    p.add_argument("--repeat", type=int, default=None,
+                   help="runs per row and implementation; medians are shown (default 5, 3 quick)")
+    p.add_argument("--quick", action="store_true", help="about a tenth of the tasks: a smoke run")
+    p.add_argument("--only", default="",
+                   help=f"comma-separated scenarios (all: {','.join(SCENARIOS)})")
+    p.add_argument("--idiom", default="",
+                   help=f"comma-separated ways of waiting (all: {','.join(IDIOMS)})")
+    p.add_argument("--impl", default="",
+                   help="comma-separated implementations besides TPE, e.g. c (default: all)")
+    p.add_argument("--json", metavar="PATH", help="also write every raw number to PATH")
+    return p
+
+
+def _pick(p: argparse.ArgumentParser, arg: str, valid: Sequence[str], what: str) -> list[str]:
+    keys = [k.strip() for k in arg.split(",") if k.strip()]
+    unknown = [k for k in keys if k not in valid]
+    if unknown:
+        p.error(f"unknown {what} {', '.join(unknown)}; choose from {', '.join(valid)}")
+    return keys or list(valid)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m conexe bench``; returns the exit status."""
-    parser = argparse.ArgumentParser(
-        prog="python -m conexe bench",
-        description="conexe's ConcurrentExecutor (each core) against "
-        "concurrent.futures.ThreadPoolExecutor, side by side in one process.",
-    )
-    parser.add_argument(
-        "--repeat",
-        type=int,
-        default=None,
-        help="repeats per scenario and implementation; medians are "
-        "reported (default 5, or 3 with --quick)",
-    )
-    parser.add_argument(
-        "--quick", action="store_true", help="counts scaled down ~10x: a smoke run for CI"
-    )
-    parser.add_argument(
-        "--only",
-        default="",
-        help="comma-separated scenario keys, e.g. a,c (all: a,b,c,d,e,f,g,g-rss)",
-    )
-    parser.add_argument(
-        "--impl",
-        default="",
-        help="comma-separated implementations besides TPE, e.g. c (default: every available core)",
-    )
-    parser.add_argument("--json", metavar="PATH", help="write the raw numbers to PATH")
-    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
-
+    p = parser()
+    args = p.parse_args(list(sys.argv[1:] if argv is None else argv))
     repeat = args.repeat if args.repeat is not None else (3 if args.quick else 5)
     if repeat < 1:
-        parser.error(f"--repeat must be >= 1, got {repeat}")
-    every = scenarios(args.quick)
-    keys = [k.strip() for k in args.only.split(",") if k.strip()]
-    unknown = sorted(set(keys) - {s.key for s in every})
-    if unknown:
-        parser.error(
-            f"unknown scenario(s) {', '.join(unknown)}; choose from "
-            f"{', '.join(s.key for s in every)}"
-        )
-    selected = [s for s in every if not keys or s.key in keys]
-    impls = executor_factories()
-    if args.impl:
-        wanted = {k.strip() for k in args.impl.split(",") if k.strip()}
-        missing = sorted(wanted - set(impls))
-        if missing:
-            parser.error(
-                f"implementation(s) {', '.join(missing)} not available here "
-                f"(available: {', '.join(n for n in impls if n != REFERENCE)})"
-            )
-        impls = {n: f for n, f in impls.items() if n == REFERENCE or n in wanted}
-
-    def out(line: str) -> None:
-        print(line, flush=True)
-
+        p.error(f"--repeat must be >= 1, got {repeat}")
+    scenarios = _pick(p, args.only, list(SCENARIOS), "scenario(s)")
+    idioms = _pick(p, args.idiom, list(IDIOMS), "way(s) of waiting")
+    available = [n for n in executor_factories() if n != REFERENCE]
+    impls = [REFERENCE, *_pick(p, args.impl, available, "implementation(s)")]
+    real_sleep = sleep_real()
+    selected = [r for r in rows(args.quick, real_sleep)
+                if r.scenario in scenarios and (r.unit != "tasks/s" and r.unit != "% ideal"
+                                                or _idiom_of(r) in idioms)]
     info = machine()
-    out(
-        f"conexe {info['conexe']} bench: {info['python']}, {info['cpu_model']}, "
-        f"{info['cpus']} CPUs ({info['usable_cpus']} usable), load {info['loadavg']}"
-    )
-    out(
-        f"implementations: {', '.join(impls)}; repeat {repeat}"
-        + (" (quick)" if args.quick else "")
-        + "; figures are medians"
-    )
-    if "c" not in impls:
-        out(
-            "note: the C extension is not built here; only the pure-Python core runs "
-            "(python setup.py build_ext --inplace)"
-        )
-    if "e" in {s.key for s in selected}:
-        real = sleep_overshoot()
-        out(
-            f"note (e): time.sleep(1 ms) takes {real * 1000:.3f} ms here, so the best "
-            f"reachable is ~{100 * 0.001 / real:.0f} % of ideal; (e) also needs 64 threads' "
-            f"wake-ups on {info['usable_cpus']} CPUs"
-        )
-        info["sleep_1ms_real_s"] = real
-    t0 = time.perf_counter()
-    results = run(selected, impls, repeat, out)
-    out("")
-    out(render(results, list(impls)))
-    notes = _notes(results, info, list(impls), repeat, aio_n=scenario_sizes(args.quick)["aio"])
-    for line in notes:
-        out(line)
-    out(
-        f"\nratios are conexe/TPE of the medians ((b): 32 workers / own 4 workers; "
-        f"(e): the % itself); total {time.perf_counter() - t0:.0f} s"
-    )
+    print(header(info, impls, repeat, real_sleep), flush=True)
+    run(selected, impls, repeat, lambda line: print(line, flush=True))
+    print("\n" + render(selected, impls))
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(
-                {"machine": info, "repeat": repeat, "quick": args.quick, "results": results},
-                f,
-                indent=2,
-            )
-        out(f"raw numbers written to {args.json}")
+            json.dump(to_json(selected, info, repeat, args.quick), f, indent=2)
+        print(f"raw numbers written to {args.json}")
     return 0
+
+
+def _idiom_of(row: Row) -> str:
+    return next(k for k, i in IDIOMS.items() if i.title == row.how)

@@ -27,6 +27,20 @@ cdef struct Lane:
 cdef class LoopInbox
 
 
+cdef class FutureCondition:
+    # A future's _condition: a reentrant lock, plus a threading.Condition
+    # over it made only if someone waits on or notifies it.
+    cdef PyThread_type_lock lock
+    cdef unsigned long owner        # thread holding it, 0: free
+    cdef Py_ssize_t depth           # the owner's nested acquires
+    cdef object waitable            # threading.Condition(self), made lazily
+
+    cdef int take(self, double timeout) except -1
+    cdef int drop(self) except -1
+    cdef int notify_waiting(self) except -1
+    cdef object condition(self)
+
+
 cdef class FutureBase:
     # Public state, mirrored by the _state/_result/_exception properties
     # that concurrent.futures.wait()/as_completed() read.
@@ -35,7 +49,7 @@ cdef class FutureBase:
     cdef object exc                 # the exception, or None
     cdef list callbacks             # done callbacks, None when empty
     cdef list waiters               # concurrent.futures waiters, made lazily
-    cdef object cond                # threading.Condition, made lazily
+    cdef FutureCondition cond       # _condition, made lazily
     cdef PyThread_type_lock done_lock  # made only when someone blocks
     # The task, released as soon as it starts (or is cancelled).
     cdef object fn

@@ -102,6 +102,7 @@ cdef extern from "Python.h":
         PyThread_type_lock lock, long long microseconds, int intr_flag) nogil
     int Py_MakePendingCalls() except -1
     int PyObject_GenericSetAttr(object o, object name, PyObject *value) except -1
+    unsigned long PyThread_get_thread_ident() nogil
 
 __all__ = ["ChunkItemError", "Engine", "Future", "Worker", "IMPLEMENTATION", "run_chunk"]
 
@@ -407,6 +408,202 @@ cdef class LoopInbox:
                     })
 
 
+# -- what concurrent.futures.wait() and as_completed() use ----------------------
+# They hold every future's ``_condition`` while they read its ``_state`` and
+# append their waiter to its ``_waiters``; completing a future takes the same
+# lock around the state change and the waiters' notification, so a waiter is
+# either installed before the change (and notified) or sees the future done.
+# ``_condition`` is a FutureCondition: one C lock, made the first time it is
+# asked for, instead of a threading.Condition per future.
+
+cdef object _AllCompletedWaiter = None
+cdef object _AsCompletedWaiter = None
+cdef object _FirstCompletedWaiter = None
+try:
+    from concurrent.futures._base import (
+        _AllCompletedWaiter, _AsCompletedWaiter, _FirstCompletedWaiter)
+except ImportError:  # another stdlib: every waiter takes the generic path
+    pass
+
+DEF NOTIFY_RESULT = 0
+DEF NOTIFY_EXCEPTION = 1
+DEF NOTIFY_CANCELLED = 2
+
+
+cdef inline int set_event_once(object event) except -1:
+    # Event.set() on a set event changes nothing (nobody can be blocked
+    # on it), but costs a Condition round trip in Python.
+    if not event.is_set():
+        event.set()
+    return 0
+
+
+cdef int notify_waiter(object w, FutureBase fut, int how) except -1:
+    """``w.add_result(fut)`` (or add_exception/add_cancelled), done here
+    for the stdlib's own waiter classes exactly as their methods do it,
+    and through the methods for any other."""
+    cdef object t = type(w), lock
+    cdef Py_ssize_t left
+    if t is _AllCompletedWaiter:  # wait(ALL_COMPLETED / FIRST_EXCEPTION)
+        w.finished_futures.append(fut)
+        if how == NOTIFY_EXCEPTION and w.stop_on_exception:
+            set_event_once(w.event)
+            return 0
+        lock = w.lock
+        lock.acquire()
+        try:
+            left = w.num_pending_calls - 1
+            w.num_pending_calls = left
+            if not left:
+                w.event.set()
+        finally:
+            lock.release()
+    elif t is _AsCompletedWaiter:  # as_completed(): clears its event under the lock
+        lock = w.lock
+        lock.acquire()
+        try:
+            w.finished_futures.append(fut)
+            set_event_once(w.event)
+        finally:
+            lock.release()
+    elif t is _FirstCompletedWaiter:  # wait(FIRST_COMPLETED): never cleared
+        w.finished_futures.append(fut)
+        set_event_once(w.event)
+    elif how == NOTIFY_RESULT:
+        w.add_result(fut)
+    elif how == NOTIFY_EXCEPTION:
+        w.add_exception(fut)
+    else:
+        w.add_cancelled(fut)
+    return 0
+
+
+@cython.final
+cdef class FutureCondition:
+    """A future's ``_condition``: the reentrant lock that guards its state
+    (as ``threading.Condition()``'s RLock does on the stdlib future), with
+    a Condition's ``wait``/``notify`` over it for code that uses those.
+
+        >>> f = Future()
+        >>> with f._condition:
+        ...     f._condition.notify_all()
+        >>> f._condition.acquire(timeout=0.1), f._condition.release()
+        (True, None)
+    """
+
+    def __cinit__(self):
+        self.lock = PyThread_allocate_lock()
+        if self.lock == NULL:
+            raise MemoryError("cannot allocate a lock")
+        # No cycle through it until a Condition is made (see condition()).
+        PyObject_GC_UnTrack(self)
+
+    def __dealloc__(self):
+        if self.lock != NULL:
+            PyThread_free_lock(self.lock)
+            self.lock = NULL
+
+    cdef int take(self, double timeout) except -1:
+        """Acquire (``timeout`` < 0: forever); 1 if acquired, 0 if not."""
+        cdef unsigned long me = PyThread_get_thread_ident()
+        if self.owner == me:  # only this thread stores its own ident
+            self.depth += 1
+            return 1
+        if acquire_timed(self.lock, timeout) != 1:
+            return 0
+        self.owner = me
+        self.depth = 1
+        return 1
+
+    cdef int drop(self) except -1:
+        if self.depth == 0 or self.owner != PyThread_get_thread_ident():
+            raise RuntimeError("cannot release un-acquired lock")
+        self.depth -= 1
+        if self.depth == 0:
+            self.owner = 0
+            PyThread_release_lock(self.lock)
+        return 0
+
+    cdef int notify_waiting(self) except -1:
+        """notify_all() if anyone ever waited on it (the lock is held)."""
+        cdef object cond = self.waitable
+        if cond is not None:
+            cond.notify_all()
+        return 0
+
+    cdef object condition(self):
+        cdef object cond = self.waitable
+        if cond is None:
+            cond = threading.Condition(self)  # it refers back to us
+            with cython.critical_section(self):
+                if self.waitable is None:
+                    gc_track(self)
+                    self.waitable = cond
+                cond = self.waitable
+        return cond
+
+    def acquire(self, blocking=True, timeout=-1):
+        """Acquire the lock, as ``threading.RLock.acquire``."""
+        if not blocking:
+            if timeout != -1:
+                raise ValueError("can't specify a timeout for a non-blocking call")
+            return self.take(0.0) == 1
+        if timeout == -1:
+            return self.take(-1.0) == 1
+        if timeout < 0:
+            raise ValueError("timeout value must be a non-negative number")
+        return self.take(timeout) == 1
+
+    def release(self):
+        """Release the lock once (it is reentrant)."""
+        self.drop()
+
+    def __enter__(self):
+        self.take(-1.0)
+        return True
+
+    def __exit__(self, *exc_info):
+        self.drop()
+
+    def _is_owned(self):
+        return self.depth > 0 and self.owner == PyThread_get_thread_ident()
+
+    def _release_save(self):
+        # What threading.Condition.wait() calls: let go entirely.
+        if not self._is_owned():
+            raise RuntimeError("cannot release un-acquired lock")
+        saved = self.depth
+        self.depth = 0
+        self.owner = 0
+        PyThread_release_lock(self.lock)
+        return saved
+
+    def _acquire_restore(self, saved):
+        acquire_timed(self.lock, -1.0)
+        self.owner = PyThread_get_thread_ident()
+        self.depth = saved
+
+    def wait(self, timeout=None):
+        """``threading.Condition.wait`` (the lock must be held)."""
+        return self.condition().wait(timeout)
+
+    def wait_for(self, predicate, timeout=None):
+        """``threading.Condition.wait_for`` (the lock must be held)."""
+        return self.condition().wait_for(predicate, timeout)
+
+    def notify(self, n=1):
+        """``threading.Condition.notify`` (the lock must be held)."""
+        self.condition().notify(n)
+
+    def notify_all(self):
+        """``threading.Condition.notify_all`` (the lock must be held)."""
+        self.condition().notify_all()
+
+    def __repr__(self):
+        return "<%s %s, depth %d>" % (
+            type(self).__name__, "locked" if self.depth else "unlocked", self.depth)
+
+
 cdef class FutureBase:
     """The C half of :class:`Future` (fields in _core.pxd)."""
 
@@ -443,11 +640,14 @@ cdef class FutureBase:
 
     @property
     def _condition(self):
-        gc_track(self)
-        with cython.critical_section(self):
-            if self.cond is None:
-                self.cond = threading.Condition()
-            return self.cond
+        cdef FutureCondition cond = self.cond
+        if cond is None:
+            cond = FutureCondition()
+            with cython.critical_section(self):
+                if self.cond is None:
+                    self.cond = cond
+                cond = self.cond
+        return cond
 
     @property
     def _waiters(self):
@@ -527,15 +727,13 @@ cdef class FutureBase:
     def set_running_or_notify_cancel(self):
         """Mark the future running (True), or, if it was cancelled, notify
         its waiters and return False."""
-        cdef object cond = None
-        cdef bint has_waiters
+        cdef FutureCondition cond
+        cdef list waiters = None
+        cdef int st
         with cython.critical_section(self):
-            has_waiters = self.waiters is not None
-        if has_waiters:
-            cond = self._condition
-        cdef list waiters
+            cond = self.cond
         if cond is not None:
-            cond.acquire()
+            cond.take(-1.0)  # as settle(): wait() may be installing a waiter
         try:
             with cython.critical_section(self):
                 st = state(self)
@@ -547,18 +745,18 @@ cdef class FutureBase:
                     waiters = self.waiters
                 elif st == CANCELLED_AND_NOTIFIED:
                     return False
-                else:
-                    waiters = None
             if st != CANCELLED:
                 _LOGGER.critical("Future %s in unexpected state: %s", id(self), _STATE_NAMES[st])
                 raise RuntimeError("Future in unexpected state")
             if waiters:
                 for w in waiters:
-                    w.add_cancelled(self)
+                    notify_waiter(w, self, NOTIFY_CANCELLED)
+            if cond is not None:
+                cond.notify_waiting()
             return False
         finally:
             if cond is not None:
-                cond.release()
+                cond.drop()
 
     def set_result(self, result):
         """Set the result; waiters wake and callbacks run."""
@@ -748,22 +946,24 @@ cdef class FutureBase:
     cdef bint settle(self, int new_state, object res, object exc, int expected) except -1:
         """Move to the done ``new_state`` (FINISHED with ``res``/``exc``, or
         CANCELLED_AND_NOTIFIED) and wake everyone: the blocked callers, the
-        concurrent.futures waiters, the Condition, the callbacks. Only from
-        state ``expected``, or (-1) from any state that isn't done yet.
-        Returns False, changing nothing, otherwise.
+        concurrent.futures waiters, the Condition's waiters, the callbacks.
+        Only from state ``expected``, or (-1) from any state that isn't
+        done yet. Returns False, changing nothing, otherwise.
 
-        The Condition, if wait()/as_completed() made one, is held across
-        the change, as they expect; it is re-checked under the future's
-        own lock in case one was made meanwhile."""
-        cdef object cond
+        If wait()/as_completed() ever asked for ``_condition``, it is held
+        across the change and the waiters' notification, as they expect;
+        it is re-checked under the future's own lock in case one was made
+        meanwhile. Without one, nobody can be installing a waiter."""
+        cdef FutureCondition cond
         cdef list waiters, cbs, aio = None
         cdef PyThread_type_lock lock = NULL
         cdef bint again, moved = False
+        cdef int how
         while True:
             with cython.critical_section(self):  # _condition may be making it
                 cond = self.cond
             if cond is not None:
-                cond.acquire()
+                cond.take(-1.0)
             try:
                 with cython.critical_section(self):
                     again = self.cond is not cond
@@ -789,31 +989,25 @@ cdef class FutureBase:
                 if lock != NULL:
                     PyThread_release_lock(lock)
                 if waiters:
-                    for w in waiters:
-                        if new_state == CANCELLED_AND_NOTIFIED:
-                            w.add_cancelled(self)
-                        elif exc is None:
-                            w.add_result(self)
-                        else:
-                            w.add_exception(self)
+                    if new_state == CANCELLED_AND_NOTIFIED:
+                        how = NOTIFY_CANCELLED
+                    elif exc is None:
+                        how = NOTIFY_RESULT
+                    else:
+                        how = NOTIFY_EXCEPTION
+                    for w in waiters:  # changed only under the lock we hold
+                        notify_waiter(w, self, how)
                 if cond is not None:
-                    cond.notify_all()
+                    cond.notify_waiting()
             finally:
                 if cond is not None:
-                    cond.release()
+                    cond.drop()
             break
         if cbs:
-            self._invoke(cbs)
+            invoke_callbacks(self, cbs)
         if aio:
             self.inbox.deliver(self, aio)
         return True
-
-    def _invoke(self, list cbs):
-        for cb in cbs:
-            try:
-                cb(self)
-            except Exception:
-                _LOGGER.exception("exception calling callback for %r", self)
 
     cdef void release_task(self):
         self.take_task()
@@ -888,6 +1082,15 @@ cdef class FutureBase:
 
     def _claim(self, bint check_deadline):
         return self.claim(check_deadline)
+
+
+cdef int invoke_callbacks(FutureBase fut, list cbs) except -1:
+    for cb in cbs:
+        try:
+            cb(fut)
+        except Exception:
+            _LOGGER.exception("exception calling callback for %r", fut)
+    return 0
 
 
 class Future(FutureBase, _StdFuture):
