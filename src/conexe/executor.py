@@ -605,6 +605,10 @@ class _BufferedMap:
     is held only through a weak reference, so a dropped executor is not kept
     alive by its map: once it is gone nothing more is read or submitted,
     and the results already submitted are still delivered.
+
+    On a bounded queue the map keeps at most ``max_queue_size`` of its own
+    chunks in flight (the first read is chunked to fit), so that it never
+    fills the queue by itself; reading then waits for a chunk to be used up.
     """
 
     def __init__(
@@ -624,35 +628,40 @@ class _BufferedMap:
         self.end_time = end_time
         self.size = min(size, buffersize)
         self.buffersize = buffersize
+        # Unbounded: buffersize + 1 (the one just read, before its result is waited for).
+        self.max_chunks = ex._max_queue_size or buffersize + 1
         self.read = 0  # items taken from the input
         self.taken = 0  # results handed to the consumer
         self.in_flight: deque[cf.Future[Any]] = deque()
         try:
-            self._read(ex, buffersize)
+            self._read(ex, buffersize, max(self.size, -(-buffersize // self.max_chunks)))
         except BaseException:
             self._cancel_in_flight()
             raise
 
-    def _read(self, ex: ConcurrentExecutor, count: int) -> None:
+    def _read(self, ex: ConcurrentExecutor, count: int, size: int) -> None:
         """Read up to ``count`` items; submit them in chunks of ``size``."""
         assert self.items is not None
         chunk = list(itertools.islice(self.items, count))
         self.read += len(chunk)
         if len(chunk) < count:
             self.items = None
-        for i in range(0, len(chunk), self.size):
-            self.in_flight.append(ex.submit(self.run_chunk, self.fn, chunk[i : i + self.size]))
+        for i in range(0, len(chunk), size):
+            self.in_flight.append(ex.submit(self.run_chunk, self.fn, chunk[i : i + size]))
 
     def _top_up(self) -> None:
-        """At the start of a ``next()``: read what the buffer has room for."""
-        if self.items is None:
-            return
-        room = self.taken + self.buffersize + 1 - self.read
-        if room < self.size:
-            return
-        ex = self.executor()
-        if ex is not None:
-            self._read(ex, self.size)
+        """At the start of a ``next()``: read what the buffer has room for,
+        a chunk at a time."""
+        ex = None
+        while (
+            self.items is not None
+            and self.taken + self.buffersize + 1 - self.read >= self.size
+            and len(self.in_flight) < self.max_chunks
+        ):
+            ex = ex or self.executor()
+            if ex is None:
+                return
+            self._read(ex, self.size, self.size)
         del ex  # not held while the consumer has the iterator
 
     def _cancel_in_flight(self) -> None:
