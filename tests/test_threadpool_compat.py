@@ -163,6 +163,14 @@ def test_thread_pool_executor_takes_the_stdlib_arguments_positionally(core: Modu
     assert seen and all(s.startswith("ready:named_") for s in seen)
 
 
+def test_thread_pool_executor_takes_none_for_the_default_prefix(core: ModuleType) -> None:
+    tpe = bind_core(conexe.ThreadPoolExecutor, core)
+    with tpe(1, None) as ex:
+        assert ex.submit(threading.current_thread).result().name.startswith("conexe-")
+    with pytest.raises(TypeError, match="thread_name_prefix must be a str"):
+        tpe(1, 5)
+
+
 def test_thread_pool_executor_keeps_conexes_options_keyword_only(core: ModuleType) -> None:
     tpe = bind_core(conexe.ThreadPoolExecutor, core)
     with pytest.raises(TypeError):

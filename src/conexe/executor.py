@@ -737,7 +737,7 @@ class ThreadPoolExecutor(ConcurrentExecutor):
     def __init__(
         self,
         max_workers: int | None = None,
-        thread_name_prefix: str = "",
+        thread_name_prefix: str | None = "",
         initializer: Callable[..., object] | None = None,
         initargs: tuple[Any, ...] = (),
         *,
@@ -748,7 +748,8 @@ class ThreadPoolExecutor(ConcurrentExecutor):
         super().__init__(
             max_workers,
             max_queue_size,
-            thread_name_prefix=thread_name_prefix,
+            # None means the default prefix there too.
+            thread_name_prefix="" if thread_name_prefix is None else thread_name_prefix,
             initializer=initializer,
             initargs=initargs,
             on_full=on_full,
