@@ -34,6 +34,21 @@ def _noop() -> None:
     return None
 
 
+class _AsyncioOnly(cf.ThreadPoolExecutor):
+    """Runs each call in the loop thread at submit: asyncio's cost alone."""
+
+    def __init__(self, max_workers: int) -> None:  # no threads at all
+        pass
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+        fut = asyncio.get_running_loop().create_future()
+        fut.set_result(fn(*args, **kwargs))
+        return fut
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        pass
+
+
 async def _run(make_executor: Callable[[], Any], calls: int, batch: int) -> float:
     loop = asyncio.get_running_loop()
     loop.set_default_executor(make_executor())
@@ -59,6 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     for name in sorted(cores):
         bound = type("ThreadPoolExecutor", (conexe.ThreadPoolExecutor,), {"_core": cores[name]})
         contenders[f"conexe-{name}"] = pool(bound)
+    contenders["asyncio-only"] = pool(_AsyncioOnly)
 
     print(
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
@@ -73,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     for name, got in rates.items():
         med = statistics.median(got)
         print(
-            f"{name:10} {med:>10,.0f} calls/s  x{med / base:5.2f} TPE  "
+            f"{name:12} {med:>10,.0f} calls/s  x{med / base:5.2f} TPE  "
             f"(range {min(got):,.0f}-{max(got):,.0f})"
         )
 
