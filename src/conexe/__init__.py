@@ -16,7 +16,7 @@ from ._errors import BrokenExecutor, MaxRetriesExceeded, QueueFull
 from ._group import TaskGroup
 from ._impl import core as _core
 from ._task import Task, TaskResponse
-from .executor import ConcurrentExecutor, ExecutorStats
+from .executor import ConcurrentExecutor, ExecutorStats, ThreadPoolExecutor
 from .keyed import KeyedExecutor, KeyedStats
 from .runner import Runner, RunnerStats
 
@@ -35,6 +35,7 @@ __all__ = [
     "Task",
     "TaskGroup",
     "TaskResponse",
+    "ThreadPoolExecutor",
 ]
 
 __version__ = "0.1.0"  # the one place the version is set (pyproject.toml reads it)

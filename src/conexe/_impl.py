@@ -1,9 +1,11 @@
 """Which core is loaded: the Cython extension, or its pure-Python twin.
 
-``CONEXE_NO_EXTENSIONS=1`` (any non-empty value) forces the twin; so does an
-extension that can't be imported. ``core`` is the module in use and
-``cores`` maps ``"c"``/``"py"`` to each core that is available, which is how
-the tests and benchmarks run both side by side::
+``CONEXE_NO_EXTENSIONS=1`` (any non-empty value) forces the twin, and then
+the extension is not even imported (``conexe._core`` stays out of
+``sys.modules``); an extension that can't be imported does the same.
+``core`` is the module in use and ``cores`` maps ``"c"``/``"py"`` to each
+core that is loaded, which is how the tests and benchmarks run both side by
+side::
 
     >>> from conexe._impl import core, cores
     >>> core.IMPLEMENTATION in cores
@@ -28,7 +30,6 @@ __all__ = ["Core", "core", "cores", "NO_EXTENSIONS"]
 
 NO_EXTENSIONS = bool(os.environ.get("CONEXE_NO_EXTENSIONS"))
 
-
 class Core(Protocol):
     """What the APIs use from a core module (``_core`` or ``_core_py``)."""
 
@@ -42,13 +43,22 @@ class Core(Protocol):
     def run_chunk(self) -> Callable[[Callable[..., Any], list[tuple[Any, ...]]], list[Any]]: ...
 
 
-cores: dict[str, Core] = {"py": _core_py}
-try:
-    from . import _core as _core_c
-except ImportError:  # not built (a pure install, or an unsupported platform)
-    pass
-else:
+def _load_extension() -> Core | None:
+    """The Cython core, or None where it isn't built (a pure install, or an
+    unsupported platform)."""
+    try:
+        from . import _core
+    except ImportError:
+        return None
     # Same names and signatures as the twin (checked by the parity tests).
-    cores["c"] = cast(Core, _core_c)
+    return cast(Core, _core)
 
-core: Core = cores["py"] if NO_EXTENSIONS or "c" not in cores else cores["c"]
+
+cores: dict[str, Core] = {"py": _core_py}
+# Asked for the twin, the extension is never loaded: nothing of it (its
+# module, its at-fork hooks, its shared library) is in the process.
+_core_c = None if NO_EXTENSIONS else _load_extension()
+if _core_c is not None:
+    cores["c"] = _core_c
+
+core: Core = _core_c if _core_c is not None else cores["py"]

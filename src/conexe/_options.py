@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from ._contract import KEY_NOT_HASHABLE_MESSAGE, NOT_CALLABLE_MESSAGE
 
 __all__ = [
+    "check_buffersize",
     "check_callable",
     "check_key",
     "check_max_workers",
@@ -44,8 +45,29 @@ def check_key(key: object) -> None:
 
 
 def default_max_workers() -> int:
-    """``ThreadPoolExecutor``'s default: I/O-bound work, capped at 32."""
-    return min(32, (os.cpu_count() or 1) + 4)
+    """``ThreadPoolExecutor``'s default: I/O-bound work, capped at 32, from
+    the CPUs this process may use where Python can tell (3.13+)."""
+    cpu_count = getattr(os, "process_cpu_count", os.cpu_count)
+    return min(32, (cpu_count() or 1) + 4)
+
+
+def check_buffersize(value: object) -> int | None:
+    """``Executor.map``'s ``buffersize``, with Python 3.14's rules and words.
+
+        >>> check_buffersize(None), check_buffersize(8)
+        (None, 8)
+        >>> check_buffersize(0)
+        Traceback (most recent call last):
+        ...
+        ValueError: buffersize must be None or > 0
+    """
+    if value is None:
+        return None
+    if not isinstance(value, int):
+        raise TypeError("buffersize must be an integer or None")
+    if value < 1:
+        raise ValueError("buffersize must be None or > 0")
+    return int(value)
 
 
 def check_max_workers(value: object) -> int:

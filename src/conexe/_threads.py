@@ -23,7 +23,7 @@ import itertools
 import os
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 __all__ = ["WorkerThreads", "interpreter_shutting_down"]
@@ -134,6 +134,16 @@ class WorkerThreads:
     def threads(self) -> list[threading.Thread]:
         with self._lock:
             return list(self._threads)
+
+    # ``executor._threads`` is this object; code written against
+    # ThreadPoolExecutor's set of threads (``len(ex._threads)``, ``for t in
+    # ex._threads: t.join()``, ``if ex._threads``) sees the live worker threads.
+    def __iter__(self) -> Iterator[threading.Thread]:
+        return iter(self.threads())
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._threads)
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait for every thread to leave its loop; False on timeout.

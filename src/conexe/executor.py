@@ -6,6 +6,11 @@ back-pressure, priorities and start deadlines (through :class:`Task`), task
 groups, ``resize`` and ``stats``, and a batch API (stage tasks with ids,
 start them together, wait for all).
 
+It is a ``concurrent.futures.ThreadPoolExecutor`` subclass, so it fits every
+slot that checks for one (``loop.set_default_executor``), though it uses
+none of that class's machinery. :class:`ThreadPoolExecutor` is the same
+executor with the stdlib class's exact constructor signature.
+
     >>> import conexe
     >>> with conexe.ConcurrentExecutor(max_workers=4) as ex:
     ...     ex.submit(pow, 2, 8).result(), list(ex.map(abs, [-1, -2]))
@@ -31,11 +36,17 @@ from ._errors import BrokenExecutor, QueueFull
 from ._group import TaskGroup
 from ._impl import Core
 from ._impl import core as _default_core
-from ._options import check_callable, check_max_workers, check_on_full, check_size
+from ._options import (
+    check_buffersize,
+    check_callable,
+    check_max_workers,
+    check_on_full,
+    check_size,
+)
 from ._task import Task, TaskResponse, check_timeout
 from ._threads import EXIT_MESSAGE, WorkerThreads, interpreter_shutting_down
 
-__all__ = ["ConcurrentExecutor", "ExecutorStats"]
+__all__ = ["ConcurrentExecutor", "ExecutorStats", "ThreadPoolExecutor"]
 
 _log = logging.getLogger("conexe")
 # ThreadPoolExecutor reports a failed initializer on this logger; code that
@@ -66,7 +77,7 @@ class ExecutorStats:
     rejected: int
 
 
-class ConcurrentExecutor(cf.Executor):
+class ConcurrentExecutor(cf.ThreadPoolExecutor):
     """A thread pool with a C core; ``ThreadPoolExecutor``'s drop-in.
 
     ``max_queue_size`` bounds the queued tasks (0 = unbounded). When it is
@@ -78,9 +89,26 @@ class ConcurrentExecutor(cf.Executor):
         >>> ex.submit(sum, [1, 2, 3]).result()
         6
         >>> ex.shutdown()
+
+    It subclasses ``concurrent.futures.ThreadPoolExecutor`` only to be
+    accepted where one is required (asyncio's default executor): the stdlib
+    class's ``__init__`` never runs and none of its code is reached. The
+    private names code reads off a ThreadPoolExecutor are here with the same
+    meaning: ``_max_workers``, ``_threads`` (the live worker threads),
+    ``_shutdown``, ``_broken``, ``_shutdown_lock``, ``_thread_name_prefix``,
+    ``_initializer``, ``_initargs``, and ``_work_queue`` (``qsize()`` and
+    ``empty()`` only: work enters through ``submit``).
+
+        >>> import asyncio
+        >>> async def main():
+        ...     asyncio.get_running_loop().set_default_executor(ConcurrentExecutor(4))
+        ...     return await asyncio.to_thread(pow, 2, 10)
+        >>> asyncio.run(main())
+        1024
     """
 
     _core: Core = _default_core
+    BROKEN = BrokenExecutor  # the class Python 3.14's ThreadPoolExecutor names
 
     def __init__(
         self,
@@ -107,9 +135,9 @@ class ConcurrentExecutor(cf.Executor):
         self._max_queue_size = max_queue_size
         self._on_full = on_full
         self._block_timeout = block_timeout
-        self._initializer = initializer
+        self._initializer = initializer  # type: ignore[assignment]
         self._initargs = tuple(initargs)
-        self._broken: str | None = None
+        self._broken: str | bool = False  # type: ignore[assignment]  # False, or why
         self._shutdown_lock = threading.Lock()
         self._batch_lock = threading.Lock()
         self._staged: list[tuple[Task, Any]] | None = []  # None once started
@@ -125,7 +153,7 @@ class ConcurrentExecutor(cf.Executor):
         engine = self._engine = self._core.Engine(
             max_queue_size, on_need_worker=need_worker, target_workers=max_workers
         )
-        threads = self._threads = WorkerThreads(
+        threads = self._threads = WorkerThreads(  # type: ignore[assignment]
             engine,
             thread_name_prefix,
             run=functools.partial(
@@ -133,6 +161,7 @@ class ConcurrentExecutor(cf.Executor):
             ),
             new_worker=self._core.Worker,
         )
+        self._thread_name_prefix = threads.name_prefix
         weakref.finalize(self, engine.close).atexit = False
         if interpreter_shutting_down():
             self._engine.close(message=EXIT_MESSAGE)
@@ -140,6 +169,22 @@ class ConcurrentExecutor(cf.Executor):
         self._submit_fast = self._engine.submit
 
     # -- threads -----------------------------------------------------------
+    _threads: WorkerThreads  # type: ignore[assignment]  # iterates like TPE's set
+
+    @property
+    def _shutdown(self) -> bool:  # type: ignore[override]
+        """True once ``shutdown()`` ran (ThreadPoolExecutor's flag)."""
+        return bool(self._engine.closed)
+
+    @property
+    def _work_queue(self) -> _QueueView:  # type: ignore[override]
+        """The queue's size, read the way ThreadPoolExecutor's is read."""
+        return _QueueView(self._engine)
+
+    def _adjust_thread_count(self) -> None:
+        """Nothing to do: the engine starts a worker whenever queued work
+        finds none idle, up to ``max_workers``."""
+
     def _initializer_failed(self) -> None:
         with self._shutdown_lock:
             self._broken = _BROKEN_MESSAGE
@@ -216,6 +261,7 @@ class ConcurrentExecutor(cf.Executor):
         *iterables: Iterable[Any],
         timeout: float | None = None,
         chunksize: int | None = None,
+        buffersize: int | None = None,
     ) -> Iterator[Any]:
         """``Executor.map``: results in order, lazily and in chunks.
 
@@ -224,7 +270,20 @@ class ConcurrentExecutor(cf.Executor):
         to workers in chunks (``chunksize``, default: sized to keep every
         worker busy). Every item still runs, and an item's exception is
         raised when the iteration reaches it, exactly as there.
+
+        ``buffersize`` (Python 3.14's, on every Python) bounds the read-ahead
+        exactly: ``buffersize`` items are read and submitted at the call,
+        then one more each time a result is taken; the iterator holds the
+        executor only weakly and submits nothing once it is gone. With
+        ``chunksize`` too, items are read ``chunksize`` at a time as soon as
+        that many fit in the buffer, never more than ``buffersize`` ahead.
+
+            >>> with ConcurrentExecutor(2) as ex:
+            ...     squares = ex.map(pow, itertools.count(), itertools.repeat(2), buffersize=4)
+            ...     [next(squares) for _ in range(5)]
+            [0, 1, 4, 9, 16]
         """
+        buffersize = check_buffersize(buffersize)
         check_callable(fn)
         if chunksize is not None:
             if isinstance(chunksize, bool) or not isinstance(chunksize, int):
@@ -232,7 +291,10 @@ class ConcurrentExecutor(cf.Executor):
             if chunksize < 1:
                 raise ValueError("chunksize must be >= 1.")
         end_time = None if timeout is None else timeout + time.monotonic()
-        return _ChunkedMap(self, fn, zip(*iterables, strict=False), end_time, chunksize).results()
+        items = zip(*iterables, strict=False)
+        if buffersize is not None:
+            return _BufferedMap(self, fn, items, end_time, chunksize or 1, buffersize).results()
+        return _ChunkedMap(self, fn, items, end_time, chunksize).results()
 
     # -- groups, resize, stats -----------------------------------------------
     def group(self, *, fail_fast: bool = False) -> TaskGroup:
@@ -533,3 +595,165 @@ class _ChunkedMap:
         finally:
             for fut, _ in in_flight:
                 fut.cancel()
+
+
+class _BufferedMap:
+    """:meth:`ConcurrentExecutor.map` with a ``buffersize``.
+
+    ``buffersize`` items are read (and submitted, ``size`` to a chunk) at
+    the call; then, at the start of every ``next()``, before it waits, as
+    many items are read as keep ``buffersize`` of them ahead of the
+    consumer, a chunk at a time (with ``size`` 1: exactly one). The executor
+    is held only through a weak reference, so a dropped executor is not kept
+    alive by its map: once it is gone nothing more is read or submitted,
+    and the results already submitted are still delivered.
+
+    On a bounded queue the map keeps at most ``max_queue_size`` of its own
+    chunks in flight (the first read is chunked to fit), so that it never
+    fills the queue by itself; reading then waits for a chunk to be used up.
+    """
+
+    def __init__(
+        self,
+        ex: ConcurrentExecutor,
+        fn: Callable[..., Any],
+        items: Iterator[tuple[Any, ...]],
+        end_time: float | None,
+        size: int,
+        buffersize: int,
+    ) -> None:
+        self.executor = weakref.ref(ex)
+        self.run_chunk = ex._core.run_chunk
+        self.failed = ex._core.ChunkItemError
+        self.fn = fn
+        self.items: Iterator[tuple[Any, ...]] | None = items  # None once exhausted
+        self.end_time = end_time
+        self.size = min(size, buffersize)
+        self.buffersize = buffersize
+        # Unbounded: buffersize + 1 (the one just read, before its result is waited for).
+        self.max_chunks = ex._max_queue_size or buffersize + 1
+        self.read = 0  # items taken from the input
+        self.taken = 0  # results handed to the consumer
+        self.in_flight: deque[cf.Future[Any]] = deque()
+        try:
+            self._read(ex, buffersize, max(self.size, -(-buffersize // self.max_chunks)))
+        except BaseException:
+            self._cancel_in_flight()
+            raise
+
+    def _read(self, ex: ConcurrentExecutor, count: int, size: int) -> None:
+        """Read up to ``count`` items; submit them in chunks of ``size``."""
+        assert self.items is not None
+        chunk = list(itertools.islice(self.items, count))
+        self.read += len(chunk)
+        if len(chunk) < count:
+            self.items = None
+        for i in range(0, len(chunk), size):
+            self.in_flight.append(ex.submit(self.run_chunk, self.fn, chunk[i : i + size]))
+
+    def _top_up(self) -> None:
+        """At the start of a ``next()``: read what the buffer has room for,
+        a chunk at a time."""
+        ex = None
+        while (
+            self.items is not None
+            and self.taken + self.buffersize + 1 - self.read >= self.size
+            and len(self.in_flight) < self.max_chunks
+        ):
+            ex = ex or self.executor()
+            if ex is None:
+                return
+            self._read(ex, self.size, self.size)
+        del ex  # not held while the consumer has the iterator
+
+    def _cancel_in_flight(self) -> None:
+        for fut in self.in_flight:
+            fut.cancel()
+
+    def results(self) -> Iterator[Any]:
+        in_flight, failed = self.in_flight, self.failed
+        out: list[Any] = []
+        try:
+            while True:
+                self._top_up()
+                if not out:
+                    if not in_flight:
+                        return
+                    if self.end_time is None:
+                        out = in_flight[0].result()
+                    else:
+                        out = in_flight[0].result(self.end_time - time.monotonic())
+                    in_flight.popleft()
+                    out.reverse()
+                self.taken += 1
+                # Handed over without a reference kept (the consumer may be
+                # waiting for the result to be freed).
+                if type(out[-1]) is failed:
+                    raise out.pop().error
+                yield out.pop()
+        finally:
+            self._cancel_in_flight()
+
+
+class _QueueView:
+    """``executor._work_queue`` as code that monitors a ThreadPoolExecutor
+    reads it: ``qsize()`` and ``empty()`` of the tasks waiting to start.
+
+        >>> with ConcurrentExecutor(1) as ex:
+        ...     ex._work_queue.qsize()
+        0
+    """
+
+    def __init__(self, engine: Any) -> None:
+        self._engine = engine
+
+    def qsize(self) -> int:
+        return int(self._engine.queued)
+
+    def empty(self) -> bool:
+        return self.qsize() == 0
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError(
+            "a conexe executor's queue is not a queue.SimpleQueue of work items: "
+            "submit() work to the executor instead"
+        )
+
+    put = put_nowait = get = get_nowait = _refuse
+
+
+class ThreadPoolExecutor(ConcurrentExecutor):
+    """:class:`ConcurrentExecutor` under the stdlib's name, with its exact
+    signature: ``ThreadPoolExecutor(max_workers=None, thread_name_prefix='',
+    initializer=None, initargs=())``, positionally too. conexe's own options
+    (``max_queue_size``, ``on_full``, ``block_timeout``) are keyword-only.
+
+    Swapping ``from concurrent.futures import ThreadPoolExecutor`` for
+    ``from conexe import ThreadPoolExecutor`` is the whole migration::
+
+        >>> with ThreadPoolExecutor(4, "io") as ex:
+        ...     ex.submit(sum, [1, 2]).result()
+        3
+    """
+
+    def __init__(
+        self,
+        max_workers: int | None = None,
+        thread_name_prefix: str | None = "",
+        initializer: Callable[..., object] | None = None,
+        initargs: tuple[Any, ...] = (),
+        *,
+        max_queue_size: int = 0,
+        on_full: FullPolicy = "raise",
+        block_timeout: float | None = None,
+    ) -> None:
+        super().__init__(
+            max_workers,
+            max_queue_size,
+            # None means the default prefix there too.
+            thread_name_prefix="" if thread_name_prefix is None else thread_name_prefix,
+            initializer=initializer,
+            initargs=initargs,
+            on_full=on_full,
+            block_timeout=block_timeout,
+        )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures as cf
+import itertools
 import os
 import threading
 from pathlib import Path
@@ -79,6 +80,27 @@ def test_map_yields_results_in_order_and_raises_at_the_failing_item(backend):
         results = ex.map(t.fail, ["first"])
         with pytest.raises(ValueError, match="first"):
             next(results)
+
+
+def test_map_buffersize_reads_only_that_far_ahead(backend):
+    # Python 3.14's Executor.map(buffersize=), on every Python and backend.
+    taken = []
+
+    def numbers():
+        for i in itertools.count():
+            taken.append(i)
+            yield i
+
+    with backend.executor() as ex:
+        with pytest.raises(TypeError, match="buffersize must be an integer or None"):
+            ex.map(t.square, range(3), buffersize=2.0)
+        with pytest.raises(ValueError, match="buffersize must be None or > 0"):
+            ex.map(t.square, range(3), buffersize=0)
+        results = ex.map(t.square, numbers(), buffersize=3)
+        assert len(taken) == 3
+        assert [next(results) for _ in range(4)] == [0, 1, 4, 9]
+        assert len(taken) == 3 + 4
+        assert list(ex.map(t.square, range(5), buffersize=2)) == [0, 1, 4, 9, 16]
 
 
 def test_submit_after_shutdown_raises_runtime_error(backend):

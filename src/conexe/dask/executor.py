@@ -15,15 +15,18 @@ future's callback, so ``wait``, ``as_completed`` and asyncio take it.
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures as cf
+import itertools
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from .._impl import Core
 from .._impl import core as _default_core
-from .._options import check_callable
+from .._options import check_buffersize, check_callable
 from .._task import Task
 from ._common import (
     SHUTDOWN_MESSAGE,
@@ -183,23 +186,40 @@ class ConcurrentExecutor(cf.Executor):
         *iterables: Iterable[Any],
         timeout: float | None = None,
         chunksize: int = 1,
+        buffersize: int | None = None,
     ) -> Iterator[Any]:
         """``Executor.map``: one Dask task per item, results in order.
         ``chunksize`` is accepted for compatibility and ignored (Dask
-        schedules each task on its own)."""
+        schedules each task on its own). ``buffersize`` (Python 3.14's, on
+        every Python): only that many items are read and submitted at the
+        call, then one more each time a result is taken; the iterator holds
+        the executor weakly and submits nothing once it is gone."""
+        buffersize = check_buffersize(buffersize)
         check_callable(fn)
         end_time = None if timeout is None else timeout + time.monotonic()
-        futures = [self.submit(fn, *args) for args in zip(*iterables, strict=False)]
+        items = zip(*iterables, strict=False)
+        items_ahead: Iterator[tuple[Any, ...]] = items
+        if buffersize is not None:
+            items_ahead = itertools.islice(items, buffersize)
+        futures = collections.deque(self.submit(fn, *args) for args in items_ahead)
+        executor = weakref.ref(self) if buffersize is not None else None
 
         def results() -> Iterator[Any]:
             try:
-                futures.reverse()
                 while futures:
-                    f = futures.pop()
+                    # Read the next item (3.14's order: before waiting).
+                    ex = executor() if executor is not None else None
+                    if ex is not None:
+                        args = next(items, None)
+                        if args is not None:
+                            futures.append(ex.submit(fn, *args))
+                    del ex
+                    f = futures.popleft()
                     if end_time is None:
                         yield f.result()
                     else:
                         yield f.result(end_time - time.monotonic())
+                    del f
             finally:
                 for f in futures:
                     f.cancel()
