@@ -14,7 +14,10 @@ phases the server's queue is let drain. Reported: tasks accepted and ended
 per second, the latencies of both GETs under that load and
 their ratio (the target: the service's GET at most 1.5x the bare one's p99),
 plus, for reference, the same GETs with no load and the POST batch against
-a bare POST of the same body.
+a bare POST of the same body. One more row times ``POST /tasks`` of 100
+items alone: one connection posting one batch after another, nothing else
+running (its p50 and p99 show what parsing, validating and queueing a batch
+costs).
 
 Everything stays on 127.0.0.1; the run is bounded by ``--seconds`` and
 ``--max-requests``. The client is a minimal asyncio HTTP/1.1 keep-alive
@@ -249,6 +252,7 @@ async def run(args: argparse.Namespace, port: int, proc: subprocess.Popen[bytes]
     await phase(port, min(1.0, args.seconds / 5), args.posters, "/tasks", gets, budget)  # warm
     report: dict[str, Any] = {
         "idle": await phase(port, args.seconds / 3, 0, None, gets, budget),
+        "post_alone": await phase(port, args.seconds / 3, 1, "/tasks", [], budget),
         "service_load": await phase(port, args.seconds, args.posters, "/tasks", gets, budget),
         "bare_load": await phase(port, args.seconds / 2, args.posters, "/bare", gets, budget),
     }
@@ -280,6 +284,9 @@ def print_report(r: dict[str, Any], args: argparse.Namespace) -> None:
           f"{load['batches_refused_429']} answered 429)")
     for k in ("POST /tasks", "GET /tasks/running", "GET /bare"):
         print(row(k, load[k]))
+    alone = r["post_alone"]
+    print(f"POST /tasks of {BATCH} items alone (one connection, nothing else running):")
+    print(row("POST /tasks", alone["POST /tasks"]))
     print("bare POST under the same load shape (reference):")
     print(row("POST /bare", r["bare_load"]["POST /bare"]))
     verdict = "OK" if r["get_p99_ratio"] <= TARGET_RATIO else "OVER TARGET"

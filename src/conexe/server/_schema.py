@@ -1,11 +1,21 @@
-"""Reading a ``POST /tasks`` body: every check a request must pass before
-anything is queued, each failure an :class:`InputError` with the HTTP status
-and the field it is about.
+"""The request and response bodies of ``conexe serve``, each defined once as
+a type: the pydantic models below validate ``POST /tasks`` and
+``GET /stats?history=N``, and the same types give ``/openapi.json`` its
+schemas (see :mod:`.openapi`), so what is documented is what is checked.
 
-    >>> limits = Limits(max_items=10, max_duration_ms=60_000)
-    >>> [spec.name for spec in parse_tasks(b'[{"name": "a", "duration": 5}]', limits, {})]
+A request body is a list of items, each one of:
+
+- a demo task ``{"name", "duration"}`` (:class:`DemoTask`): sleeps that long;
+- a call of a registered handler ``{"name", "handler", "args", "kwargs"}``,
+  one model per handler (:func:`handler_task_model`), whose schema lists the
+  argument shapes the handler's signature accepts.
+
+Both at once is neither, so it is refused, and the schema says so (``oneOf``).
+
+    >>> schema = RequestSchema(Limits(max_items=10, max_duration_ms=60_000), {})
+    >>> [spec.name for spec in schema.parse_tasks(b'[{"name": "a", "duration": 5}]')]
     ['a']
-    >>> parse_tasks(b'[{"name": "a", "duration": -1}]', limits, {})
+    >>> schema.parse_tasks(b'[{"name": "a", "duration": -1}]')
     Traceback (most recent call last):
     ...
     conexe.server._schema.InputError: [0].duration: must be >= 0 (milliseconds), got -1
@@ -14,34 +24,35 @@ and the field it is about.
 from __future__ import annotations
 
 import inspect
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any, ClassVar, Literal, NotRequired, Union
 
-__all__ = ["InputError", "Limits", "TaskSpec", "check_content_type", "parse_tasks"]
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    TypeAdapter,
+    ValidationError,
+    create_model,
+    model_validator,
+)
+from typing_extensions import TypedDict  # pydantic reads these on Python < 3.12 too
+
+from ._errors import InputError, item_error, json_type, query_error, top_level_error
+
+__all__ = [
+    "DemoTask", "ErrorBody", "HandlerTask", "InputError", "Limits", "RequestSchema", "Stats",
+    "StatsQuery", "SubmitResult", "TaskError", "TaskListing", "TaskSpec", "TaskState",
+    "check_content_type",
+]
 
 # Names that GET /tasks/{name} could never reach: these paths list tasks.
-RESERVED_NAMES = frozenset({"running", "pending"})
+RESERVED_NAMES = ("running", "pending")
 MAX_NAME_LENGTH = 256
-_ITEM_FIELDS = ("name", "duration", "handler", "args", "kwargs")
-
-
-class InputError(Exception):
-    """A request the service refuses: ``status`` (400, 413, 415, 422),
-    ``field`` (``"[2].duration"``, or ``None`` for the whole body)."""
-
-    def __init__(self, status: int, message: str, field: str | None = None) -> None:
-        super().__init__(f"{field}: {message}" if field else message)
-        self.status = status
-        self.message = message
-        self.field = field
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"error": str(self)}
-        if self.field is not None:
-            out["field"] = self.field
-        return out
 
 
 @dataclass(frozen=True)
@@ -55,14 +66,263 @@ class Limits:
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """One validated item: a demo sleep of ``duration`` ms, or a call of a
-    registered ``handler`` with JSON ``args``/``kwargs``."""
+    """One validated item, as the service runs it: a demo sleep of
+    ``duration`` ms, or a call of a registered ``handler``."""
 
     name: str
     duration: int | None = None
     handler: str | None = None
     args: tuple[Any, ...] = ()
     kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+# -- request bodies ------------------------------------------------------------------------------
+def _not_reserved(name: str) -> str:
+    if name in RESERVED_NAMES:
+        raise ValueError(f"{name!r} is reserved (GET /tasks/{name} lists tasks): pick another name")
+    return name
+
+
+TaskName = Annotated[
+    StrictStr,
+    Field(min_length=1, max_length=MAX_NAME_LENGTH,
+          description="Unique among pending and running tasks.",
+          json_schema_extra={"not": {"enum": list(RESERVED_NAMES)}}),
+    AfterValidator(_not_reserved),
+]
+
+
+class DemoTask(BaseModel):
+    """A demo task: sleeps ``duration`` milliseconds (at most ``--max-duration``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, title="DemoTask")
+    name: TaskName
+    duration: Annotated[StrictInt, Field(ge=0, description="Milliseconds to sleep.")]
+
+
+class HandlerTask(BaseModel):
+    """A call of a registered handler with JSON arguments; each handler gets
+    a subclass (:func:`handler_task_model`) that knows its signature."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    signature: ClassVar[inspect.Signature | None] = None
+    name: TaskName
+    handler: str
+    args: list[Any] = Field(default_factory=list, description="Positional JSON arguments.")
+    kwargs: dict[str, Any] = Field(default_factory=dict, description="Keyword JSON arguments.")
+
+    @model_validator(mode="after")
+    def _arguments_fit(self) -> HandlerTask:
+        signature = type(self).signature
+        if signature is not None:
+            try:
+                signature.bind(*self.args, **self.kwargs)
+            except TypeError as exc:
+                raise ValueError(f"do not fit {self.handler}(): {exc}") from None
+        return self
+
+
+def handler_task_model(name: str, fn: Callable[..., Any]) -> type[HandlerTask]:
+    """The model of a call of handler ``name``: ``handler`` is that name, and
+    its schema lists the ``args``/``kwargs`` shapes ``fn``'s signature binds."""
+    try:
+        signature: inspect.Signature | None = inspect.signature(fn)
+    except ValueError:  # no signature to check (a builtin): the call will tell
+        signature = None
+    shapes = _call_shapes(signature) if signature is not None else None
+
+    def narrow(schema: dict[str, Any]) -> None:
+        schema["description"] = f"A call of {name}{signature or '(...)'}."
+        if shapes is not None:
+            schema["anyOf"] = shapes
+
+    handler: Any = Literal[name]
+    model = create_model(f"Call_{name}", __base__=HandlerTask, handler=(handler, ...))
+    model.signature = signature
+    model.model_config["json_schema_extra"] = narrow
+    model.model_rebuild(force=True)
+    return model  # type: ignore[no-any-return]
+
+
+def _call_shapes(signature: inspect.Signature) -> list[dict[str, Any]]:
+    """One JSON-schema alternative per number of positional ``args``: how
+    many, and which names ``kwargs`` may or must then hold."""
+    kinds = inspect.Parameter
+    params = list(signature.parameters.values())
+    positional = [p for p in params if p.kind in (kinds.POSITIONAL_ONLY,
+                                                  kinds.POSITIONAL_OR_KEYWORD)]
+    keyword_only = [p for p in params if p.kind is kinds.KEYWORD_ONLY]
+    var_args = any(p.kind is kinds.VAR_POSITIONAL for p in params)
+    var_kwargs = any(p.kind is kinds.VAR_KEYWORD for p in params)
+    shapes = []
+    for given in range(len(positional) + 1):
+        rest = positional[given:]
+        if any(p.kind is kinds.POSITIONAL_ONLY and p.default is p.empty for p in rest):
+            continue  # a positional-only parameter left without a value
+        by_name = [p for p in rest if p.kind is kinds.POSITIONAL_OR_KEYWORD] + keyword_only
+        args: dict[str, Any] = {"type": "array", "minItems": given}
+        if not (var_args and given == len(positional)):
+            args["maxItems"] = given
+        kwargs: dict[str, Any] = {
+            "type": "object",
+            "properties": {p.name: {} for p in by_name},
+            "required": [p.name for p in by_name if p.default is p.empty],
+            "additionalProperties": var_kwargs,
+        }
+        required = (["args"] if given else []) + (["kwargs"] if kwargs["required"] else [])
+        shapes.append({"properties": {"args": args, "kwargs": kwargs}, "required": required})
+    return shapes
+
+
+class StatsQuery(BaseModel):
+    """The query of ``GET /stats``."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    history: int | None = Field(
+        None, ge=1, le=600, description="Add the tasks ended per second in the last N seconds.")
+
+
+# -- response bodies (built as plain dicts by the service; typed here) ---------------------------
+class SubmitResult(TypedDict):
+    """What became of each item of one ``POST /tasks``, names in request order."""
+
+    RequestedTask: Annotated[int, Field(description="Items in the request.")]
+    SubmittedTasks: Annotated[int, Field(description="Items queued.")]
+    DuplicateTasks: Annotated[int, Field(description="Items whose name was pending or running, "
+                                                     "or repeated in the request.")]
+    RefusedTasks: Annotated[int, Field(description="Items refused: the queue was full.")]
+    Accepted: list[str]
+    Duplicates: list[str]
+    Refused: list[str]
+
+
+TaskStateName = Literal["pending", "running", "done", "failed", "cancelled"]
+ServiceStateName = Literal["serving", "stopping", "stopped"]
+
+
+class TaskListing(TypedDict):
+    """A pending or running task: ``duration`` is null for a handler call."""
+
+    name: str
+    duration: int | None
+    handler: NotRequired[str]
+
+
+class TaskError(TypedDict):
+    type: str
+    message: str
+
+
+class TaskState(TaskListing):
+    """One task's state, and its result or error once it ended."""
+
+    state: TaskStateName
+    submitted_at: Annotated[float, Field(description="Unix time.")]
+    started_at: float | None
+    ended_at: float | None
+    result: NotRequired[Annotated[Any, Field(description="The handler's JSON result.")]]
+    result_repr: NotRequired[Annotated[str, Field(description="repr() of a non-JSON result.")]]
+    error: NotRequired[TaskError]
+
+
+class Throughput(TypedDict):
+    interval_s: int
+    ended: Annotated[list[int], Field(description="Tasks ended per interval, oldest first.")]
+
+
+class Stats(TypedDict):
+    """The service's and the executor's counters."""
+
+    state: ServiceStateName
+    core: Literal["c", "py"]
+    pool_size: int
+    queue_size: int
+    uptime_s: float
+    tasks: Annotated[dict[str, int], Field(description="accepted, duplicate, refused, done, "
+                                                       "failed, cancelled, running, pending")]
+    executor: Annotated[dict[str, int], Field(description="The executor's own counters.")]
+    throughput: NotRequired[Throughput]
+
+
+class Health(TypedDict):
+    status: Literal["ok", "stopping", "stopped"]
+
+
+class ErrorBody(TypedDict):
+    """What was wrong; for a 422, the field (``"[3].duration"``, ``"history"``)."""
+
+    error: str
+    field: NotRequired[str]
+
+
+# -- reading a request ---------------------------------------------------------------------------
+class RequestSchema:
+    """The request types of one server: its ``--max-*`` limits and its
+    handlers are part of them (and so of its ``/openapi.json``)."""
+
+    def __init__(self, limits: Limits, handlers: Mapping[str, Callable[..., Any]]) -> None:
+        self.limits = limits
+        self.handlers = dict(handlers)
+        # The limit is this server's --max-duration, in the check and in the schema.
+        duration: Any = Annotated[StrictInt, Field(ge=0, le=limits.max_duration_ms,
+                                                   description="Milliseconds to sleep.")]
+        self.demo: type[DemoTask] = create_model(
+            "DemoTask", __base__=DemoTask, duration=(duration, ...))
+        self.calls = {name: handler_task_model(name, fn) for name, fn in sorted(handlers.items())}
+        item: Any = self.demo
+        if self.calls:  # demo first: the common case is tried first
+            item = Annotated[Union[(self.demo, *self.calls.values())],  # noqa: UP007
+                             Field(union_mode="left_to_right")]
+        self.tasks: TypeAdapter[list[Any]] = TypeAdapter(
+            Annotated[list[item], Field(max_length=limits.max_items)])
+        self.stats_query = TypeAdapter(StatsQuery)
+
+    def parse_tasks(self, body: bytes) -> list[TaskSpec]:
+        """The body's items, validated; raises InputError on the first problem."""
+        try:
+            items = self.tasks.validate_json(body)
+        except ValidationError as exc:
+            raise self._explain(body, exc) from None
+        return [
+            TaskSpec(t.name, t.duration) if type(t) is self.demo
+            else TaskSpec(t.name, handler=t.handler, args=tuple(t.args), kwargs=t.kwargs)
+            for t in items
+        ]
+
+    def parse_stats_query(self, params: Mapping[str, str]) -> StatsQuery:
+        try:
+            return self.stats_query.validate_python(dict(params))
+        except ValidationError as exc:
+            raise query_error(exc) from None
+
+    def _explain(self, body: bytes, exc: ValidationError) -> InputError:
+        """The first problem of a refused body, said for the item it is in:
+        the item is validated again against the one model it aims at."""
+        data, problem = top_level_error(body, exc, self.limits.max_items)
+        if problem is not None:
+            return problem
+        for i, item in enumerate(data):
+            model = self._model_for(item, i)
+            if isinstance(model, InputError):
+                return model
+            try:
+                model.model_validate(item)
+            except ValidationError as item_exc:
+                return item_error(item_exc, f"[{i}]", self.limits)
+        return InputError(422, str(exc).splitlines()[0], "body")  # not reached: a fallback
+
+    def _model_for(self, item: Any, i: int) -> type[BaseModel] | InputError:
+        if not isinstance(item, dict) or "handler" not in item:
+            return self.demo
+        handler = item["handler"]
+        if not isinstance(handler, str):
+            return InputError(422, f"must be a string, got {json_type(handler)}",
+                              f"[{i}].handler")
+        if handler not in self.calls:
+            known = ", ".join(self.calls) or "none: start the server with --handlers MODULE"
+            return InputError(422, f"unknown handler {handler!r} (registered: {known})",
+                              f"[{i}].handler")
+        return self.calls[handler]
 
 
 def check_content_type(header: str | None) -> None:
@@ -80,124 +340,3 @@ def check_content_type(header: str | None) -> None:
             charset = value.strip().strip('"').lower()
             if charset not in ("utf-8", "utf8"):
                 raise InputError(415, f"charset {charset!r} is not supported: send utf-8 JSON")
-
-
-def parse_tasks(
-    body: bytes, limits: Limits, handlers: Mapping[str, Callable[..., Any]]
-) -> list[TaskSpec]:
-    """The body's items, validated; raises InputError on the first problem."""
-    try:
-        data = json.loads(body.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise InputError(400, f"the body is not valid UTF-8 ({exc.reason})") from None
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            400, f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
-        ) from None
-    if not isinstance(data, list):
-        raise InputError(
-            422,
-            f"expected a JSON array of tasks, got {_json_type(data)}",
-            "body",
-        )
-    if len(data) > limits.max_items:
-        raise InputError(
-            413,
-            f"{len(data)} tasks in one request, at most {limits.max_items} allowed "
-            "(--max-items): split the batch",
-        )
-    return [_parse_item(item, i, limits, handlers) for i, item in enumerate(data)]
-
-
-def _parse_item(
-    item: object, i: int, limits: Limits, handlers: Mapping[str, Callable[..., Any]]
-) -> TaskSpec:
-    where = f"[{i}]"
-    if not isinstance(item, dict):
-        raise InputError(422, f"expected an object, got {_json_type(item)}", where)
-    for key in item:
-        if key not in _ITEM_FIELDS:
-            raise InputError(
-                422, f"unknown field (allowed: {', '.join(_ITEM_FIELDS)})", f"{where}.{key}"
-            )
-    name = _parse_name(item.get("name"), f"{where}.name")
-    handler_name = item.get("handler")
-    if handler_name is None:
-        for key in ("args", "kwargs"):
-            if key in item:
-                raise InputError(422, "only allowed with a handler", f"{where}.{key}")
-        duration = _parse_duration(item.get("duration"), f"{where}.duration", limits)
-        return TaskSpec(name, duration=duration)
-    if "duration" in item:
-        raise InputError(
-            422, "give either a duration (a demo sleep) or a handler, not both",
-            f"{where}.duration",
-        )
-    if not isinstance(handler_name, str):
-        raise InputError(422, f"must be a string, got {_json_type(handler_name)}",
-                         f"{where}.handler")
-    fn = handlers.get(handler_name)
-    if fn is None:
-        known = ", ".join(sorted(handlers)) or "none: start the server with --handlers MODULE"
-        raise InputError(422, f"unknown handler {handler_name!r} (registered: {known})",
-                         f"{where}.handler")
-    args = item.get("args", [])
-    if not isinstance(args, list):
-        raise InputError(422, f"must be an array, got {_json_type(args)}", f"{where}.args")
-    kwargs = item.get("kwargs", {})
-    if not isinstance(kwargs, dict):
-        raise InputError(422, f"must be an object, got {_json_type(kwargs)}", f"{where}.kwargs")
-    try:
-        inspect.signature(fn).bind(*args, **kwargs)
-    except TypeError as exc:
-        raise InputError(422, f"do not fit {handler_name}(): {exc}", f"{where}.args") from None
-    except ValueError:  # no signature to check (a builtin): the call will tell
-        pass
-    return TaskSpec(name, handler=handler_name, args=tuple(args), kwargs=kwargs)
-
-
-def _parse_name(name: object, where: str) -> str:
-    if name is None:
-        raise InputError(422, "required: every task needs a name", where)
-    if not isinstance(name, str):
-        raise InputError(422, f"must be a string, got {_json_type(name)}", where)
-    if not name:
-        raise InputError(422, "must not be empty", where)
-    if len(name) > MAX_NAME_LENGTH:
-        raise InputError(422, f"longer than {MAX_NAME_LENGTH} characters", where)
-    if name in RESERVED_NAMES:
-        raise InputError(
-            422, f"{name!r} is reserved (GET /tasks/{name} lists tasks): pick another name",
-            where,
-        )
-    return name
-
-
-def _parse_duration(value: object, where: str, limits: Limits) -> int:
-    if value is None:
-        raise InputError(422, "required (milliseconds) unless the task names a handler", where)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InputError(422, f"must be an integer number of milliseconds, got "
-                         f"{_json_type(value)}", where)
-    if value < 0:
-        raise InputError(422, f"must be >= 0 (milliseconds), got {value}", where)
-    if value > limits.max_duration_ms:
-        raise InputError(
-            422, f"{value} ms is over the limit of {limits.max_duration_ms} ms (--max-duration)",
-            where,
-        )
-    return value
-
-
-def _json_type(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return f"the number {value!r}"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    return "an object"
