@@ -26,6 +26,7 @@ _EXPECTED = {
     "int_type": "an integer",
     "int_parsing": "an integer",
     "int_from_float": "an integer",
+    "finite_number": "an integer",
     "list_type": "an array",
     "dict_type": "an object",
 }

@@ -31,15 +31,16 @@ from typing import Annotated, Any, ClassVar, Literal, NotRequired, Union
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
-    StrictInt,
     StrictStr,
     TypeAdapter,
     ValidationError,
     create_model,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 from typing_extensions import TypedDict  # pydantic reads these on Python < 3.12 too
 
 from ._errors import InputError, item_error, json_type, query_error, top_level_error
@@ -91,13 +92,34 @@ TaskName = Annotated[
     AfterValidator(_not_reserved),
 ]
 
+# The name in GET /tasks/{name}. OpenAPI matches the concrete paths
+# /tasks/running and /tasks/pending before this template, so the reserved
+# names need no exclusion here (a client never sends them to it).
+TaskPathName = Annotated[str, Field(min_length=1, max_length=MAX_NAME_LENGTH,
+                                    examples=["Task 1"])]
+
+
+def _json_number(value: Any) -> Any:
+    """Only a JSON number is a duration: no string, no boolean. An integral
+    float (``5.0``) is the integer JSON Schema says it is; ``1.5`` is not."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    return value
+
+
+def milliseconds(maximum: int) -> Any:
+    """The type of a duration: a JSON integer from 0 to ``maximum``."""
+    return Annotated[int, Field(ge=0, le=maximum, description="Milliseconds to sleep."),
+                     BeforeValidator(_json_number)]
+
 
 class DemoTask(BaseModel):
     """A demo task: sleeps ``duration`` milliseconds (at most ``--max-duration``)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, title="DemoTask")
+    model_config = ConfigDict(extra="forbid", frozen=True, title="DemoTask", json_schema_extra={
+        "examples": [{"name": "Task 1", "duration": 3000}]})
     name: TaskName
-    duration: Annotated[StrictInt, Field(ge=0, description="Milliseconds to sleep.")]
+    duration: milliseconds(Limits.max_duration_ms)  # type: ignore[valid-type]
 
 
 class HandlerTask(BaseModel):
@@ -179,7 +201,8 @@ class StatsQuery(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
     history: int | None = Field(
-        None, ge=1, le=600, description="Add the tasks ended per second in the last N seconds.")
+        None, ge=1, le=600, examples=[60],
+        description="Add the tasks ended per second in the last N seconds.")
 
 
 # -- response bodies (built as plain dicts by the service; typed here) ---------------------------
@@ -264,10 +287,8 @@ class RequestSchema:
         self.limits = limits
         self.handlers = dict(handlers)
         # The limit is this server's --max-duration, in the check and in the schema.
-        duration: Any = Annotated[StrictInt, Field(ge=0, le=limits.max_duration_ms,
-                                                   description="Milliseconds to sleep.")]
         self.demo: type[DemoTask] = create_model(
-            "DemoTask", __base__=DemoTask, duration=(duration, ...))
+            "DemoTask", __base__=DemoTask, duration=(milliseconds(limits.max_duration_ms), ...))
         self.calls = {name: handler_task_model(name, fn) for name, fn in sorted(handlers.items())}
         item: Any = self.demo
         if self.calls:  # demo first: the common case is tried first

@@ -26,7 +26,7 @@ from ._schema import (
     StatsQuery,
     SubmitResult,
     TaskListing,
-    TaskName,
+    TaskPathName,
     TaskState,
 )
 
@@ -122,7 +122,7 @@ def _operation(op: Operation, components: _Components, request: RequestSchema,
         responses[str(status)]["links"] = links
     if "{name}" in op.path:
         out["parameters"] = [{"name": "name", "in": "path", "required": True,
-                              "schema": components.schema_of(TypeAdapter(TaskName), None)}]
+                              "schema": components.schema_of(TypeAdapter(TaskPathName), None)}]
     if op.query is not None:
         query = components.schema_of(TypeAdapter(op.query), None)
         out["parameters"] = [
