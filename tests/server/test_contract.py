@@ -65,3 +65,28 @@ def test_schemathesis_finds_no_failure(tmp_path: Path) -> None:
     links = re.search(r"API Links:\s+(\d+) covered / (\d+) selected", report)
     assert links is not None, report[-5_000:]
     assert int(links[1]) == int(links[2]) >= 1  # GetAcceptedTask among them
+
+
+def test_the_schema_refuses_what_the_server_refuses(tmp_path: Path) -> None:
+    """The two disagreements a fuzzer once found: the schema now says no too."""
+    jsonschema_rs = pytest.importorskip("jsonschema_rs")
+    server = start_server(tmp_path, "--handlers", "conexe.server._demo_handlers",
+                          core="c" if "c" in cores else "py")
+    try:
+        doc = server.get("/openapi.json").json()
+    finally:
+        server.close()
+    post = doc["paths"]["/tasks"]["post"]
+    body = post["requestBody"]["content"]["application/json"]["schema"]
+    valid = jsonschema_rs.validator_for({**body, "components": doc["components"]}).is_valid
+    assert valid([{"name": "a", "duration": 0}, {"name": "b", "handler": "add", "args": [1, 2]}])
+    assert not valid([{"name": "0", "duration": 0, "handler": "", "args": [None, None]}])
+    assert not valid([{"name": "0", "duration": 0, "handler": "add", "args": [1, 2]}])
+    assert not valid([{"name": "0", "handler": "add", "args": [1]}])  # add(a, b)
+    assert valid([{"name": "0", "handler": "add", "args": [1], "kwargs": {"b": 2}}])
+    assert not valid([{"name": "running", "duration": 0}])
+    history = doc["paths"]["/stats"]["get"]["parameters"][0]["schema"]
+    assert (history["minimum"], history["maximum"]) == (1, 600)
+    link = post["responses"]["200"]["links"]["GetAcceptedTask"]
+    assert link["operationId"] == "getTask"
+    assert link["parameters"] == {"name": "$response.body#/Accepted/0"}

@@ -10,7 +10,9 @@ A request body is a list of items, each one of:
   one model per handler (:func:`handler_task_model`), whose schema lists the
   argument shapes the handler's signature accepts.
 
-Both at once is neither, so it is refused, and the schema says so (``oneOf``).
+Both at once is neither, so it is refused, and the schema says so: the item
+alternatives exclude each other (a demo task allows no ``handler``, each call
+requires its own).
 
     >>> schema = RequestSchema(Limits(max_items=10, max_duration_ms=60_000), {})
     >>> [spec.name for spec in schema.parse_tasks(b'[{"name": "a", "duration": 5}]')]
@@ -18,7 +20,7 @@ Both at once is neither, so it is refused, and the schema says so (``oneOf``).
     >>> schema.parse_tasks(b'[{"name": "a", "duration": -1}]')
     Traceback (most recent call last):
     ...
-    conexe.server._schema.InputError: [0].duration: must be >= 0 (milliseconds), got -1
+    conexe.server._errors.InputError: [0].duration: must be >= 0 (milliseconds), got -1
 """
 
 from __future__ import annotations
