@@ -19,6 +19,12 @@ items alone: one connection posting one batch after another, nothing else
 running (its p50 and p99 show what parsing, validating and queueing a batch
 costs).
 
+``--in-process N`` instead drives the app's ASGI callable directly (no
+socket, no uvicorn) with N such batches and reports the latency and the
+CPU time the serving thread spends per batch (parsing, validating and
+queueing; the workers' time is not in it): the cost of ``POST /tasks``
+itself, far less disturbed by other load on the machine than the latencies.
+
 Everything stays on 127.0.0.1; the run is bounded by ``--seconds`` and
 ``--max-requests``. The client is a minimal asyncio HTTP/1.1 keep-alive
 client, so the load generator costs little next to the server.
@@ -71,6 +77,50 @@ def serve(port: int, pool_size: int, queue_size: int) -> None:
     app.router.routes.insert(0, Route("/bare", bare_post, methods=["POST"]))
     uvicorn.run(app, host=HOST, port=port, log_level="warning", access_log=False,
                 server_header=False)
+
+
+def post_in_process(batches: int, pool_size: int, queue_size: int) -> dict[str, Any]:
+    """``batches`` POSTs of 100 fresh instant tasks, straight into the ASGI app."""
+    from conexe.server import TaskService, create_app
+
+    service = TaskService(pool_size, queue_size)
+    app = create_app(service)
+
+    async def post(body: bytes) -> int:
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+                 "method": "POST", "scheme": "http", "path": "/tasks", "raw_path": b"/tasks",
+                 "root_path": "", "query_string": b"", "server": (HOST, 80),
+                 "client": (HOST, 1), "headers": [(b"content-type", b"application/json"),
+                                                  (b"content-length", b"%d" % len(body))]}
+        status = [0]
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+
+        await app(scope, receive, send)
+        return status[0]
+
+    async def main() -> tuple[Samples, float]:
+        samples = Samples()
+        cpu0 = time.thread_time()  # the event loop's thread: the request, not the workers
+        for k in range(batches):
+            body = json.dumps([{"name": f"inproc-{k}-{i}", "duration": 0}
+                               for i in range(BATCH)]).encode()
+            t0 = time.perf_counter()
+            assert await post(body) == 200
+            samples.times.append(time.perf_counter() - t0)
+        return samples, (time.thread_time() - cpu0) / batches
+
+    try:
+        samples, cpu = asyncio.run(main())
+    finally:
+        service.close()
+    return {"POST /tasks": samples.summary(), "cpu_ms_per_batch": 1e3 * cpu,
+            "core": service.stats()["core"]}
 
 
 # -- the client side -----------------------------------------------------------------------------
@@ -307,8 +357,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="stop after this many requests in all")
     p.add_argument("--core", choices=["default", "c", "py"], default="default")
     p.add_argument("--json", metavar="PATH", help="also write the numbers as JSON")
+    p.add_argument("--in-process", type=int, metavar="N",
+                   help="time N POST /tasks batches on the ASGI app itself (no HTTP)")
     p.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.in_process:
+        sys.path.insert(0, SRC)
+        out = post_in_process(args.in_process, args.pool_size, args.queue_size)
+        s = out["POST /tasks"]
+        print(f"POST /tasks of {BATCH} items on the ASGI app, core {out['core']}: "
+              f"n={s['n']}  p50 {s['p50_ms']:.3f} ms  p99 {s['p99_ms']:.3f} ms  "
+              f"serving thread's CPU {out['cpu_ms_per_batch']:.3f} ms per batch")
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(out, f, indent=2)
+        return 0
     if args.serve:
         serve(args.serve, args.pool_size, args.queue_size)
         return 0

@@ -81,7 +81,7 @@ def item_error(exc: ValidationError, where: str, limits: Limits) -> InputError:
     err = exc.errors(include_url=False)[0]
     loc = [str(part) for part in err["loc"]]
     if not loc:
-        if err["type"] == "model_type":
+        if err["type"] in ("model_type", "dict_type"):
             return InputError(422, f"expected an object, got {json_type(err['input'])}", where)
         return InputError(422, _message(err, ""), f"{where}.args")  # the arguments' check
     name = loc[0]

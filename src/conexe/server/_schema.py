@@ -1,13 +1,13 @@
 """The request and response bodies of ``conexe serve``, each defined once as
-a type: the pydantic models below validate ``POST /tasks`` and
+a type: the typed dicts below, read by pydantic, validate ``POST /tasks`` and
 ``GET /stats?history=N``, and the same types give ``/openapi.json`` its
 schemas (see :mod:`.openapi`), so what is documented is what is checked.
 
 A request body is a list of items, each one of:
 
-- a demo task ``{"name", "duration"}`` (:class:`DemoTask`): sleeps that long;
+- a demo task ``{"name", "duration"}`` (:func:`demo_task_type`): sleeps that long;
 - a call of a registered handler ``{"name", "handler", "args", "kwargs"}``,
-  one model per handler (:func:`handler_task_model`), whose schema lists the
+  one type per handler (:func:`handler_task_type`), whose schema lists the
   argument shapes the handler's signature accepts.
 
 Both at once is neither, so it is refused, and the schema says so: the item
@@ -28,7 +28,8 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any, ClassVar, Literal, NotRequired, Union
+from types import MappingProxyType
+from typing import Annotated, Any, Literal, NotRequired, Union
 
 from pydantic import (
     AfterValidator,
@@ -39,8 +40,6 @@ from pydantic import (
     StrictStr,
     TypeAdapter,
     ValidationError,
-    create_model,
-    model_validator,
 )
 from pydantic_core import PydanticCustomError
 from typing_extensions import TypedDict  # pydantic reads these on Python < 3.12 too
@@ -48,7 +47,7 @@ from typing_extensions import TypedDict  # pydantic reads these on Python < 3.12
 from ._errors import InputError, item_error, json_type, query_error, top_level_error
 
 __all__ = [
-    "DemoTask", "ErrorBody", "HandlerTask", "InputError", "Limits", "RequestSchema", "Stats",
+    "DemoTask", "ErrorBody", "InputError", "Limits", "RequestSchema", "Stats",
     "StatsQuery", "SubmitResult", "TaskError", "TaskListing", "TaskSpec", "TaskState",
     "check_content_type",
 ]
@@ -67,16 +66,21 @@ class Limits:
     max_body_bytes: int = 1 << 20
 
 
-@dataclass(frozen=True)
+NO_KWARGS: Mapping[str, Any] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
 class TaskSpec:
     """One validated item, as the service runs it: a demo sleep of
-    ``duration`` ms, or a call of a registered ``handler``."""
+    ``duration`` ms, or a call of a registered ``handler``. (Slots and a
+    shared empty ``kwargs``: a batch allocates few objects for the cyclic
+    GC to track, which keeps its collections short with many tasks held.)"""
 
     name: str
     duration: int | None = None
     handler: str | None = None
     args: tuple[Any, ...] = ()
-    kwargs: dict[str, Any] = field(default_factory=dict)
+    kwargs: Mapping[str, Any] = field(default_factory=lambda: NO_KWARGS)
 
 
 # -- request bodies ------------------------------------------------------------------------------
@@ -115,40 +119,28 @@ def milliseconds(maximum: int) -> Any:
                      BeforeValidator(_json_number)]
 
 
-class DemoTask(BaseModel):
-    """A demo task: sleeps ``duration`` milliseconds (at most ``--max-duration``)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, title="DemoTask", json_schema_extra={
-        "examples": [{"name": "Task 1", "duration": 3000}]})
-    name: TaskName
-    duration: milliseconds(Limits.max_duration_ms)  # type: ignore[valid-type]
+_typed_dict: Any = TypedDict  # a type made at run time, for this server's limits and handlers
 
 
-class HandlerTask(BaseModel):
-    """A call of a registered handler with JSON arguments; each handler gets
-    a subclass (:func:`handler_task_model`) that knows its signature."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    signature: ClassVar[inspect.Signature | None] = None
-    name: TaskName
-    handler: str
-    args: list[Any] = Field(default_factory=list, description="Positional JSON arguments.")
-    kwargs: dict[str, Any] = Field(default_factory=dict, description="Keyword JSON arguments.")
-
-    @model_validator(mode="after")
-    def _arguments_fit(self) -> HandlerTask:
-        signature = type(self).signature
-        if signature is not None:
-            try:
-                signature.bind(*self.args, **self.kwargs)
-            except TypeError as exc:
-                raise ValueError(f"do not fit {self.handler}(): {exc}") from None
-        return self
+def demo_task_type(max_duration_ms: int) -> Any:
+    """The type of a demo task ``{"name", "duration"}``: sleeps ``duration``
+    milliseconds, at most ``max_duration_ms`` (``--max-duration``). A typed
+    dict: an item becomes one plain dict, nothing more to allocate."""
+    demo = _typed_dict(
+        "DemoTask", {"name": TaskName, "duration": milliseconds(max_duration_ms)})
+    demo.__doc__ = "A demo task: sleeps `duration` milliseconds."
+    demo.__pydantic_config__ = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"name": "Task 1", "duration": 3000}]})
+    return demo
 
 
-def handler_task_model(name: str, fn: Callable[..., Any]) -> type[HandlerTask]:
-    """The model of a call of handler ``name``: ``handler`` is that name, and
-    its schema lists the ``args``/``kwargs`` shapes ``fn``'s signature binds."""
+DemoTask = demo_task_type(Limits.max_duration_ms)
+
+
+def handler_task_type(name: str, fn: Callable[..., Any]) -> Any:
+    """The type of a call of handler ``name``, ``{"name", "handler", "args",
+    "kwargs"}``: ``handler`` is that name, and the arguments must bind to
+    ``fn``'s signature (the schema lists the shapes that do)."""
     try:
         signature: inspect.Signature | None = inspect.signature(fn)
     except ValueError:  # no signature to check (a builtin): the call will tell
@@ -160,12 +152,23 @@ def handler_task_model(name: str, fn: Callable[..., Any]) -> type[HandlerTask]:
         if shapes is not None:
             schema["anyOf"] = shapes
 
-    handler: Any = Literal[name]
-    model = create_model(f"Call_{name}", __base__=HandlerTask, handler=(handler, ...))
-    model.signature = signature
-    model.model_config["json_schema_extra"] = narrow
-    model.model_rebuild(force=True)
-    return model  # type: ignore[no-any-return]
+    def arguments_fit(call: dict[str, Any]) -> dict[str, Any]:
+        if signature is not None:
+            try:
+                signature.bind(*call.get("args", ()), **call.get("kwargs", {}))
+            except TypeError as exc:
+                raise ValueError(f"do not fit {name}(): {exc}") from None
+        return call
+
+    call = _typed_dict(f"Call_{name}", {
+        "name": TaskName,
+        "handler": Literal[name],
+        "args": NotRequired[Annotated[list[Any], Field(description="Positional JSON arguments.")]],
+        "kwargs": NotRequired[Annotated[dict[str, Any],
+                                        Field(description="Keyword JSON arguments.")]],
+    })
+    call.__pydantic_config__ = ConfigDict(extra="forbid", json_schema_extra=narrow)
+    return Annotated[call, AfterValidator(arguments_fit)]
 
 
 def _call_shapes(signature: inspect.Signature) -> list[dict[str, Any]]:
@@ -289,13 +292,15 @@ class RequestSchema:
         self.limits = limits
         self.handlers = dict(handlers)
         # The limit is this server's --max-duration, in the check and in the schema.
-        self.demo: type[DemoTask] = create_model(
-            "DemoTask", __base__=DemoTask, duration=(milliseconds(limits.max_duration_ms), ...))
-        self.calls = {name: handler_task_model(name, fn) for name, fn in sorted(handlers.items())}
-        item: Any = self.demo
-        if self.calls:  # demo first: the common case is tried first
-            item = Annotated[Union[(self.demo, *self.calls.values())],  # noqa: UP007
+        demo = demo_task_type(limits.max_duration_ms)
+        calls = {name: handler_task_type(name, fn) for name, fn in sorted(handlers.items())}
+        item: Any = demo
+        if calls:  # demo first: the common case is tried first
+            item = Annotated[Union[(demo, *calls.values())],  # noqa: UP007
                              Field(union_mode="left_to_right")]
+        # Each item type alone too: a refused item is explained by the one it aims at.
+        self.demo: TypeAdapter[Any] = TypeAdapter(demo)
+        self.calls = {name: TypeAdapter(call) for name, call in calls.items()}
         self.tasks: TypeAdapter[list[Any]] = TypeAdapter(
             Annotated[list[item], Field(max_length=limits.max_items)])
         self.stats_query = TypeAdapter(StatsQuery)
@@ -307,8 +312,9 @@ class RequestSchema:
         except ValidationError as exc:
             raise self._explain(body, exc) from None
         return [
-            TaskSpec(t.name, t.duration) if type(t) is self.demo
-            else TaskSpec(t.name, handler=t.handler, args=tuple(t.args), kwargs=t.kwargs)
+            TaskSpec(t["name"], t["duration"]) if "duration" in t
+            else TaskSpec(t["name"], handler=t["handler"], args=tuple(t.get("args", ())),
+                          kwargs=t.get("kwargs", NO_KWARGS))
             for t in items
         ]
 
@@ -329,12 +335,12 @@ class RequestSchema:
             if isinstance(model, InputError):
                 return model
             try:
-                model.model_validate(item)
+                model.validate_python(item)
             except ValidationError as item_exc:
                 return item_error(item_exc, f"[{i}]", self.limits)
         return InputError(422, str(exc).splitlines()[0], "body")  # not reached: a fallback
 
-    def _model_for(self, item: Any, i: int) -> type[BaseModel] | InputError:
+    def _model_for(self, item: Any, i: int) -> TypeAdapter[Any] | InputError:
         if not isinstance(item, dict) or "handler" not in item:
             return self.demo
         handler = item["handler"]
