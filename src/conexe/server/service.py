@@ -54,7 +54,7 @@ class Interrupted(Exception):
     """A demo sleep cut short because the server's grace period ran out."""
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)  # slots: one object per kept task for the GC to scan
 class TaskRecord:
     """One accepted task and what became of it. ``state`` is one of
     ``pending``, ``running``, ``done``, ``failed``, ``cancelled``."""
