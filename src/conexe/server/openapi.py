@@ -120,6 +120,11 @@ def _operation(op: Operation, components: _Components, request: RequestSchema,
                  for status, (kind, description) in op.responses.items()}
     for status, links in op.links.items():
         responses[str(status)]["links"] = links
+    for status in (429, 503):
+        if str(status) in responses:
+            responses[str(status)]["headers"] = {"Retry-After": {
+                "required": True, "description": "Seconds to wait before trying again.",
+                "schema": {"type": "integer", "minimum": 0}}}
     if "{name}" in op.path:
         out["parameters"] = [{"name": "name", "in": "path", "required": True,
                               "schema": components.schema_of(TypeAdapter(TaskPathName), None)}]
