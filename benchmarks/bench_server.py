@@ -14,7 +14,16 @@ phases the server's queue is let drain. Reported: tasks accepted and ended
 per second, the latencies of both GETs under that load and
 their ratio (the target: the service's GET at most 1.5x the bare one's p99),
 plus, for reference, the same GETs with no load and the POST batch against
-a bare POST of the same body.
+a bare POST of the same body. One more row times ``POST /tasks`` of 100
+items alone: one connection posting one batch after another, nothing else
+running (its p50 and p99 show what parsing, validating and queueing a batch
+costs).
+
+``--in-process N`` instead drives the app's ASGI callable directly (no
+socket, no uvicorn) with N such batches and reports the latency and the
+CPU time the serving thread spends per batch (parsing, validating and
+queueing; the workers' time is not in it): the cost of ``POST /tasks``
+itself, far less disturbed by other load on the machine than the latencies.
 
 Everything stays on 127.0.0.1; the run is bounded by ``--seconds`` and
 ``--max-requests``. The client is a minimal asyncio HTTP/1.1 keep-alive
@@ -68,6 +77,50 @@ def serve(port: int, pool_size: int, queue_size: int) -> None:
     app.router.routes.insert(0, Route("/bare", bare_post, methods=["POST"]))
     uvicorn.run(app, host=HOST, port=port, log_level="warning", access_log=False,
                 server_header=False)
+
+
+def post_in_process(batches: int, pool_size: int, queue_size: int) -> dict[str, Any]:
+    """``batches`` POSTs of 100 fresh instant tasks, straight into the ASGI app."""
+    from conexe.server import TaskService, create_app
+
+    service = TaskService(pool_size, queue_size)
+    app = create_app(service)
+
+    async def post(body: bytes) -> int:
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+                 "method": "POST", "scheme": "http", "path": "/tasks", "raw_path": b"/tasks",
+                 "root_path": "", "query_string": b"", "server": (HOST, 80),
+                 "client": (HOST, 1), "headers": [(b"content-type", b"application/json"),
+                                                  (b"content-length", b"%d" % len(body))]}
+        status = [0]
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+
+        await app(scope, receive, send)
+        return status[0]
+
+    async def main() -> tuple[Samples, float]:
+        samples = Samples()
+        cpu0 = time.thread_time()  # the event loop's thread: the request, not the workers
+        for k in range(batches):
+            body = json.dumps([{"name": f"inproc-{k}-{i}", "duration": 0}
+                               for i in range(BATCH)]).encode()
+            t0 = time.perf_counter()
+            assert await post(body) == 200
+            samples.times.append(time.perf_counter() - t0)
+        return samples, (time.thread_time() - cpu0) / batches
+
+    try:
+        samples, cpu = asyncio.run(main())
+    finally:
+        service.close()
+    return {"POST /tasks": samples.summary(), "cpu_ms_per_batch": 1e3 * cpu,
+            "core": service.stats()["core"]}
 
 
 # -- the client side -----------------------------------------------------------------------------
@@ -249,6 +302,7 @@ async def run(args: argparse.Namespace, port: int, proc: subprocess.Popen[bytes]
     await phase(port, min(1.0, args.seconds / 5), args.posters, "/tasks", gets, budget)  # warm
     report: dict[str, Any] = {
         "idle": await phase(port, args.seconds / 3, 0, None, gets, budget),
+        "post_alone": await phase(port, args.seconds / 3, 1, "/tasks", [], budget),
         "service_load": await phase(port, args.seconds, args.posters, "/tasks", gets, budget),
         "bare_load": await phase(port, args.seconds / 2, args.posters, "/bare", gets, budget),
     }
@@ -280,6 +334,9 @@ def print_report(r: dict[str, Any], args: argparse.Namespace) -> None:
           f"{load['batches_refused_429']} answered 429)")
     for k in ("POST /tasks", "GET /tasks/running", "GET /bare"):
         print(row(k, load[k]))
+    alone = r["post_alone"]
+    print(f"POST /tasks of {BATCH} items alone (one connection, nothing else running):")
+    print(row("POST /tasks", alone["POST /tasks"]))
     print("bare POST under the same load shape (reference):")
     print(row("POST /bare", r["bare_load"]["POST /bare"]))
     verdict = "OK" if r["get_p99_ratio"] <= TARGET_RATIO else "OVER TARGET"
@@ -300,8 +357,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="stop after this many requests in all")
     p.add_argument("--core", choices=["default", "c", "py"], default="default")
     p.add_argument("--json", metavar="PATH", help="also write the numbers as JSON")
+    p.add_argument("--in-process", type=int, metavar="N",
+                   help="time N POST /tasks batches on the ASGI app itself (no HTTP)")
     p.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.in_process:
+        sys.path.insert(0, SRC)
+        out = post_in_process(args.in_process, args.pool_size, args.queue_size)
+        s = out["POST /tasks"]
+        print(f"POST /tasks of {BATCH} items on the ASGI app, core {out['core']}: "
+              f"n={s['n']}  p50 {s['p50_ms']:.3f} ms  p99 {s['p99_ms']:.3f} ms  "
+              f"serving thread's CPU {out['cpu_ms_per_batch']:.3f} ms per batch")
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(out, f, indent=2)
+        return 0
     if args.serve:
         serve(args.serve, args.pool_size, args.queue_size)
         return 0

@@ -25,6 +25,7 @@ import conexe
 pytest.importorskip("starlette")
 pytest.importorskip("uvicorn")
 pytest.importorskip("prometheus_client")
+pytest.importorskip("pydantic")
 httpx = pytest.importorskip("httpx")
 
 from conexe._impl import cores  # noqa: E402

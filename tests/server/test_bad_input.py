@@ -132,3 +132,44 @@ def test_stats_history_must_be_a_number(server: ServerProcess) -> None:
     r = server.get("/stats", params={"history": "lots"})
     assert r.status_code == 422
     assert r.json()["field"] == "history"
+
+
+@pytest.mark.parametrize("history", ["0", "-1", "601", "1.5"])
+def test_stats_history_outside_the_documented_range_is_422(
+    server: ServerProcess, history: str
+) -> None:
+    r = server.get("/stats", params={"history": history})
+    assert r.status_code == 422, r.text
+    assert r.json()["field"] == "history"
+
+
+def test_stats_history_at_the_documented_maximum_is_answered(server: ServerProcess) -> None:
+    r = server.get("/stats", params={"history": "600"})
+    assert r.status_code == 200
+    assert len(r.json()["throughput"]["ended"]) == 600
+
+
+@pytest.mark.parametrize(
+    ("item", "field", "message"),
+    [
+        ({"name": "0", "duration": 0, "handler": "", "args": [None, None], "kwargs": {}},
+         "[0].handler", "unknown handler ''"),
+        ({"name": "both", "duration": 0, "handler": "add", "args": [1, 2]},
+         "[0].duration", "either a duration (a demo sleep) or a handler, not both"),
+    ],
+)
+def test_a_duration_with_a_handler_is_422(
+    server: ServerProcess, item: dict[str, Any], field: str, message: str
+) -> None:
+    r = server.post([item])
+    assert r.status_code == 422, r.text
+    assert r.json()["field"] == field
+    assert message in r.json()["error"]
+    assert server.get(f"/tasks/{item['name']}").status_code == 404
+
+
+def test_an_integral_number_is_a_duration(server: ServerProcess) -> None:
+    # JSON Schema's "integer" includes 5.0: the schema allows it, so the server does.
+    r = server.post([{"name": "integral-float", "duration": 5.0}])
+    assert r.status_code == 200, r.text
+    assert r.json()["Accepted"] == ["integral-float"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from starlette.routing import Route
 
 from conexe.server import TaskService, create_app
+from conexe.server._schema import Limits, RequestSchema
 from conexe.server.openapi import openapi_document
 
 from .conftest import ServerProcess, wait_until
@@ -66,7 +67,8 @@ def test_openapi_describes_exactly_the_apps_routes() -> None:
         service.close()
     documented = {
         (path, method)
-        for path, ops in openapi_document("0").items() if path == "paths"
+        for path, ops in openapi_document("0", RequestSchema(Limits(), {})).items()
+        if path == "paths"
         for path, methods in ops.items() for method in methods
     }
     assert documented == routes

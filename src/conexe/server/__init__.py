@@ -8,8 +8,11 @@ conexe's core APIs imports it.
 - :mod:`.service`: named tasks, dedup, results, throughput (no web framework);
 - :mod:`.app`: the Starlette app; :mod:`.cli`: ``conexe serve`` on uvicorn;
 - :mod:`._pool`: the one adapter over the executor (``KeyedExecutor``);
-- :mod:`._schema`: request validation; :mod:`.handlers`: ``--handlers``;
-- :mod:`.metrics`, :mod:`.openapi`, :mod:`.dashboard`: the read-only extras.
+- :mod:`._schema`: the request and response types (validation and the
+  OpenAPI schemas), :mod:`._errors`: how a refusal is said;
+  :mod:`.handlers`: ``--handlers``;
+- :mod:`.openapi`: the table of endpoints, and ``/openapi.json`` from it;
+- :mod:`.metrics`, :mod:`.dashboard`: the read-only extras.
 """
 
 from __future__ import annotations

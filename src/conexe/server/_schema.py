@@ -1,47 +1,60 @@
-"""Reading a ``POST /tasks`` body: every check a request must pass before
-anything is queued, each failure an :class:`InputError` with the HTTP status
-and the field it is about.
+"""The request and response bodies of ``conexe serve``, each defined once as
+a type: the typed dicts below, read by pydantic, validate ``POST /tasks`` and
+``GET /stats?history=N``, and the same types give ``/openapi.json`` its
+schemas (see :mod:`.openapi`), so what is documented is what is checked.
 
-    >>> limits = Limits(max_items=10, max_duration_ms=60_000)
-    >>> [spec.name for spec in parse_tasks(b'[{"name": "a", "duration": 5}]', limits, {})]
+A request body is a list of items, each one of:
+
+- a demo task ``{"name", "duration"}`` (:func:`demo_task_type`): sleeps that long;
+- a call of a registered handler ``{"name", "handler", "args", "kwargs"}``,
+  one type per handler (:func:`handler_task_type`), whose schema lists the
+  argument shapes the handler's signature accepts.
+
+Both at once is neither, so it is refused, and the schema says so: the item
+alternatives exclude each other (a demo task allows no ``handler``, each call
+requires its own).
+
+    >>> schema = RequestSchema(Limits(max_items=10, max_duration_ms=60_000), {})
+    >>> [spec.name for spec in schema.parse_tasks(b'[{"name": "a", "duration": 5}]')]
     ['a']
-    >>> parse_tasks(b'[{"name": "a", "duration": -1}]', limits, {})
+    >>> schema.parse_tasks(b'[{"name": "a", "duration": -1}]')
     Traceback (most recent call last):
     ...
-    conexe.server._schema.InputError: [0].duration: must be >= 0 (milliseconds), got -1
+    conexe.server._errors.InputError: [0].duration: must be >= 0 (milliseconds), got -1
 """
 
 from __future__ import annotations
 
 import inspect
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from types import MappingProxyType
+from typing import Annotated, Any, Literal, NotRequired, Union
 
-__all__ = ["InputError", "Limits", "TaskSpec", "check_content_type", "parse_tasks"]
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictStr,
+    TypeAdapter,
+    ValidationError,
+)
+from pydantic_core import PydanticCustomError
+from typing_extensions import TypedDict  # pydantic reads these on Python < 3.12 too
+
+from ._errors import InputError, item_error, json_type, query_error, top_level_error
+
+__all__ = [
+    "DemoTask", "ErrorBody", "InputError", "Limits", "RequestSchema", "Stats",
+    "StatsQuery", "SubmitResult", "TaskError", "TaskListing", "TaskSpec", "TaskState",
+    "check_content_type",
+]
 
 # Names that GET /tasks/{name} could never reach: these paths list tasks.
-RESERVED_NAMES = frozenset({"running", "pending"})
+RESERVED_NAMES = ("running", "pending")
 MAX_NAME_LENGTH = 256
-_ITEM_FIELDS = ("name", "duration", "handler", "args", "kwargs")
-
-
-class InputError(Exception):
-    """A request the service refuses: ``status`` (400, 413, 415, 422),
-    ``field`` (``"[2].duration"``, or ``None`` for the whole body)."""
-
-    def __init__(self, status: int, message: str, field: str | None = None) -> None:
-        super().__init__(f"{field}: {message}" if field else message)
-        self.status = status
-        self.message = message
-        self.field = field
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"error": str(self)}
-        if self.field is not None:
-            out["field"] = self.field
-        return out
 
 
 @dataclass(frozen=True)
@@ -53,16 +66,292 @@ class Limits:
     max_body_bytes: int = 1 << 20
 
 
-@dataclass(frozen=True)
+NO_KWARGS: Mapping[str, Any] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
 class TaskSpec:
-    """One validated item: a demo sleep of ``duration`` ms, or a call of a
-    registered ``handler`` with JSON ``args``/``kwargs``."""
+    """One validated item, as the service runs it: a demo sleep of
+    ``duration`` ms, or a call of a registered ``handler``. (Slots and a
+    shared empty ``kwargs``: a batch allocates few objects for the cyclic
+    GC to track, which keeps its collections short with many tasks held.)"""
 
     name: str
     duration: int | None = None
     handler: str | None = None
     args: tuple[Any, ...] = ()
-    kwargs: dict[str, Any] = field(default_factory=dict)
+    kwargs: Mapping[str, Any] = field(default_factory=lambda: NO_KWARGS)
+
+
+# -- request bodies ------------------------------------------------------------------------------
+def _not_reserved(name: str) -> str:
+    if name in RESERVED_NAMES:
+        raise ValueError(f"{name!r} is reserved (GET /tasks/{name} lists tasks): pick another name")
+    return name
+
+
+TaskName = Annotated[
+    StrictStr,
+    Field(min_length=1, max_length=MAX_NAME_LENGTH,
+          description="Unique among pending and running tasks.",
+          json_schema_extra={"not": {"enum": list(RESERVED_NAMES)}}),
+    AfterValidator(_not_reserved),
+]
+
+# The name in GET /tasks/{name}. OpenAPI matches the concrete paths
+# /tasks/running and /tasks/pending before this template, so the reserved
+# names need no exclusion here (a client never sends them to it).
+TaskPathName = Annotated[str, Field(min_length=1, max_length=MAX_NAME_LENGTH,
+                                    examples=["Task 1"])]
+
+
+def _json_number(value: Any) -> Any:
+    """Only a JSON number is a duration: no string, no boolean. An integral
+    float (``5.0``) is the integer JSON Schema says it is; ``1.5`` is not."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    return value
+
+
+def milliseconds(maximum: int) -> Any:
+    """The type of a duration: a JSON integer from 0 to ``maximum``."""
+    return Annotated[int, Field(ge=0, le=maximum, description="Milliseconds to sleep."),
+                     BeforeValidator(_json_number)]
+
+
+_typed_dict: Any = TypedDict  # a type made at run time, for this server's limits and handlers
+
+
+def demo_task_type(max_duration_ms: int) -> Any:
+    """The type of a demo task ``{"name", "duration"}``: sleeps ``duration``
+    milliseconds, at most ``max_duration_ms`` (``--max-duration``). A typed
+    dict: an item becomes one plain dict, nothing more to allocate."""
+    demo = _typed_dict(
+        "DemoTask", {"name": TaskName, "duration": milliseconds(max_duration_ms)})
+    demo.__doc__ = "A demo task: sleeps `duration` milliseconds."
+    demo.__pydantic_config__ = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"name": "Task 1", "duration": 3000}]})
+    return demo
+
+
+DemoTask = demo_task_type(Limits.max_duration_ms)
+
+
+def handler_task_type(name: str, fn: Callable[..., Any]) -> Any:
+    """The type of a call of handler ``name``, ``{"name", "handler", "args",
+    "kwargs"}``: ``handler`` is that name, and the arguments must bind to
+    ``fn``'s signature (the schema lists the shapes that do)."""
+    try:
+        signature: inspect.Signature | None = inspect.signature(fn)
+    except ValueError:  # no signature to check (a builtin): the call will tell
+        signature = None
+    shapes = _call_shapes(signature) if signature is not None else None
+
+    def narrow(schema: dict[str, Any]) -> None:
+        schema["description"] = f"A call of {name}{signature or '(...)'}."
+        if shapes is not None:
+            schema["anyOf"] = shapes
+
+    def arguments_fit(call: dict[str, Any]) -> dict[str, Any]:
+        if signature is not None:
+            try:
+                signature.bind(*call.get("args", ()), **call.get("kwargs", {}))
+            except TypeError as exc:
+                raise ValueError(f"do not fit {name}(): {exc}") from None
+        return call
+
+    call = _typed_dict(f"Call_{name}", {
+        "name": TaskName,
+        "handler": Literal[name],
+        "args": NotRequired[Annotated[list[Any], Field(description="Positional JSON arguments.")]],
+        "kwargs": NotRequired[Annotated[dict[str, Any],
+                                        Field(description="Keyword JSON arguments.")]],
+    })
+    call.__pydantic_config__ = ConfigDict(extra="forbid", json_schema_extra=narrow)
+    return Annotated[call, AfterValidator(arguments_fit)]
+
+
+def _call_shapes(signature: inspect.Signature) -> list[dict[str, Any]]:
+    """One JSON-schema alternative per number of positional ``args``: how
+    many, and which names ``kwargs`` may or must then hold."""
+    kinds = inspect.Parameter
+    params = list(signature.parameters.values())
+    positional = [p for p in params if p.kind in (kinds.POSITIONAL_ONLY,
+                                                  kinds.POSITIONAL_OR_KEYWORD)]
+    keyword_only = [p for p in params if p.kind is kinds.KEYWORD_ONLY]
+    var_args = any(p.kind is kinds.VAR_POSITIONAL for p in params)
+    var_kwargs = any(p.kind is kinds.VAR_KEYWORD for p in params)
+    shapes = []
+    for given in range(len(positional) + 1):
+        rest = positional[given:]
+        if any(p.kind is kinds.POSITIONAL_ONLY and p.default is p.empty for p in rest):
+            continue  # a positional-only parameter left without a value
+        by_name = [p for p in rest if p.kind is kinds.POSITIONAL_OR_KEYWORD] + keyword_only
+        args: dict[str, Any] = {"type": "array", "minItems": given}
+        if not (var_args and given == len(positional)):
+            args["maxItems"] = given
+        kwargs: dict[str, Any] = {
+            "type": "object",
+            "properties": {p.name: {} for p in by_name},
+            "required": [p.name for p in by_name if p.default is p.empty],
+            "additionalProperties": var_kwargs,
+        }
+        required = (["args"] if given else []) + (["kwargs"] if kwargs["required"] else [])
+        shapes.append({"properties": {"args": args, "kwargs": kwargs}, "required": required})
+    return shapes
+
+
+class StatsQuery(BaseModel):
+    """The query of ``GET /stats``."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    history: int | None = Field(
+        None, ge=1, le=600, examples=[60],
+        description="Add the tasks ended per second in the last N seconds.")
+
+
+# -- response bodies (built as plain dicts by the service; typed here) ---------------------------
+class SubmitResult(TypedDict):
+    """What became of each item of one ``POST /tasks``, names in request order."""
+
+    RequestedTask: Annotated[int, Field(description="Items in the request.")]
+    SubmittedTasks: Annotated[int, Field(description="Items queued.")]
+    DuplicateTasks: Annotated[int, Field(description="Items whose name was pending or running, "
+                                                     "or repeated in the request.")]
+    RefusedTasks: Annotated[int, Field(description="Items refused: the queue was full.")]
+    Accepted: list[str]
+    Duplicates: list[str]
+    Refused: list[str]
+
+
+TaskStateName = Literal["pending", "running", "done", "failed", "cancelled"]
+ServiceStateName = Literal["serving", "stopping", "stopped"]
+
+
+class TaskListing(TypedDict):
+    """A pending or running task: ``duration`` is null for a handler call."""
+
+    name: str
+    duration: int | None
+    handler: NotRequired[str]
+
+
+class TaskError(TypedDict):
+    type: str
+    message: str
+
+
+class TaskState(TaskListing):
+    """One task's state, and its result or error once it ended."""
+
+    state: TaskStateName
+    submitted_at: Annotated[float, Field(description="Unix time.")]
+    started_at: float | None
+    ended_at: float | None
+    result: NotRequired[Annotated[Any, Field(description="The handler's JSON result.")]]
+    result_repr: NotRequired[Annotated[str, Field(description="repr() of a non-JSON result.")]]
+    error: NotRequired[TaskError]
+
+
+class Throughput(TypedDict):
+    interval_s: int
+    ended: Annotated[list[int], Field(description="Tasks ended per interval, oldest first.")]
+
+
+class Stats(TypedDict):
+    """The service's and the executor's counters."""
+
+    state: ServiceStateName
+    core: Literal["c", "py"]
+    pool_size: int
+    queue_size: int
+    uptime_s: float
+    tasks: Annotated[dict[str, int], Field(description="accepted, duplicate, refused, done, "
+                                                       "failed, cancelled, running, pending")]
+    executor: Annotated[dict[str, int], Field(description="The executor's own counters.")]
+    throughput: NotRequired[Throughput]
+
+
+class Health(TypedDict):
+    status: Literal["ok", "stopping", "stopped"]
+
+
+class ErrorBody(TypedDict):
+    """What was wrong; for a 422, the field (``"[3].duration"``, ``"history"``)."""
+
+    error: str
+    field: NotRequired[str]
+
+
+# -- reading a request ---------------------------------------------------------------------------
+class RequestSchema:
+    """The request types of one server: its ``--max-*`` limits and its
+    handlers are part of them (and so of its ``/openapi.json``)."""
+
+    def __init__(self, limits: Limits, handlers: Mapping[str, Callable[..., Any]]) -> None:
+        self.limits = limits
+        self.handlers = dict(handlers)
+        # The limit is this server's --max-duration, in the check and in the schema.
+        demo = demo_task_type(limits.max_duration_ms)
+        calls = {name: handler_task_type(name, fn) for name, fn in sorted(handlers.items())}
+        item: Any = demo
+        if calls:  # demo first: the common case is tried first
+            item = Annotated[Union[(demo, *calls.values())],  # noqa: UP007
+                             Field(union_mode="left_to_right")]
+        # Each item type alone too: a refused item is explained by the one it aims at.
+        self.demo: TypeAdapter[Any] = TypeAdapter(demo)
+        self.calls = {name: TypeAdapter(call) for name, call in calls.items()}
+        self.tasks: TypeAdapter[list[Any]] = TypeAdapter(
+            Annotated[list[item], Field(max_length=limits.max_items)])
+        self.stats_query = TypeAdapter(StatsQuery)
+
+    def parse_tasks(self, body: bytes) -> list[TaskSpec]:
+        """The body's items, validated; raises InputError on the first problem."""
+        try:
+            items = self.tasks.validate_json(body)
+        except ValidationError as exc:
+            raise self._explain(body, exc) from None
+        return [
+            TaskSpec(t["name"], t["duration"]) if "duration" in t
+            else TaskSpec(t["name"], handler=t["handler"], args=tuple(t.get("args", ())),
+                          kwargs=t.get("kwargs", NO_KWARGS))
+            for t in items
+        ]
+
+    def parse_stats_query(self, params: Mapping[str, str]) -> StatsQuery:
+        try:
+            return self.stats_query.validate_python(dict(params))
+        except ValidationError as exc:
+            raise query_error(exc) from None
+
+    def _explain(self, body: bytes, exc: ValidationError) -> InputError:
+        """The first problem of a refused body, said for the item it is in:
+        the item is validated again against the one model it aims at."""
+        data, problem = top_level_error(body, exc, self.limits.max_items)
+        if problem is not None:
+            return problem
+        for i, item in enumerate(data):
+            model = self._model_for(item, i)
+            if isinstance(model, InputError):
+                return model
+            try:
+                model.validate_python(item)
+            except ValidationError as item_exc:
+                return item_error(item_exc, f"[{i}]", self.limits)
+        return InputError(422, str(exc).splitlines()[0], "body")  # not reached: a fallback
+
+    def _model_for(self, item: Any, i: int) -> TypeAdapter[Any] | InputError:
+        if not isinstance(item, dict) or "handler" not in item:
+            return self.demo
+        handler = item["handler"]
+        if not isinstance(handler, str):
+            return InputError(422, f"must be a string, got {json_type(handler)}",
+                              f"[{i}].handler")
+        if handler not in self.calls:
+            known = ", ".join(self.calls) or "none: start the server with --handlers MODULE"
+            return InputError(422, f"unknown handler {handler!r} (registered: {known})",
+                              f"[{i}].handler")
+        return self.calls[handler]
 
 
 def check_content_type(header: str | None) -> None:
@@ -80,124 +369,3 @@ def check_content_type(header: str | None) -> None:
             charset = value.strip().strip('"').lower()
             if charset not in ("utf-8", "utf8"):
                 raise InputError(415, f"charset {charset!r} is not supported: send utf-8 JSON")
-
-
-def parse_tasks(
-    body: bytes, limits: Limits, handlers: Mapping[str, Callable[..., Any]]
-) -> list[TaskSpec]:
-    """The body's items, validated; raises InputError on the first problem."""
-    try:
-        data = json.loads(body.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise InputError(400, f"the body is not valid UTF-8 ({exc.reason})") from None
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            400, f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
-        ) from None
-    if not isinstance(data, list):
-        raise InputError(
-            422,
-            f"expected a JSON array of tasks, got {_json_type(data)}",
-            "body",
-        )
-    if len(data) > limits.max_items:
-        raise InputError(
-            413,
-            f"{len(data)} tasks in one request, at most {limits.max_items} allowed "
-            "(--max-items): split the batch",
-        )
-    return [_parse_item(item, i, limits, handlers) for i, item in enumerate(data)]
-
-
-def _parse_item(
-    item: object, i: int, limits: Limits, handlers: Mapping[str, Callable[..., Any]]
-) -> TaskSpec:
-    where = f"[{i}]"
-    if not isinstance(item, dict):
-        raise InputError(422, f"expected an object, got {_json_type(item)}", where)
-    for key in item:
-        if key not in _ITEM_FIELDS:
-            raise InputError(
-                422, f"unknown field (allowed: {', '.join(_ITEM_FIELDS)})", f"{where}.{key}"
-            )
-    name = _parse_name(item.get("name"), f"{where}.name")
-    handler_name = item.get("handler")
-    if handler_name is None:
-        for key in ("args", "kwargs"):
-            if key in item:
-                raise InputError(422, "only allowed with a handler", f"{where}.{key}")
-        duration = _parse_duration(item.get("duration"), f"{where}.duration", limits)
-        return TaskSpec(name, duration=duration)
-    if "duration" in item:
-        raise InputError(
-            422, "give either a duration (a demo sleep) or a handler, not both",
-            f"{where}.duration",
-        )
-    if not isinstance(handler_name, str):
-        raise InputError(422, f"must be a string, got {_json_type(handler_name)}",
-                         f"{where}.handler")
-    fn = handlers.get(handler_name)
-    if fn is None:
-        known = ", ".join(sorted(handlers)) or "none: start the server with --handlers MODULE"
-        raise InputError(422, f"unknown handler {handler_name!r} (registered: {known})",
-                         f"{where}.handler")
-    args = item.get("args", [])
-    if not isinstance(args, list):
-        raise InputError(422, f"must be an array, got {_json_type(args)}", f"{where}.args")
-    kwargs = item.get("kwargs", {})
-    if not isinstance(kwargs, dict):
-        raise InputError(422, f"must be an object, got {_json_type(kwargs)}", f"{where}.kwargs")
-    try:
-        inspect.signature(fn).bind(*args, **kwargs)
-    except TypeError as exc:
-        raise InputError(422, f"do not fit {handler_name}(): {exc}", f"{where}.args") from None
-    except ValueError:  # no signature to check (a builtin): the call will tell
-        pass
-    return TaskSpec(name, handler=handler_name, args=tuple(args), kwargs=kwargs)
-
-
-def _parse_name(name: object, where: str) -> str:
-    if name is None:
-        raise InputError(422, "required: every task needs a name", where)
-    if not isinstance(name, str):
-        raise InputError(422, f"must be a string, got {_json_type(name)}", where)
-    if not name:
-        raise InputError(422, "must not be empty", where)
-    if len(name) > MAX_NAME_LENGTH:
-        raise InputError(422, f"longer than {MAX_NAME_LENGTH} characters", where)
-    if name in RESERVED_NAMES:
-        raise InputError(
-            422, f"{name!r} is reserved (GET /tasks/{name} lists tasks): pick another name",
-            where,
-        )
-    return name
-
-
-def _parse_duration(value: object, where: str, limits: Limits) -> int:
-    if value is None:
-        raise InputError(422, "required (milliseconds) unless the task names a handler", where)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InputError(422, f"must be an integer number of milliseconds, got "
-                         f"{_json_type(value)}", where)
-    if value < 0:
-        raise InputError(422, f"must be >= 0 (milliseconds), got {value}", where)
-    if value > limits.max_duration_ms:
-        raise InputError(
-            422, f"{value} ms is over the limit of {limits.max_duration_ms} ms (--max-duration)",
-            where,
-        )
-    return value
-
-
-def _json_type(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return f"the number {value!r}"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    return "an object"

@@ -27,10 +27,10 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from .. import __version__
-from . import metrics
-from ._schema import InputError, Limits, check_content_type, parse_tasks
+from . import metrics as prometheus
+from ._schema import InputError, Limits, RequestSchema, check_content_type
 from .dashboard import PAGE
-from .openapi import openapi_document
+from .openapi import OPERATIONS, openapi_document
 from .service import ServiceStopping, TaskService
 
 __all__ = ["create_app"]
@@ -55,80 +55,7 @@ def create_app(
     """The app serving ``service``. With ``token``, ``POST /tasks`` needs
     ``Authorization: Bearer <token>``. ``shutdown_grace`` is used only when
     the ASGI server stops the app without a graceful stop first."""
-    limits = limits or Limits()
-    expected = f"Bearer {token}".encode() if token else None
-    registry = metrics.registry_for(service)
-    openapi = openapi_document(__version__)
-
-    def error(status: int, message: str, **extra: Any) -> JSONResponse:
-        headers = {"Retry-After": str(RETRY_AFTER_S)} if status in (429, 503) else None
-        if status == 401:
-            headers = {"WWW-Authenticate": 'Bearer realm="conexe"'}
-        return JSONResponse({"error": message, **extra}, status_code=status, headers=headers)
-
-    async def post_tasks(request: Request) -> Response:
-        if expected is not None:
-            given = request.headers.get("authorization", "").encode()
-            if not hmac.compare_digest(given, expected):
-                return error(401, "this endpoint needs Authorization: Bearer <token> "
-                                  "(the server's --token or CONEXE_TOKEN)")
-        if service.state != "serving":
-            return error(503, "the server is shutting down and accepts no new tasks")
-        try:
-            check_content_type(request.headers.get("content-type"))
-            body = await _read_body(request, limits.max_body_bytes)
-            specs = parse_tasks(body, limits, service.handlers)
-        except InputError as exc:
-            return JSONResponse(exc.to_json(), status_code=exc.status)
-        try:
-            outcome = service.submit_batch(specs)
-        except ServiceStopping as exc:
-            return error(503, str(exc))
-        if outcome.refused and not outcome.accepted:
-            return JSONResponse(outcome.to_json(), status_code=429,
-                                headers={"Retry-After": str(RETRY_AFTER_S)})
-        return JSONResponse(outcome.to_json())
-
-    async def get_running(request: Request) -> Response:
-        return JSONResponse(service.running())
-
-    async def get_pending(request: Request) -> Response:
-        return JSONResponse(service.pending())
-
-    async def get_task(request: Request) -> Response:
-        name = request.path_params["name"]
-        found = service.get(name)
-        if found is None:
-            return error(404, f"no task named {name!r}: never submitted, or finished more "
-                              f"than {service.keep_seconds:g} s ago")
-        return JSONResponse(found)
-
-    async def get_stats(request: Request) -> Response:
-        out = service.stats()
-        history = request.query_params.get("history")
-        if history is not None:
-            try:
-                seconds = int(history)
-            except ValueError:
-                return error(422, f"history must be a number of seconds, got {history!r}",
-                             field="history")
-            out["throughput"] = {"interval_s": 1, "ended": service.history(seconds)}
-        return JSONResponse(out)
-
-    async def healthz(request: Request) -> Response:
-        if service.state != "serving":
-            return JSONResponse({"status": service.state}, status_code=503,
-                                headers={"Retry-After": str(RETRY_AFTER_S)})
-        return JSONResponse({"status": "ok"})
-
-    async def get_metrics(request: Request) -> Response:
-        return Response(metrics.render(registry), media_type=metrics.CONTENT_TYPE)
-
-    async def get_openapi(request: Request) -> Response:
-        return JSONResponse(openapi)
-
-    async def dashboard(request: Request) -> Response:
-        return HTMLResponse(PAGE, headers={"Content-Security-Policy": _DASHBOARD_CSP})
+    api = _Api(service, RequestSchema(limits or Limits(), service.handlers), token)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -141,21 +68,93 @@ def create_app(
         if service.state != "stopped":  # no graceful stop ran (not our CLI)
             await run_in_threadpool(service.stop, shutdown_grace)
 
-    routes = [
-        Route("/", dashboard, methods=["GET"]),
-        Route("/tasks", post_tasks, methods=["POST"]),
-        Route("/tasks/running", get_running, methods=["GET"]),
-        Route("/tasks/pending", get_pending, methods=["GET"]),
-        Route("/tasks/{name:path}", get_task, methods=["GET"]),
-        Route("/stats", get_stats, methods=["GET"]),
-        Route("/healthz", healthz, methods=["GET"]),
-        Route("/metrics", get_metrics, methods=["GET"]),
-        Route("/openapi.json", get_openapi, methods=["GET"]),
-    ]
+    routes = [Route(op.route_path, getattr(api, op.operation_id), methods=[op.method.upper()])
+              for op in OPERATIONS]
     app = Starlette(routes=routes, lifespan=lifespan,
                     exception_handlers={HTTPException: http_error})
     app.state.service = service
     return app
+
+
+def _error(status: int, message: str, **extra: Any) -> JSONResponse:
+    headers = {"Retry-After": str(RETRY_AFTER_S)} if status in (429, 503) else None
+    if status == 401:
+        headers = {"WWW-Authenticate": 'Bearer realm="conexe"'}
+    return JSONResponse({"error": message, **extra}, status_code=status, headers=headers)
+
+
+class _Api:
+    """The endpoints, one method per ``operation_id`` of :data:`OPERATIONS`."""
+
+    def __init__(self, service: TaskService, schema: RequestSchema, token: str | None) -> None:
+        self.service = service
+        self.schema = schema
+        self.expected = f"Bearer {token}".encode() if token else None
+        self.registry = prometheus.registry_for(service)
+        self.document = openapi_document(__version__, schema, token=token is not None)
+
+    async def submitTasks(self, request: Request) -> Response:
+        service = self.service
+        if self.expected is not None:
+            given = request.headers.get("authorization", "").encode()
+            if not hmac.compare_digest(given, self.expected):
+                return _error(401, "this endpoint needs Authorization: Bearer <token> "
+                                   "(the server's --token or CONEXE_TOKEN)")
+        if service.state != "serving":
+            return _error(503, "the server is shutting down and accepts no new tasks")
+        try:
+            check_content_type(request.headers.get("content-type"))
+            body = await _read_body(request, self.schema.limits.max_body_bytes)
+            specs = self.schema.parse_tasks(body)
+        except InputError as exc:
+            return JSONResponse(exc.to_json(), status_code=exc.status)
+        try:
+            outcome = service.submit_batch(specs)
+        except ServiceStopping as exc:
+            return _error(503, str(exc))
+        if outcome.refused and not outcome.accepted:
+            return JSONResponse(outcome.to_json(), status_code=429,
+                                headers={"Retry-After": str(RETRY_AFTER_S)})
+        return JSONResponse(outcome.to_json())
+
+    async def listRunning(self, request: Request) -> Response:
+        return JSONResponse(self.service.running())
+
+    async def listPending(self, request: Request) -> Response:
+        return JSONResponse(self.service.pending())
+
+    async def getTask(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        found = self.service.get(name)
+        if found is None:
+            return _error(404, f"no task named {name!r}: never submitted, or finished more "
+                               f"than {self.service.keep_seconds:g} s ago")
+        return JSONResponse(found)
+
+    async def getStats(self, request: Request) -> Response:
+        try:
+            query = self.schema.parse_stats_query(request.query_params)
+        except InputError as exc:
+            return JSONResponse(exc.to_json(), status_code=exc.status)
+        out: dict[str, Any] = dict(self.service.stats())
+        if query.history is not None:
+            out["throughput"] = {"interval_s": 1, "ended": self.service.history(query.history)}
+        return JSONResponse(out)
+
+    async def healthz(self, request: Request) -> Response:
+        if self.service.state != "serving":
+            return JSONResponse({"status": self.service.state}, status_code=503,
+                                headers={"Retry-After": str(RETRY_AFTER_S)})
+        return JSONResponse({"status": "ok"})
+
+    async def metrics(self, request: Request) -> Response:
+        return Response(prometheus.render(self.registry), media_type=prometheus.CONTENT_TYPE)
+
+    async def openapi(self, request: Request) -> Response:
+        return JSONResponse(self.document)
+
+    async def dashboard(self, request: Request) -> Response:
+        return HTMLResponse(PAGE, headers={"Content-Security-Policy": _DASHBOARD_CSP})
 
 
 async def _read_body(request: Request, limit: int) -> bytes:

@@ -1,123 +1,167 @@
-"""``GET /openapi.json``: the API described in OpenAPI 3.1, written by hand
-(Starlette makes none) and kept honest by a test that compares its paths
-and methods with the app's routes.
+"""The endpoints of ``conexe serve`` as one table (:data:`OPERATIONS`): the app
+builds its routes from it and ``GET /openapi.json`` is generated from it and
+from the body types of :mod:`._schema`, so the document lists exactly the
+routes served, with the schemas that validate them.
 
-    >>> sorted(openapi_document("0")["paths"])[:2]
+    >>> from ._schema import Limits, RequestSchema
+    >>> doc = openapi_document("0", RequestSchema(Limits(), {}))
+    >>> sorted(doc["paths"])[:2]
     ['/', '/healthz']
+    >>> doc["paths"]["/stats"]["get"]["parameters"][0]["schema"]["maximum"]
+    600
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["openapi_document"]
+from pydantic import BaseModel, TypeAdapter
+
+from ._schema import (
+    ErrorBody,
+    Health,
+    RequestSchema,
+    Stats,
+    StatsQuery,
+    SubmitResult,
+    TaskListing,
+    TaskPathName,
+    TaskState,
+)
+
+__all__ = ["OPERATIONS", "Operation", "openapi_document"]
+
+REF = "#/components/schemas/{model}"
 
 
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
+@dataclass(frozen=True)
+class Operation:
+    """One endpoint: ``responses`` maps a status to (the body's type, or a
+    media type for a body that is not JSON; what it means)."""
+
+    operation_id: str
+    method: str
+    path: str
+    summary: str
+    responses: dict[int, tuple[Any, str]]
+    route: str = ""  # the Starlette path when it differs from ``path``
+    query: type[BaseModel] | None = None
+    links: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def route_path(self) -> str:
+        return self.route or self.path
 
 
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
+_LISTING = (list[TaskListing], "always an array, [] when there are none")
+_BAD = (ErrorBody, "what was wrong, and for a 422 the field")
+OPERATIONS: tuple[Operation, ...] = (
+    Operation("dashboard", "get", "/", "The live dashboard (self-contained HTML)",
+              {200: ("text/html", "HTML")}),
+    Operation("submitTasks", "post", "/tasks", "Submit a batch of tasks", {
+        200: (SubmitResult, "what became of each item"),
+        400: (ErrorBody, "malformed JSON, or a body that is not UTF-8"),
+        413: (ErrorBody, "body over --max-body or items over --max-items"),
+        415: (ErrorBody, "a Content-Type other than application/json"),
+        422: _BAD,
+        429: (SubmitResult, "the queue was full and no item fit (see Retry-After)"),
+        503: (ErrorBody, "the server is shutting down"),
+    }, links={200: {"GetAcceptedTask": {
+        "operationId": "getTask",
+        "parameters": {"name": "$response.body#/Accepted/0"},
+        "description": "The first task the request queued: GET /tasks/{name} shows it.",
+    }}}),
+    Operation("listRunning", "get", "/tasks/running", "The running tasks", {200: _LISTING}),
+    Operation("listPending", "get", "/tasks/pending", "The queued tasks, in queue order",
+              {200: _LISTING}),
+    Operation("getTask", "get", "/tasks/{name}", "One task's state, and its result or "
+              "error once finished", {
+                  200: (TaskState, "the task"),
+                  404: (ErrorBody, "unknown, or forgotten (--keep-results)"),
+              }, route="/tasks/{name:path}"),
+    Operation("getStats", "get", "/stats", "Counters of the service and its executor",
+              {200: (Stats, "the counters"), 422: _BAD}, query=StatsQuery),
+    Operation("healthz", "get", "/healthz", "Liveness: 200 while serving, 503 while stopping",
+              {200: (Health, "serving"), 503: (Health, "stopping")}),
+    Operation("metrics", "get", "/metrics", "Prometheus metrics",
+              {200: ("text/plain", "text exposition format")}),
+    Operation("openapi", "get", "/openapi.json", "This document",
+              {200: (dict[str, Any], "OpenAPI 3.1")}),
+)
 
 
-_ERROR = _json(_ref("Error"), "what was wrong, and for a 422 the field")
+class _Components:
+    """``components/schemas``: each named type once, referred to by ``$ref``."""
 
-_SCHEMAS: dict[str, Any] = {
-    "TaskItem": {
-        "type": "object",
-        "description": "A demo task (name + duration: sleeps that long) or a call of a "
-        "registered handler (name + handler + args/kwargs).",
-        "required": ["name"],
-        "additionalProperties": False,
-        "properties": {
-            "name": {"type": "string", "minLength": 1, "maxLength": 256,
-                     "not": {"enum": ["running", "pending"]},
-                     "description": "Unique among pending and running tasks."},
-            "duration": {"type": "integer", "minimum": 0,
-                         "description": "Milliseconds to sleep (at most --max-duration); "
-                         "required without a handler."},
-            "handler": {"type": "string",
-                        "description": "A function registered with --handlers."},
-            "args": {"type": "array", "description": "Positional JSON arguments."},
-            "kwargs": {"type": "object", "description": "Keyword JSON arguments."},
-        },
-    },
-    "SubmitResult": {
-        "type": "object",
-        "required": ["RequestedTask", "SubmittedTasks", "DuplicateTasks", "RefusedTasks",
-                     "Accepted", "Duplicates", "Refused"],
-        "properties": {
-            "RequestedTask": {"type": "integer", "description": "Items in the request."},
-            "SubmittedTasks": {"type": "integer", "description": "Items queued."},
-            "DuplicateTasks": {"type": "integer",
-                               "description": "Items whose name was pending or running, "
-                               "or repeated in the request."},
-            "RefusedTasks": {"type": "integer",
-                             "description": "Items refused because the queue was full."},
-            "Accepted": {"type": "array", "items": {"type": "string"}},
-            "Duplicates": {"type": "array", "items": {"type": "string"}},
-            "Refused": {"type": "array", "items": {"type": "string"}},
-        },
-    },
-    "TaskListing": {
-        "type": "object",
-        "required": ["name", "duration"],
-        "properties": {
-            "name": {"type": "string"},
-            "duration": {"type": ["integer", "null"]},
-            "handler": {"type": "string"},
-        },
-    },
-    "TaskState": {
-        "type": "object",
-        "required": ["name", "state", "submitted_at"],
-        "properties": {
-            "name": {"type": "string"},
-            "duration": {"type": ["integer", "null"]},
-            "handler": {"type": "string"},
-            "state": {"enum": ["pending", "running", "done", "failed", "cancelled"]},
-            "submitted_at": {"type": "number", "description": "Unix time."},
-            "started_at": {"type": ["number", "null"]},
-            "ended_at": {"type": ["number", "null"]},
-            "result": {"description": "The handler's JSON result (state done)."},
-            "result_repr": {"type": "string",
-                            "description": "repr() of a result that is not JSON."},
-            "error": {"type": "object", "properties": {"type": {"type": "string"},
-                                                       "message": {"type": "string"}}},
-        },
-    },
-    "Stats": {
-        "type": "object",
-        "properties": {
-            "state": {"enum": ["serving", "stopping", "stopped"]},
-            "pool_size": {"type": "integer"},
-            "queue_size": {"type": "integer"},
-            "uptime_s": {"type": "number"},
-            "tasks": {"type": "object", "additionalProperties": {"type": "integer"},
-                      "description": "accepted, duplicate, refused, done, failed, "
-                      "cancelled, running, pending"},
-            "executor": {"type": "object", "additionalProperties": {"type": "integer"},
-                         "description": "The executor's own counters."},
-            "throughput": {"type": "object", "properties": {
-                "interval_s": {"type": "integer"},
-                "ended": {"type": "array", "items": {"type": "integer"},
-                          "description": "Tasks ended per interval, oldest first."}}},
-        },
-    },
-    "Error": {
-        "type": "object",
-        "required": ["error"],
-        "properties": {"error": {"type": "string"}, "field": {"type": "string"}},
-    },
-}
+    def __init__(self) -> None:
+        self.schemas: dict[str, Any] = {}
+
+    def schema_of(self, adapter: TypeAdapter[Any], name: str | None) -> dict[str, Any]:
+        schema = adapter.json_schema(ref_template=REF)
+        self.schemas.update(schema.pop("$defs", {}))
+        if name is None:
+            return schema
+        self.schemas[name] = schema
+        return {"$ref": REF.format(model=name)}
+
+    def body(self, kind: Any, description: str) -> dict[str, Any]:
+        if isinstance(kind, str):
+            return {"description": description, "content": {kind: {}}}
+        name = kind.__name__ if isinstance(kind, type) else None
+        schema = self.schema_of(TypeAdapter(kind), name)
+        return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def openapi_document(version: str) -> dict[str, Any]:
-    """The OpenAPI 3.1 description of every endpoint."""
-    listing = _json({"type": "array", "items": _ref("TaskListing")},
-                    "always an array, [] when there are none")
-    return {
+def _operation(op: Operation, components: _Components, request: RequestSchema,
+               token: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {"operationId": op.operation_id, "summary": op.summary}
+    responses = {str(status): components.body(kind, description)
+                 for status, (kind, description) in op.responses.items()}
+    for status, links in op.links.items():
+        responses[str(status)]["links"] = links
+    for status in (429, 503):
+        if str(status) in responses:
+            responses[str(status)]["headers"] = {"Retry-After": {
+                "required": True, "description": "Seconds to wait before trying again.",
+                "schema": {"type": "integer", "minimum": 0}}}
+    if "{name}" in op.path:
+        out["parameters"] = [{"name": "name", "in": "path", "required": True,
+                              "schema": components.schema_of(TypeAdapter(TaskPathName), None)}]
+    if op.query is not None:
+        query = components.schema_of(TypeAdapter(op.query), None)
+        out["parameters"] = [
+            {"name": name, "in": "query", "required": name in query.get("required", ()),
+             "description": prop.pop("description", ""), "schema": _absent_not_null(prop)}
+            for name, prop in query["properties"].items()
+        ]
+    if op.method == "post":
+        out["requestBody"] = {"required": True, "content": {"application/json": {
+            "schema": components.schema_of(request.tasks, None)}}}
+        if token:
+            out["security"] = [{"bearer": []}]
+            responses["401"] = components.body(ErrorBody, "a missing or wrong bearer token")
+    out["responses"] = responses
+    return out
+
+
+def _absent_not_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """A query parameter's schema without its ``null`` alternative: leaving
+    the parameter out is how a query says "none"."""
+    options = [s for s in schema.pop("anyOf", [schema]) if s.get("type") != "null"]
+    schema.pop("default", None)
+    return {**options[0], **schema} if len(options) == 1 else {"anyOf": options, **schema}
+
+
+def openapi_document(version: str, request: RequestSchema, *, token: bool = False
+                     ) -> dict[str, Any]:
+    """The OpenAPI 3.1 description of this server: its limits, its handlers
+    and whether ``POST /tasks`` needs a token are part of it."""
+    components = _Components()
+    paths: dict[str, Any] = {}
+    for op in OPERATIONS:
+        paths.setdefault(op.path, {})[op.method] = _operation(op, components, request, token)
+    out: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
             "title": "conexe serve",
@@ -125,59 +169,9 @@ def openapi_document(version: str) -> dict[str, Any]:
             "description": "Named tasks on a conexe executor: a name pending or running is "
             "a duplicate, a full queue refuses instead of blocking.",
         },
-        "components": {
-            "schemas": _SCHEMAS,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-        },
-        "paths": {
-            "/tasks": {"post": {
-                "summary": "Submit a batch of tasks",
-                "security": [{}, {"bearer": []}],
-                "requestBody": {"required": True, "content": {"application/json": {
-                    "schema": {"type": "array", "items": _ref("TaskItem")}}}},
-                "responses": {
-                    "200": _json(_ref("SubmitResult"), "what became of each item"),
-                    "400": _ERROR,
-                    "401": _ERROR,
-                    "413": _json(_ref("Error"), "body over --max-body or items over "
-                                 "--max-items"),
-                    "415": _ERROR,
-                    "422": _ERROR,
-                    "429": _json(_ref("SubmitResult"), "the queue was full and no item "
-                                 "fit (see Retry-After)"),
-                    "503": _json(_ref("Error"), "the server is shutting down"),
-                },
-            }},
-            "/tasks/running": {"get": {"summary": "The running tasks",
-                                       "responses": {"200": listing}}},
-            "/tasks/pending": {"get": {"summary": "The queued tasks, in queue order",
-                                       "responses": {"200": listing}}},
-            "/tasks/{name}": {"get": {
-                "summary": "One task's state, and its result or error once finished",
-                "parameters": [{"name": "name", "in": "path", "required": True,
-                                "schema": {"type": "string"}}],
-                "responses": {"200": _json(_ref("TaskState"), "the task"),
-                              "404": _json(_ref("Error"), "unknown, or forgotten "
-                                           "(--keep-results)")},
-            }},
-            "/stats": {"get": {
-                "summary": "Counters of the service and its executor",
-                "parameters": [{"name": "history", "in": "query", "required": False,
-                                "schema": {"type": "integer", "minimum": 1, "maximum": 600},
-                                "description": "Add the throughput of the last N seconds."}],
-                "responses": {"200": _json(_ref("Stats"), "the counters"), "422": _ERROR},
-            }},
-            "/healthz": {"get": {"summary": "Liveness: 200 while serving, 503 while stopping",
-                                 "responses": {"200": _json({"type": "object"}, "serving"),
-                                               "503": _json({"type": "object"}, "stopping")}}},
-            "/metrics": {"get": {"summary": "Prometheus metrics",
-                                 "responses": {"200": {"description": "text exposition format",
-                                                       "content": {"text/plain": {}}}}}},
-            "/openapi.json": {"get": {"summary": "This document",
-                                      "responses": {"200": _json({"type": "object"},
-                                                                 "OpenAPI 3.1")}}},
-            "/": {"get": {"summary": "The live dashboard (self-contained HTML)",
-                          "responses": {"200": {"description": "HTML",
-                                                "content": {"text/html": {}}}}}},
-        },
+        "paths": paths,
+        "components": {"schemas": dict(sorted(components.schemas.items()))},
     }
+    if token:
+        out["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+    return out

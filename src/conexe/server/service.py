@@ -28,7 +28,16 @@ from typing import Any
 
 from .. import KeyedExecutor
 from ._pool import QueueFull, TaskPool
-from ._schema import TaskSpec
+from ._schema import (
+    ServiceStateName,
+    Stats,
+    SubmitResult,
+    TaskError,
+    TaskListing,
+    TaskSpec,
+    TaskState,
+    TaskStateName,
+)
 
 __all__ = ["BatchOutcome", "ServiceStopping", "StopReport", "TaskRecord", "TaskService"]
 
@@ -45,7 +54,7 @@ class Interrupted(Exception):
     """A demo sleep cut short because the server's grace period ran out."""
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)  # slots: one object per kept task for the GC to scan
 class TaskRecord:
     """One accepted task and what became of it. ``state`` is one of
     ``pending``, ``running``, ``done``, ``failed``, ``cancelled``."""
@@ -54,28 +63,32 @@ class TaskRecord:
     duration: int | None
     handler: str | None
     submitted_at: float
-    state: str = "pending"
+    state: TaskStateName = "pending"
     started_at: float | None = None
     ended_at: float | None = None
     result: Any = None
     result_repr: str | None = None
-    error: dict[str, str] | None = None
+    error: TaskError | None = None
     expires: float = 0.0  # monotonic time after which a finished record is forgotten
 
-    def listing(self) -> dict[str, Any]:
+    def listing(self) -> TaskListing:
         """The seed's ``{"name", "duration"}`` (plus ``handler`` when set)."""
         if self.handler is None:
             return {"name": self.name, "duration": self.duration}
         return {"name": self.name, "duration": None, "handler": self.handler}
 
-    def to_json(self) -> dict[str, Any]:
-        out = self.listing()
-        out.update(
-            state=self.state,
-            submitted_at=self.submitted_at,
-            started_at=self.started_at,
-            ended_at=self.ended_at,
-        )
+    def to_json(self) -> TaskState:
+        out: TaskState = {
+            "name": self.name,
+            "duration": self.duration,
+            "state": self.state,
+            "submitted_at": self.submitted_at,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+        }
+        if self.handler is not None:
+            out["duration"] = None
+            out["handler"] = self.handler
         if self.state == "done":
             out["result"] = self.result
             if self.result_repr is not None:
@@ -94,7 +107,7 @@ class BatchOutcome:
     duplicate: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)  # the queue was full
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> SubmitResult:
         return {
             "RequestedTask": self.requested,
             "SubmittedTasks": len(self.accepted),
@@ -152,7 +165,7 @@ class TaskService:
         self._history = [0] * HISTORY_SECONDS  # tasks ended per second, a ring
         self._history_at = int(time.monotonic())  # the second of the newest slot
         self._abort = threading.Event()  # set when the grace period runs out
-        self.state = "serving"  # then "stopping", then "stopped"
+        self.state: ServiceStateName = "serving"  # then "stopping", then "stopped"
 
     # -- submitting ---------------------------------------------------------------
     def submit_batch(self, specs: Sequence[TaskSpec]) -> BatchOutcome:
@@ -234,6 +247,7 @@ class TaskService:
     def _finished_cb(self, rec: TaskRecord, fut: cf.Future[Any]) -> None:
         # The pool has already freed the name: a new task of the same name may
         # be pending now, hence the identity checks below.
+        state: TaskStateName
         if fut.cancelled():
             state = "cancelled"
         elif (exc := fut.exception()) is not None:
@@ -246,7 +260,7 @@ class TaskService:
             result = fut.result()
             if result is not None:
                 try:
-                    json.dumps(result)
+                    json.dumps(result, allow_nan=False)  # NaN is not JSON
                 except (TypeError, ValueError):
                     rec.result_repr = repr(result)[:1000]
                     result = None
@@ -291,15 +305,15 @@ class TaskService:
     # free-threaded build), and a GET must never wait for a worker that was
     # preempted while holding the lock (a GIL convoy of several switch
     # intervals under load).
-    def running(self) -> list[dict[str, Any]]:
+    def running(self) -> list[TaskListing]:
         """The running tasks, as the seed listed them (``[]`` when none)."""
         return [r.listing() for r in list(self._running.values())]
 
-    def pending(self) -> list[dict[str, Any]]:
+    def pending(self) -> list[TaskListing]:
         """The queued tasks, in queue order."""
         return [r.listing() for r in list(self._pending.values())]
 
-    def get(self, name: str) -> dict[str, Any] | None:
+    def get(self, name: str) -> TaskState | None:
         """A task's state, and its result or error while it is kept."""
         with self._lock:
             rec = self._pending.get(name) or self._running.get(name)
@@ -327,11 +341,11 @@ class TaskService:
             ring = self._history
             return [ring[s % HISTORY_SECONDS] for s in range(end - seconds + 1, end + 1)]
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> Stats:
         """``GET /stats``: the executor's counters and the service's."""
         return {
             "state": self.state,
-            "core": self._pool.core,
+            "core": "c" if self._pool.core == "c" else "py",
             "pool_size": self.pool_size,
             "queue_size": self.queue_size,
             "uptime_s": round(time.time() - self.started_at, 3),
