@@ -173,3 +173,10 @@ def test_an_integral_number_is_a_duration(server: ServerProcess) -> None:
     r = server.post([{"name": "integral-float", "duration": 5.0}])
     assert r.status_code == 200, r.text
     assert r.json()["Accepted"] == ["integral-float"]
+
+
+def test_a_lone_surrogate_escape_is_400(server: ServerProcess) -> None:
+    # Not a character: no UTF-8 answer (or log line) could carry the name.
+    r = post_raw(server, b'[{"name": "half-\\ud800", "duration": 1}]')
+    assert r.status_code == 400
+    assert "malformed JSON" in r.json()["error"]
