@@ -611,17 +611,22 @@ cdef class FutureBase:
     @property
     def _waiters(self):
         gc_track(self)
+        # Made before the lock: allocating can run the cyclic GC, hence
+        # other threads' code, which the critical section (a no-op under
+        # the GIL) must never let in between its check and its store.
+        cdef list fresh = [] if self.waiters is None else None
         with cython.critical_section(self):
             if self.waiters is None:
-                self.waiters = []
+                self.waiters = fresh if fresh is not None else []
             return self.waiters
 
     @property
     def _done_callbacks(self):
         gc_track(self)
+        cdef list fresh = [] if self.callbacks is None else None  # see _waiters
         with cython.critical_section(self):
             if self.callbacks is None:
-                self.callbacks = []
+                self.callbacks = fresh if fresh is not None else []
             return self.callbacks
 
     # -- the public Future API -------------------------------------------
@@ -734,10 +739,11 @@ cdef class FutureBase:
         if self.asyncio_has_it():
             if context is None:
                 context = PyContext_CopyCurrent()
+            fresh = [fn, context]  # allocated outside the lock: see _waiters
             with cython.critical_section(self):
                 if state(self) < CANCELLED:
                     if self.aio_callbacks is None:
-                        self.aio_callbacks = [fn, context]
+                        self.aio_callbacks = fresh
                     else:
                         self.aio_callbacks.append(fn)
                         self.aio_callbacks.append(context)
@@ -746,10 +752,15 @@ cdef class FutureBase:
             return
         if context is not None:
             fn = _InContext(fn, context)
+        # Allocated outside the lock (see _waiters): a GC pass run by the
+        # allocation could let the task complete between the state check
+        # and the store, and the callback would never run.
+        fresh = [fn] if self.callbacks is None else None
         with cython.critical_section(self):
             if state(self) < CANCELLED:
                 if self.callbacks is None:
-                    self.callbacks = [fn]
+                    # (remove_done_callback may have emptied it meanwhile)
+                    self.callbacks = fresh if fresh is not None else [fn]
                 else:
                     self.callbacks.append(fn)
                 return
