@@ -458,3 +458,40 @@ def test_runner_futures_waited_on_with_wait(core: ModuleType) -> None:
         assert done == {failing}
     finally:
         runner.stop()
+
+
+class _Finalized:
+    """Garbage whose finalizer runs Python code: a GC pass collecting it
+    can hand the GIL to another thread mid-allocation."""
+
+    def __del__(self) -> None:
+        for _ in range(50):
+            pass
+
+
+def test_no_callback_is_lost_when_a_gc_pass_runs_while_it_is_added(make_executor: Any) -> None:
+    import gc
+
+    ex = make_executor(4)
+    old = gc.get_threshold()
+    gc.set_threshold(50)
+    try:
+        for _ in range(40):
+            for _ in range(200):
+                junk = _Finalized()
+                junk.cycle = [junk]  # type: ignore[attr-defined]
+            del junk
+            seen: list[Any] = []
+            all_ran = threading.Event()
+
+            def record(f: Any, seen: list[Any] = seen, all_ran: threading.Event = all_ran) -> None:
+                # list.append is atomic: the thread adding the 2000th sees it
+                seen.append(f)
+                if len(seen) == 2000:
+                    all_ran.set()
+
+            for f in [ex.submit(abs, -i) for i in range(2000)]:
+                f.add_done_callback(record)
+            assert all_ran.wait(10), f"{2000 - len(seen)} callback(s) lost"
+    finally:
+        gc.set_threshold(*old)

@@ -33,12 +33,11 @@ cdef class FutureCondition:
     cdef PyThread_type_lock lock
     cdef unsigned long owner        # thread holding it, 0: free
     cdef Py_ssize_t depth           # the owner's nested acquires
-    cdef object waitable            # threading.Condition(self), made lazily
+    cdef list waiting               # locks of the threads in wait(), made lazily
 
     cdef int take(self, double timeout) except -1
     cdef int drop(self) except -1
     cdef int notify_waiting(self) except -1
-    cdef object condition(self)
 
 
 cdef class FutureBase:
@@ -48,7 +47,8 @@ cdef class FutureBase:
     cdef object res                 # the result
     cdef object exc                 # the exception, or None
     cdef list callbacks             # done callbacks, None when empty
-    cdef list waiters               # concurrent.futures waiters, made lazily
+    cdef object waiter              # the first concurrent.futures waiter
+    cdef list waiters               # any more of them, made lazily
     cdef FutureCondition cond       # _condition, made lazily
     cdef PyThread_type_lock done_lock  # made only when someone blocks
     # The task, released as soon as it starts (or is cancelled).

@@ -63,8 +63,8 @@ from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 
 import logging
 import sys
-import threading
 import weakref
+from _thread import allocate_lock as _allocate_lock
 from collections import deque
 from concurrent.futures import CancelledError, InvalidStateError
 from concurrent.futures import Future as _StdFuture
@@ -479,10 +479,11 @@ cdef int notify_waiter(object w, FutureBase fut, int how) except -1:
 
 
 @cython.final
+@cython.no_gc  # refers to nothing that could refer back: never in a cycle
 cdef class FutureCondition:
     """A future's ``_condition``: the reentrant lock that guards its state
     (as ``threading.Condition()``'s RLock does on the stdlib future), with
-    a Condition's ``wait``/``notify`` over it for code that uses those.
+    a Condition's ``wait``/``wait_for``/``notify``/``notify_all``.
 
         >>> f = Future()
         >>> with f._condition:
@@ -495,8 +496,6 @@ cdef class FutureCondition:
         self.lock = PyThread_allocate_lock()
         if self.lock == NULL:
             raise MemoryError("cannot allocate a lock")
-        # No cycle through it until a Condition is made (see condition()).
-        PyObject_GC_UnTrack(self)
 
     def __dealloc__(self):
         if self.lock != NULL:
@@ -525,22 +524,10 @@ cdef class FutureCondition:
         return 0
 
     cdef int notify_waiting(self) except -1:
-        """notify_all() if anyone ever waited on it (the lock is held)."""
-        cdef object cond = self.waitable
-        if cond is not None:
-            cond.notify_all()
+        """notify_all() if anyone waits (the lock is held)."""
+        if self.waiting:
+            self.notify_all()
         return 0
-
-    cdef object condition(self):
-        cdef object cond = self.waitable
-        if cond is None:
-            cond = threading.Condition(self)  # it refers back to us
-            with cython.critical_section(self):
-                if self.waitable is None:
-                    gc_track(self)
-                    self.waitable = cond
-                cond = self.waitable
-        return cond
 
     def acquire(self, blocking=True, timeout=-1):
         """Acquire the lock, as ``threading.RLock.acquire``."""
@@ -568,40 +555,146 @@ cdef class FutureCondition:
     def _is_owned(self):
         return self.depth > 0 and self.owner == PyThread_get_thread_ident()
 
-    def _release_save(self):
-        # What threading.Condition.wait() calls: let go entirely.
+    def wait(self, timeout=None):
+        """``threading.Condition.wait``: let go of the lock (however deeply
+        held) until notified or ``timeout`` passes; True if notified."""
         if not self._is_owned():
-            raise RuntimeError("cannot release un-acquired lock")
-        saved = self.depth
+            raise RuntimeError("cannot wait on un-acquired lock")
+        waiter = _allocate_lock()
+        waiter.acquire()
+        if self.waiting is None:
+            self.waiting = []
+        self.waiting.append(waiter)
+        cdef Py_ssize_t saved = self.depth
         self.depth = 0
         self.owner = 0
         PyThread_release_lock(self.lock)
-        return saved
-
-    def _acquire_restore(self, saved):
-        acquire_timed(self.lock, -1.0)
-        self.owner = PyThread_get_thread_ident()
-        self.depth = saved
-
-    def wait(self, timeout=None):
-        """``threading.Condition.wait`` (the lock must be held)."""
-        return self.condition().wait(timeout)
+        notified = False
+        try:
+            if timeout is None:
+                notified = waiter.acquire()
+            elif timeout > 0:
+                notified = waiter.acquire(True, timeout)
+            else:
+                notified = waiter.acquire(False)
+            return notified
+        finally:
+            acquire_timed(self.lock, -1.0)
+            self.owner = PyThread_get_thread_ident()
+            self.depth = saved
+            if not notified:
+                try:
+                    self.waiting.remove(waiter)
+                except ValueError:  # notified just as the wait ended
+                    pass
 
     def wait_for(self, predicate, timeout=None):
-        """``threading.Condition.wait_for`` (the lock must be held)."""
-        return self.condition().wait_for(predicate, timeout)
+        """``threading.Condition.wait_for``: wait until ``predicate()`` is
+        true or ``timeout`` passes; returns the last ``predicate()``."""
+        endtime = None
+        waittime = timeout
+        result = predicate()
+        while not result:
+            if waittime is not None:
+                if endtime is None:
+                    endtime = now_s() + waittime
+                else:
+                    waittime = endtime - now_s()
+                    if waittime <= 0:
+                        break
+            self.wait(waittime)
+            result = predicate()
+        return result
 
     def notify(self, n=1):
-        """``threading.Condition.notify`` (the lock must be held)."""
-        self.condition().notify(n)
+        """Wake up to ``n`` threads in :meth:`wait` (the lock must be held)."""
+        if not self._is_owned():
+            raise RuntimeError("cannot notify on un-acquired lock")
+        cdef list waiting = self.waiting
+        while waiting and n > 0:
+            waiting.pop(0).release()
+            n -= 1
 
     def notify_all(self):
-        """``threading.Condition.notify_all`` (the lock must be held)."""
-        self.condition().notify_all()
+        """Wake every thread in :meth:`wait` (the lock must be held)."""
+        self.notify(len(self.waiting) if self.waiting else 0)
 
     def __repr__(self):
         return "<%s %s, depth %d>" % (
             type(self).__name__, "locked" if self.depth else "unlocked", self.depth)
+
+
+@cython.final
+@cython.no_gc  # short-lived; the future it refers to is tracked
+cdef class Waiters:
+    """A future's ``_waiters``: the concurrent.futures waiters that
+    ``wait()``/``as_completed()`` install and remove (under ``_condition``),
+    kept in the future's own fields (one slot, then a list) so that
+    installing one allocates nothing the cyclic GC must look at.
+
+        >>> f = Future(); w = object()
+        >>> f._waiters.append(w); list(f._waiters) == [w]
+        True
+        >>> f._waiters.remove(w); len(f._waiters)
+        0
+    """
+
+    cdef FutureBase fut
+
+    def append(self, waiter):
+        cdef FutureBase fut = self.fut
+        gc_track(fut)  # waiter -> finished futures -> fut -> waiter
+        # Allocated outside the critical section (see FutureBase._waiters).
+        cdef list spill = [] if fut.waiter is not None and fut.waiters is None else None
+        with cython.critical_section(fut):
+            if fut.waiter is None:
+                fut.waiter = waiter
+                return
+            if fut.waiters is None:
+                fut.waiters = spill if spill is not None else []
+            fut.waiters.append(waiter)
+
+    def remove(self, waiter):
+        cdef FutureBase fut = self.fut
+        with cython.critical_section(fut):
+            if fut.waiter is waiter:
+                fut.waiter = None
+                return
+            if fut.waiters and waiter in fut.waiters:
+                fut.waiters.remove(waiter)
+                return
+        raise ValueError("list.remove(x): x not in list")
+
+    cdef list snapshot(self):
+        cdef FutureBase fut = self.fut
+        cdef list out = []
+        with cython.critical_section(fut):
+            if fut.waiter is not None:
+                out.append(fut.waiter)
+            if fut.waiters:
+                out.extend(fut.waiters)
+        return out
+
+    def __iter__(self):
+        return iter(self.snapshot())
+
+    def __len__(self):
+        return len(self.snapshot())
+
+    def __bool__(self):
+        return self.fut.waiter is not None or bool(self.fut.waiters)
+
+    def __repr__(self):
+        return repr(self.snapshot())
+
+
+cdef int notify_waiters(object one, list more, FutureBase fut, int how) except -1:
+    if one is not None:
+        notify_waiter(one, fut, how)
+    if more:
+        for w in more:  # changed only under the _condition its caller holds
+            notify_waiter(w, fut, how)
+    return 0
 
 
 cdef class FutureBase:
@@ -651,18 +744,17 @@ cdef class FutureBase:
 
     @property
     def _waiters(self):
-        gc_track(self)
-        with cython.critical_section(self):
-            if self.waiters is None:
-                self.waiters = []
-            return self.waiters
+        cdef Waiters view = Waiters.__new__(Waiters)
+        view.fut = self
+        return view
 
     @property
     def _done_callbacks(self):
         gc_track(self)
+        cdef list fresh = [] if self.callbacks is None else None  # see _waiters
         with cython.critical_section(self):
             if self.callbacks is None:
-                self.callbacks = []
+                self.callbacks = fresh if fresh is not None else []
             return self.callbacks
 
     # -- the public Future API -------------------------------------------
@@ -729,6 +821,7 @@ cdef class FutureBase:
         its waiters and return False."""
         cdef FutureCondition cond
         cdef list waiters = None
+        cdef object one = None
         cdef int st
         with cython.critical_section(self):
             cond = self.cond
@@ -742,15 +835,14 @@ cdef class FutureBase:
                     return True
                 if st == CANCELLED:
                     set_state(self, CANCELLED_AND_NOTIFIED)
+                    one = self.waiter
                     waiters = self.waiters
                 elif st == CANCELLED_AND_NOTIFIED:
                     return False
             if st != CANCELLED:
                 _LOGGER.critical("Future %s in unexpected state: %s", id(self), _STATE_NAMES[st])
                 raise RuntimeError("Future in unexpected state")
-            if waiters:
-                for w in waiters:
-                    notify_waiter(w, self, NOTIFY_CANCELLED)
+            notify_waiters(one, waiters, self, NOTIFY_CANCELLED)
             if cond is not None:
                 cond.notify_waiting()
             return False
@@ -775,10 +867,11 @@ cdef class FutureBase:
         if self.asyncio_has_it():
             if context is None:
                 context = PyContext_CopyCurrent()
+            fresh = [fn, context]  # allocated outside the lock: see _waiters
             with cython.critical_section(self):
                 if state(self) < CANCELLED:
                     if self.aio_callbacks is None:
-                        self.aio_callbacks = [fn, context]
+                        self.aio_callbacks = fresh
                     else:
                         self.aio_callbacks.append(fn)
                         self.aio_callbacks.append(context)
@@ -787,10 +880,15 @@ cdef class FutureBase:
             return
         if context is not None:
             fn = _InContext(fn, context)
+        # Allocated outside the lock (see _waiters): a GC pass run by the
+        # allocation could let the task complete between the state check
+        # and the store, and the callback would never run.
+        fresh = [fn] if self.callbacks is None else None
         with cython.critical_section(self):
             if state(self) < CANCELLED:
                 if self.callbacks is None:
-                    self.callbacks = [fn]
+                    # (remove_done_callback may have emptied it meanwhile)
+                    self.callbacks = fresh if fresh is not None else [fn]
                 else:
                     self.callbacks.append(fn)
                 return
@@ -956,6 +1054,7 @@ cdef class FutureBase:
         meanwhile. Without one, nobody can be installing a waiter."""
         cdef FutureCondition cond
         cdef list waiters, cbs, aio = None
+        cdef object one = None
         cdef PyThread_type_lock lock = NULL
         cdef bint again, moved = False
         cdef int how
@@ -975,6 +1074,7 @@ cdef class FutureBase:
                         self.exc = exc
                         set_state(self, new_state)
                         lock = self.done_lock
+                        one = self.waiter
                         waiters = self.waiters
                         cbs = self.callbacks
                         self.callbacks = None
@@ -988,15 +1088,14 @@ cdef class FutureBase:
                     self.release_task()
                 if lock != NULL:
                     PyThread_release_lock(lock)
-                if waiters:
+                if one is not None or waiters:
                     if new_state == CANCELLED_AND_NOTIFIED:
                         how = NOTIFY_CANCELLED
                     elif exc is None:
                         how = NOTIFY_RESULT
                     else:
                         how = NOTIFY_EXCEPTION
-                    for w in waiters:  # changed only under the lock we hold
-                        notify_waiter(w, self, how)
+                    notify_waiters(one, waiters, self, how)
                 if cond is not None:
                     cond.notify_waiting()
             finally:
