@@ -577,7 +577,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="comma-separated implementations besides TPE, e.g. c (default: every available core)",
     )
     parser.add_argument("--json", metavar="PATH", help="write the raw numbers to PATH")
+    parser.add_argument(
+        "--scaling", action="store_true", help="run the worker-scaling scenarios instead"
+    )
+    parser.add_argument(
+        "--plot", metavar="PNG", help="run the scaling scenarios and draw them (extra: plot)"
+    )
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    if args.scaling or args.plot:  # conexe._bench_scaling: workers 1..cores, GIL on and off
+        from ._bench_scaling import run_session
+
+        return run_session(
+            quick=args.quick, repeat=args.repeat or 3, json_path=args.json, plot_path=args.plot
+        )
 
     repeat = args.repeat if args.repeat is not None else (3 if args.quick else 5)
     if repeat < 1:
