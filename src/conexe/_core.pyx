@@ -1,5 +1,6 @@
 # cython: language_level=3
 # cython: boundscheck=False, wraparound=False, cdivision=True
+# cython: freethreading_compatible=True
 """The Cython core of conexe (the pure-Python twin is ``_core_py.py``:
 same names, behaviour and messages; read it first, it is the reference).
 
