@@ -17,6 +17,15 @@ cdef extern from "conexe/ring.h":
     object conexe_new_instance(object type)
 
 
+cdef extern from "conexe/mutex.h":
+    ctypedef struct conexe_mutex:
+        pass
+    int conexe_mutex_init(conexe_mutex *mx)
+    void conexe_mutex_free(conexe_mutex *mx)
+    void conexe_mutex_lock(conexe_mutex *mx)
+    void conexe_mutex_unlock(conexe_mutex *mx)
+
+
 cdef struct Lane:
     int priority          # higher is served first
     conexe_ring ring      # FIFO of owned Future pointers
@@ -101,7 +110,7 @@ cdef class Gate:
 
 
 cdef class Engine:
-    cdef PyThread_type_lock mutex
+    cdef conexe_mutex mutex         # include/conexe/mutex.h
     cdef Lane *lanes                # sorted by priority, highest first
     cdef int nlanes
     cdef int cap_lanes

@@ -1006,8 +1006,7 @@ cdef class Engine:
     """
 
     def __cinit__(self):
-        self.mutex = PyThread_allocate_lock()
-        if self.mutex == NULL:
+        if conexe_mutex_init(&self.mutex) < 0:
             raise MemoryError("cannot allocate the engine lock")
         self.lanes = NULL
         self.nlanes = 0
@@ -1065,24 +1064,20 @@ cdef class Engine:
                 conexe_ring_free(&self.lanes[i].ring)
             PyMem_Free(self.lanes)
             self.lanes = NULL
-        if self.mutex != NULL:
-            PyThread_free_lock(self.mutex)
-            self.mutex = NULL
+        conexe_mutex_free(&self.mutex)
 
     def __traverse_lanes__(self):  # pragma: no cover - debugging aid
         return self.in_lanes
 
     # -- the engine lock ----------------------------------------------------
     cdef int lock(self) except -1:
-        # Uncontended (always, on a GIL build): no GIL release at all.
-        if PyThread_acquire_lock(self.mutex, 0):
-            return 0
-        with nogil:
-            PyThread_acquire_lock(self.mutex, 1)
+        # include/conexe/mutex.h: a PyMutex where there is one (it spins
+        # before parking, and lets the GIL or the thread state go if it parks).
+        conexe_mutex_lock(&self.mutex)
         return 0
 
     cdef void unlock(self) noexcept:
-        PyThread_release_lock(self.mutex)
+        conexe_mutex_unlock(&self.mutex)
 
     # -- lanes ----------------------------------------------------------------
     cdef int enqueue_locked(self, FutureBase fut, int priority, bint front,
@@ -1679,7 +1674,7 @@ cdef class Engine:
     def after_fork(self):
         """In a forked child: no worker threads exist there; refuse work."""
         # The parent's lock may have been held by a thread that is gone.
-        self.mutex = PyThread_allocate_lock()
+        conexe_mutex_init(&self.mutex)
         self._closed = True
         self.closed_message = (
             "cannot schedule new futures: this executor was created before "
