@@ -67,4 +67,21 @@ static inline void conexe_mutex_unlock(conexe_mutex *mx) { PyThread_release_lock
 
 #endif
 
+/* 1 on a free-threaded (--disable-gil) build, where an idle worker may spin. */
+#ifdef Py_GIL_DISABLED
+#define CONEXE_FREE_THREADED 1
+#else
+#define CONEXE_FREE_THREADED 0
+#endif
+
+/* One step of a spin-wait: tells the CPU (and its sibling hyperthread). */
+static inline void conexe_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 #endif /* CONEXE_MUTEX_H */

@@ -24,6 +24,8 @@ cdef extern from "conexe/mutex.h":
     void conexe_mutex_free(conexe_mutex *mx)
     void conexe_mutex_lock(conexe_mutex *mx)
     void conexe_mutex_unlock(conexe_mutex *mx)
+    bint CONEXE_FREE_THREADED
+    void conexe_cpu_relax() nogil
 
 
 cdef struct Lane:
@@ -120,6 +122,8 @@ cdef class Engine:
     cdef Py_ssize_t max_queue
     cdef list parked_workers        # LIFO of parked Workers
     cdef Py_ssize_t waking          # woken or starting, not yet in the loop
+    cdef bint spinning              # an idle worker is polling for work (GIL off)
+    cdef int spin_signal            # set (atomically) when work arrives for it
     cdef Py_ssize_t workers
     cdef Py_ssize_t target
     cdef Py_ssize_t running
@@ -152,6 +156,7 @@ cdef class Engine:
                   object key, bint keyed, bint unique) except -1
     cdef void advance_chain_locked(self, FutureBase fut)
     cdef list drain_locked(self)
+    cdef bint spin_for_work_locked(self) except -1
     cdef void spawn(self)
     cdef void wake_producer_locked(self)
     cdef void wake_all_producers_locked(self)

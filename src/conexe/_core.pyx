@@ -109,6 +109,14 @@ DEF KEY_SHARD_MASK = 63
 # every platform we build for); longer waits simply loop.
 DEF MAX_WAIT_US = 1000000000000
 
+# How long an idle worker polls for new work before parking, on a
+# free-threaded build with the GIL off (Engine.spin_for_work_locked). A
+# producer submitting tiny tasks is a few microseconds apart per submit.
+DEF SPIN_NS = 50000
+# None on a GIL build: sys._is_gil_enabled() tells whether the GIL is off now
+# (an incompatible extension imported later can turn it back on).
+_is_gil_enabled = getattr(sys, "_is_gil_enabled", None)
+
 _START_DEADLINE_MESSAGE = "task did not start before its start deadline"
 
 
@@ -1113,6 +1121,8 @@ cdef class Engine:
         self.in_lanes += 1
         if priority > 0:
             self.priority_queued += 1
+        if self.spinning:
+            conexe_store_release(&self.spin_signal, 1)
         return 0
 
     cdef FutureBase pop_locked(self):
@@ -1146,6 +1156,34 @@ cdef class Engine:
             self.waking += 1
             spawn[0] = True
         return None
+
+    cdef bint spin_for_work_locked(self) except -1:
+        """Called by a worker that found no work, with the lock held. With the
+        GIL off, one idle worker at a time releases the lock and polls for new
+        work for up to SPIN_NS before parking, so a producer of tiny tasks
+        hands them over without a futex wake-up each. It counts as a worker
+        on its way (``waking``): a push wakes nobody for the first new task.
+        Returns whether it spun (the lock was released and taken again, so
+        the caller looks at the lanes again); False on a GIL build."""
+        cdef long long until
+        cdef int i
+        if not CONEXE_FREE_THREADED or self.spinning or _is_gil_enabled():
+            return False
+        self.spinning = True
+        self.waking += 1
+        conexe_store_release(&self.spin_signal, 0)
+        self.unlock()
+        with nogil:  # detached: a stop-the-world pause need not wait for us
+            until = now_ns() + SPIN_NS
+            while not conexe_load_acquire(&self.spin_signal):
+                for i in range(32):
+                    conexe_cpu_relax()
+                if now_ns() >= until:
+                    break
+        self.lock()
+        self.spinning = False
+        self.waking -= 1
+        return True
 
     cdef void spawn(self):
         cdef bint none_left
@@ -1385,7 +1423,7 @@ cdef class Engine:
         cdef FutureBase done = None, item = None, retry = None
         cdef object value = None, reason
         cdef bint ok = True, replace = False, first = True, expired, spawn = False
-        cdef bint locked = False
+        cdef bint locked = False, spun = False
         cdef int outcome = 0, claim
         cdef Worker wake
         cdef long long t0, run_ns = -1  # the last task's run time, not yet recorded
@@ -1452,6 +1490,10 @@ cdef class Engine:
                         if self._closed:
                             reason = EXIT_SHUTDOWN
                             break
+                        if not spun and self.spin_for_work_locked():
+                            spun = True  # once per idle spell: look again, then park
+                            continue
+                        spun = False
                         self.parked_workers.append(worker)
                         worker._parked = True
                         self.unlock()
@@ -1462,6 +1504,7 @@ cdef class Engine:
                         locked = True
                         self.waking -= 1
                         continue
+                    spun = False
                     if self.blocked:
                         self.wake_producer_locked()
                     claim = item.claim(0.0)
@@ -1683,6 +1726,7 @@ cdef class Engine:
         self.blocked = deque()
         self.workers = 0
         self.waking = 0
+        self.spinning = False
         self.running = 0
 
     # -- reading ---------------------------------------------------------------------
