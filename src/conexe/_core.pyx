@@ -1166,7 +1166,7 @@ cdef class Engine:
         Returns whether it spun (the lock was released and taken again, so
         the caller looks at the lanes again); False on a GIL build."""
         cdef long long until
-        cdef int i
+        cdef int _pause
         if not CONEXE_FREE_THREADED or self.spinning or _is_gil_enabled():
             return False
         self.spinning = True
@@ -1176,7 +1176,7 @@ cdef class Engine:
         with nogil:  # detached: a stop-the-world pause need not wait for us
             until = now_ns() + SPIN_NS
             while not conexe_load_acquire(&self.spin_signal):
-                for i in range(32):
+                for _pause in range(32):
                     conexe_cpu_relax()
                 if now_ns() >= until:
                     break
