@@ -298,6 +298,9 @@ def verdicts(runs: Sequence[dict[str, Any]]) -> list[str]:
     return lines
 
 
+COLORS = {"TPE": "tab:blue", "conexe": "tab:orange"}
+
+
 def plot(runs: Sequence[dict[str, Any]], path: str) -> None:
     """Draw throughput against workers: one column per run (GIL on / off), a
     row for the CPU tasks and one for the tiny tasks, conexe and TPE in each."""
@@ -317,17 +320,26 @@ def plot(runs: Sequence[dict[str, Any]], path: str) -> None:
             tasks = run["cpu_tasks"][0]
             for name, by_workers in run["cpu"].items():
                 xs = [int(w) for w in by_workers]
-                top.plot(xs, [tasks / s for s in by_workers.values()], marker="o", label=name)
+                top.plot(
+                    xs, [tasks / s for s in by_workers.values()], marker="o", label=name,
+                    color=COLORS.get(name),
+                )
             top.set_xticks(xs)
         top.set_title(f"{title}\npure-Python CPU tasks")
         top.set_xlabel("workers")
         top.set_ylabel("tasks/s")
         for name, by_workers in run["tiny-result"].items():
             xs = [int(w) for w in by_workers]
-            bottom.plot(xs, list(by_workers.values()), marker="o", label=f"{name} result()")
+            bottom.plot(
+                xs, list(by_workers.values()), marker="o", label=f"{name} result()",
+                color=COLORS.get(name),
+            )
         for name, by_workers in run["tiny-wait"].items():
             xs = [int(w) for w in by_workers]
-            bottom.plot(xs, list(by_workers.values()), ls="--", marker="s", label=f"{name} wait()")
+            bottom.plot(
+                xs, list(by_workers.values()), ls="--", marker="s", label=f"{name} wait()",
+                color=COLORS.get(name),
+            )
         bottom.set_xscale("log", base=2)
         bottom.set_xticks(xs, [str(x) for x in xs])
         bottom.set_title("no-op tasks")
