@@ -3,6 +3,7 @@ puts ``tests/`` on sys.path). Fixtures live in ``conftest.py``."""
 
 from __future__ import annotations
 
+import sysconfig
 import threading
 import time
 from collections.abc import Callable
@@ -51,3 +52,30 @@ def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} not reached within {timeout} s; last: {last!r}")
         pause.wait(poll)
+
+
+# A free-threaded CPython (3.13t, 3.14t) frees an object dropped by a thread
+# other than the one that made it only when its maker next runs Python code:
+# biased reference counting queues that last decrement to the owner thread.
+# A result made by a pool worker that then parks stays alive until the worker
+# runs again. The release tests state that guarantee instead of "at once".
+FREE_THREADED = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
+
+
+def let_worker_run(submit: Any, workers: int = 1) -> None:
+    """On a free-threaded build, make each of an executor's ``workers`` run
+    Python code once (tasks through ``submit(fn)`` that meet at a barrier,
+    so no worker can take two), so that objects they made and other threads
+    dropped are freed; on a GIL build nothing is queued and this does nothing.
+
+        >>> import concurrent.futures as cf
+        >>> with cf.ThreadPoolExecutor(2) as ex:
+        ...     let_worker_run(ex.submit, workers=2)
+    """
+    if not FREE_THREADED:
+        return
+    # Barrier.wait is Python code: entering it runs the eval loop's pending
+    # work, which is where a thread frees what other threads queued to it.
+    meet = threading.Barrier(workers, timeout=30)
+    for fut in [submit(meet.wait) for _ in range(workers)]:
+        fut.result(timeout=30)

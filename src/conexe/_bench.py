@@ -402,6 +402,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--impl", default="",
                    help="comma-separated implementations besides TPE, e.g. c (default: all)")
     p.add_argument("--json", metavar="PATH", help="also write every raw number to PATH")
+    p.add_argument("--scaling", action="store_true",
+                   help="run the worker-scaling scenarios instead (workers 1..CPUs, GIL on and off)")
+    p.add_argument("--plot", metavar="PNG",
+                   help="run the scaling scenarios and draw them to PNG (extra: plot)")
     return p
 
 
@@ -417,6 +421,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m conexe bench``; returns the exit status."""
     p = parser()
     args = p.parse_args(list(sys.argv[1:] if argv is None else argv))
+    if args.scaling or args.plot:  # conexe._bench_scaling: workers 1..cores, GIL on and off
+        from ._bench_scaling import run_session
+
+        return run_session(
+            quick=args.quick, repeat=args.repeat or 3, json_path=args.json, plot_path=args.plot
+        )
     repeat = args.repeat if args.repeat is not None else (3 if args.quick else 5)
     if repeat < 1:
         p.error(f"--repeat must be >= 1, got {repeat}")

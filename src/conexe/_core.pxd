@@ -19,6 +19,17 @@ cdef extern from "conexe/ring.h":
     object conexe_new_instance(object type)
 
 
+cdef extern from "conexe/mutex.h":
+    ctypedef struct conexe_mutex:
+        pass
+    int conexe_mutex_init(conexe_mutex *mx)
+    void conexe_mutex_free(conexe_mutex *mx)
+    void conexe_mutex_lock(conexe_mutex *mx)
+    void conexe_mutex_unlock(conexe_mutex *mx)
+    bint CONEXE_FREE_THREADED
+    void conexe_cpu_relax() nogil
+
+
 cdef struct Lane:
     int priority          # higher is served first
     conexe_ring ring      # FIFO of owned Future pointers
@@ -134,7 +145,7 @@ cdef class Gate:
 
 
 cdef class Engine:
-    cdef PyThread_type_lock mutex
+    cdef conexe_mutex mutex         # include/conexe/mutex.h
     cdef Lane *lanes                # sorted by priority, highest first
     cdef int nlanes
     cdef int cap_lanes
@@ -144,6 +155,8 @@ cdef class Engine:
     cdef Py_ssize_t max_queue
     cdef list parked_workers        # LIFO of parked Workers
     cdef Py_ssize_t waking          # woken or starting, not yet in the loop
+    cdef bint spinning              # an idle worker is polling for work (GIL off)
+    cdef int spin_signal            # set (atomically) when work arrives for it
     cdef Py_ssize_t workers
     cdef Py_ssize_t target
     cdef Py_ssize_t running
@@ -180,6 +193,7 @@ cdef class Engine:
                                object key) except -1
     cdef void advance_chain_locked(self, FutureBase fut)
     cdef list drain_locked(self)
+    cdef bint spin_for_work_locked(self) except -1
     cdef void spawn(self)
     cdef void wake_producer_locked(self)
     cdef void wake_all_producers_locked(self)

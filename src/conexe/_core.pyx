@@ -1,5 +1,6 @@
 # cython: language_level=3
 # cython: boundscheck=False, wraparound=False, cdivision=True
+# cython: freethreading_compatible=True
 """The Cython core of conexe (the pure-Python twin is ``_core_py.py``:
 same names, behaviour and messages; read it first, it is the reference).
 
@@ -151,6 +152,14 @@ def _check_contract():
 
 
 _check_contract()
+
+# How long an idle worker polls for new work before parking, on a
+# free-threaded build with the GIL off (Engine.spin_for_work_locked). A
+# producer submitting tiny tasks is a few microseconds apart per submit.
+cdef long long SPIN_NS = 50000
+# None on a GIL build: sys._is_gil_enabled() tells whether the GIL is off now
+# (an incompatible extension imported later can turn it back on).
+_is_gil_enabled = getattr(sys, "_is_gil_enabled", None)
 
 
 cdef inline object ring_pop(conexe_ring *r):
@@ -1368,8 +1377,7 @@ cdef class Engine:
     """
 
     def __cinit__(self):
-        self.mutex = PyThread_allocate_lock()
-        if self.mutex == NULL:
+        if conexe_mutex_init(&self.mutex) < 0:
             raise MemoryError("cannot allocate the engine lock")
         self.lanes = NULL
         self.nlanes = 0
@@ -1427,21 +1435,17 @@ cdef class Engine:
                 conexe_ring_free(&self.lanes[i].ring)
             PyMem_Free(self.lanes)
             self.lanes = NULL
-        if self.mutex != NULL:
-            PyThread_free_lock(self.mutex)
-            self.mutex = NULL
+        conexe_mutex_free(&self.mutex)
 
     # -- the engine lock ----------------------------------------------------
     cdef int lock(self) except -1:
-        # Uncontended (always, on a GIL build): no GIL release at all.
-        if PyThread_acquire_lock(self.mutex, 0):
-            return 0
-        with nogil:
-            PyThread_acquire_lock(self.mutex, 1)
+        # include/conexe/mutex.h: a PyMutex where there is one (it spins
+        # before parking, and lets the GIL or the thread state go if it parks).
+        conexe_mutex_lock(&self.mutex)
         return 0
 
     cdef void unlock(self) noexcept:
-        PyThread_release_lock(self.mutex)
+        conexe_mutex_unlock(&self.mutex)
 
     # -- lanes ----------------------------------------------------------------
     cdef int enqueue_locked(self, FutureBase fut, int priority, bint front,
@@ -1477,6 +1481,8 @@ cdef class Engine:
         self.in_lanes += 1
         if priority > 0:
             self.priority_queued += 1
+        if self.spinning:
+            conexe_store_release(&self.spin_signal, 1)
         return 0
 
     cdef FutureBase pop_locked(self):
@@ -1510,6 +1516,34 @@ cdef class Engine:
             self.waking += 1
             spawn[0] = True
         return None
+
+    cdef bint spin_for_work_locked(self) except -1:
+        """Called by a worker that found no work, with the lock held. With the
+        GIL off, one idle worker at a time releases the lock and polls for new
+        work for up to SPIN_NS before parking, so a producer of tiny tasks
+        hands them over without a futex wake-up each. It counts as a worker
+        on its way (``waking``): a push wakes nobody for the first new task.
+        Returns whether it spun (the lock was released and taken again, so
+        the caller looks at the lanes again); False on a GIL build."""
+        cdef long long until
+        cdef int _pause
+        if not CONEXE_FREE_THREADED or self.spinning or _is_gil_enabled():
+            return False
+        self.spinning = True
+        self.waking += 1
+        conexe_store_release(&self.spin_signal, 0)
+        self.unlock()
+        with nogil:  # detached: a stop-the-world pause need not wait for us
+            until = now_ns() + SPIN_NS
+            while not conexe_load_acquire(&self.spin_signal):
+                for _pause in range(32):
+                    conexe_cpu_relax()
+                if now_ns() >= until:
+                    break
+        self.lock()
+        self.spinning = False
+        self.waking -= 1
+        return True
 
     cdef void spawn(self):
         cdef bint none_left
@@ -1820,6 +1854,7 @@ cdef class Engine:
         ``*expired`` set, for the caller to fail outside the lock."""
         cdef FutureBase item
         cdef int claim
+        cdef bint spun = False
         expired[0] = False
         while True:
             if replace or worker._retire:
@@ -1828,8 +1863,13 @@ cdef class Engine:
             if item is None:
                 if self._closed:
                     return None
+                if not spun and self.spin_for_work_locked():
+                    spun = True  # once per idle spell: look again, then park
+                    continue
+                spun = False
                 self.park_locked(worker)
                 continue
+            spun = False
             if self.blocked:
                 self.wake_producer_locked()
             claim = item.claim(True)
@@ -2065,13 +2105,14 @@ cdef class Engine:
     def after_fork(self):
         """In a forked child: no worker threads exist there; refuse work."""
         # The parent's lock may have been held by a thread that is gone.
-        self.mutex = PyThread_allocate_lock()
+        conexe_mutex_init(&self.mutex)
         self._closed = True
         self.closed_message = AFTER_FORK_MESSAGE
         self.parked_workers = []
         self.blocked = deque()
         self.workers = 0
         self.waking = 0
+        self.spinning = False
         self.running = 0
 
     # -- reading ---------------------------------------------------------------------
