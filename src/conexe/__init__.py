@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from ._errors import BrokenExecutor, MaxRetriesExceeded, QueueFull
 from ._group import TaskGroup
-from ._impl import core as _core
+from ._impl import core as _selected_core
 from ._task import Task, TaskResponse
 from .executor import ConcurrentExecutor, ExecutorStats, ThreadPoolExecutor
 from .keyed import KeyedExecutor, KeyedStats
@@ -40,5 +40,5 @@ __all__ = [
 
 __version__ = "0.1.0"  # the one place the version is set (pyproject.toml reads it)
 
-Future = _core.Future
-IMPLEMENTATION: str = _core.IMPLEMENTATION
+Future = _selected_core.Future
+IMPLEMENTATION: str = _selected_core.IMPLEMENTATION

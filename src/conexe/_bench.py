@@ -403,7 +403,7 @@ def parser() -> argparse.ArgumentParser:
                    help="comma-separated implementations besides TPE, e.g. c (default: all)")
     p.add_argument("--json", metavar="PATH", help="also write every raw number to PATH")
     p.add_argument("--scaling", action="store_true",
-                   help="run the worker-scaling scenarios instead (workers 1..CPUs, GIL on and off)")
+                   help="run the worker-scaling scenarios instead (1..CPUs workers, GIL on/off)")
     p.add_argument("--plot", metavar="PNG",
                    help="run the scaling scenarios and draw them to PNG (extra: plot)")
     return p

@@ -47,11 +47,11 @@ def _load_extension() -> Core | None:
     """The Cython core, or None where it isn't built (a pure install, or an
     unsupported platform)."""
     try:
-        from . import _core
+        from . import _core as extension
     except ImportError:
         return None
     # Same names and signatures as the twin (checked by the parity tests).
-    return cast(Core, _core)
+    return cast(Core, extension)
 
 
 cores: dict[str, Core] = {"py": _core_py}
