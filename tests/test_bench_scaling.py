@@ -35,8 +35,9 @@ def test_verdicts_compare_gil_off_with_the_same_build_gil_on() -> None:
     assert lines[5].endswith(" ok")
     assert any("GIL off / GIL on: 0.95x" in line and line.endswith(" ok") for line in lines)
     assert any("tiny-wait 4 workers: conexe/TPE 9.5x (target >= 8x) ok" in line for line in lines)
-    assert any("tiny-result 4 workers: conexe/TPE 9.5x (target >= 10x) MISSED" in line
-               for line in lines)
+    assert any(
+        "tiny-result 4 workers: conexe/TPE 9.5x (target >= 10x) MISSED" in line for line in lines
+    )
 
 
 def test_from_needs_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -231,9 +231,7 @@ def run_scaling(
     for scenario in ("result", "wait"):
         rates: dict[str, dict[str, float]] = {name: {} for name in impls}
         for w in TINY_WORKERS:
-            medians = _median_by(
-                impls, repeat, lambda f, w=w, s=scenario: tiny_rate(f, w, tiny, s)
-            )
+            medians = _median_by(impls, repeat, lambda f, w=w, s=scenario: tiny_rate(f, w, tiny, s))
             for name, rate in medians.items():
                 rates[name][str(w)] = rate
             say(
@@ -321,7 +319,10 @@ def plot(runs: Sequence[dict[str, Any]], path: str) -> None:
             for name, by_workers in run["cpu"].items():
                 xs = [int(w) for w in by_workers]
                 top.plot(
-                    xs, [tasks / s for s in by_workers.values()], marker="o", label=name,
+                    xs,
+                    [tasks / s for s in by_workers.values()],
+                    marker="o",
+                    label=name,
                     color=COLORS.get(name),
                 )
             top.set_xticks(xs)
@@ -331,13 +332,20 @@ def plot(runs: Sequence[dict[str, Any]], path: str) -> None:
         for name, by_workers in run["tiny-result"].items():
             xs = [int(w) for w in by_workers]
             bottom.plot(
-                xs, list(by_workers.values()), marker="o", label=f"{name} result()",
+                xs,
+                list(by_workers.values()),
+                marker="o",
+                label=f"{name} result()",
                 color=COLORS.get(name),
             )
         for name, by_workers in run["tiny-wait"].items():
             xs = [int(w) for w in by_workers]
             bottom.plot(
-                xs, list(by_workers.values()), ls="--", marker="s", label=f"{name} wait()",
+                xs,
+                list(by_workers.values()),
+                ls="--",
+                marker="s",
+                label=f"{name} wait()",
                 color=COLORS.get(name),
             )
         bottom.set_xscale("log", base=2)
@@ -355,9 +363,7 @@ def plot(runs: Sequence[dict[str, Any]], path: str) -> None:
     plt.close(fig)
 
 
-def run_session(
-    *, quick: bool, repeat: int, json_path: str | None, plot_path: str | None
-) -> int:
+def run_session(*, quick: bool, repeat: int, json_path: str | None, plot_path: str | None) -> int:
     """Entry point shared by ``python -m conexe bench --scaling/--plot``."""
     runs = [run_scaling(quick=quick, repeat=repeat)]
     if free_threaded_build() and not gil_enabled():
@@ -409,8 +415,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             with open(args.json, "w", encoding="utf-8") as fh:
                 json.dump(run, fh)
         return 0
-    return run_session(quick=args.quick, repeat=args.repeat, json_path=args.json,
-                       plot_path=args.plot)
+    return run_session(
+        quick=args.quick, repeat=args.repeat, json_path=args.json, plot_path=args.plot
+    )
 
 
 if __name__ == "__main__":
