@@ -26,7 +26,6 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
 
 
-
 def noop() -> None:
     return None
 
@@ -86,8 +85,10 @@ def keyed_step(client, n: int) -> None:  # type: ignore[no-untyped-def]
 
 def crossover(local, dask_ex, sizes: list[int], tasks: int, repeats: int) -> None:  # type: ignore[no-untyped-def]
     print(f"\nCPU-bound pure Python: {tasks} tasks of spin(N), best of {repeats}")
-    print(f"  {'N':>9} {'ms/task 1 core':>14} {'local 2 thr s':>13} {'dask 2 proc s':>13} "
-          f"{'dask/local':>10}")
+    print(
+        f"  {'N':>9} {'ms/task 1 core':>14} {'local 2 thr s':>13} {'dask 2 proc s':>13} "
+        f"{'dask/local':>10}"
+    )
     found = None
     for n in sizes:
         single = best(lambda: spin(n), 1)  # noqa: B023
@@ -100,8 +101,10 @@ def crossover(local, dask_ex, sizes: list[int], tasks: int, repeats: int) -> Non
     if found is None:
         print("  crossover: Dask never won at these sizes")
     else:
-        print(f"  crossover: Dask wins from N = {found[0]} "
-              f"(about {found[1] * 1e3:.2f} ms of pure-Python work per task)")
+        print(
+            f"  crossover: Dask wins from N = {found[0]} "
+            f"(about {found[1] * 1e3:.2f} ms of pure-Python work per task)"
+        )
 
 
 def main() -> None:
@@ -118,11 +121,14 @@ def main() -> None:
         n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None
     )
     client = Client(cluster)
-    print(f"conexe core: {conexe.IMPLEMENTATION}; cpus: {os.cpu_count()}; "
-          f"LocalCluster(2 processes) up in {time.perf_counter() - start:.2f} s")
+    print(
+        f"conexe core: {conexe.IMPLEMENTATION}; cpus: {os.cpu_count()}; "
+        f"LocalCluster(2 processes) up in {time.perf_counter() - start:.2f} s"
+    )
     repeats = 2 if args.quick else 3
     sizes = (
-        [1_000, 10_000, 100_000, 1_000_000] if args.quick
+        [1_000, 10_000, 100_000, 1_000_000]
+        if args.quick
         else [300, 1_000, 3_000, 10_000, 30_000, 100_000, 300_000, 1_000_000]
     )
     with conexe.ConcurrentExecutor(2) as local, conexe.dask.ConcurrentExecutor(client) as dask_ex:

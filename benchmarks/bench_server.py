@@ -70,13 +70,13 @@ def serve(port: int, pool_size: int, queue_size: int) -> None:
 
     async def bare_post(request: Request) -> JSONResponse:
         items = json.loads(await request.body())
-        return JSONResponse({"RequestedTask": len(items), "SubmittedTasks": 0,
-                             "DuplicateTasks": 0})
+        return JSONResponse({"RequestedTask": len(items), "SubmittedTasks": 0, "DuplicateTasks": 0})
 
     app.router.routes.insert(0, Route("/bare", bare_get, methods=["GET"]))
     app.router.routes.insert(0, Route("/bare", bare_post, methods=["POST"]))
-    uvicorn.run(app, host=HOST, port=port, log_level="warning", access_log=False,
-                server_header=False)
+    uvicorn.run(
+        app, host=HOST, port=port, log_level="warning", access_log=False, server_header=False
+    )
 
 
 def post_in_process(batches: int, pool_size: int, queue_size: int) -> dict[str, Any]:
@@ -87,11 +87,23 @@ def post_in_process(batches: int, pool_size: int, queue_size: int) -> dict[str, 
     app = create_app(service)
 
     async def post(body: bytes) -> int:
-        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
-                 "method": "POST", "scheme": "http", "path": "/tasks", "raw_path": b"/tasks",
-                 "root_path": "", "query_string": b"", "server": (HOST, 80),
-                 "client": (HOST, 1), "headers": [(b"content-type", b"application/json"),
-                                                  (b"content-length", b"%d" % len(body))]}
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": "/tasks",
+            "raw_path": b"/tasks",
+            "root_path": "",
+            "query_string": b"",
+            "server": (HOST, 80),
+            "client": (HOST, 1),
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", b"%d" % len(body)),
+            ],
+        }
         status = [0]
 
         async def receive() -> dict[str, Any]:
@@ -108,8 +120,9 @@ def post_in_process(batches: int, pool_size: int, queue_size: int) -> dict[str, 
         samples = Samples()
         cpu0 = time.thread_time()  # the event loop's thread: the request, not the workers
         for k in range(batches):
-            body = json.dumps([{"name": f"inproc-{k}-{i}", "duration": 0}
-                               for i in range(BATCH)]).encode()
+            body = json.dumps(
+                [{"name": f"inproc-{k}-{i}", "duration": 0} for i in range(BATCH)]
+            ).encode()
             t0 = time.perf_counter()
             assert await post(body) == 200
             samples.times.append(time.perf_counter() - t0)
@@ -119,8 +132,11 @@ def post_in_process(batches: int, pool_size: int, queue_size: int) -> dict[str, 
         samples, cpu = asyncio.run(main())
     finally:
         service.close()
-    return {"POST /tasks": samples.summary(), "cpu_ms_per_batch": 1e3 * cpu,
-            "core": service.stats()["core"]}
+    return {
+        "POST /tasks": samples.summary(),
+        "cpu_ms_per_batch": 1e3 * cpu,
+        "core": service.stats()["core"],
+    }
 
 
 # -- the client side -----------------------------------------------------------------------------
@@ -165,19 +181,25 @@ class Samples:
             return {"n": 0}
         ordered = sorted(self.times)
         p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
-        return {"n": len(ordered), "mean_ms": 1e3 * statistics.fmean(ordered),
-                "p50_ms": 1e3 * ordered[len(ordered) // 2], "p99_ms": 1e3 * p99}
+        return {
+            "n": len(ordered),
+            "mean_ms": 1e3 * statistics.fmean(ordered),
+            "p50_ms": 1e3 * ordered[len(ordered) // 2],
+            "p99_ms": 1e3 * p99,
+        }
 
 
-async def timed(conn: Connection, method: str, path: str, body: bytes = b"") -> tuple[
-        float, int, bytes]:
+async def timed(
+    conn: Connection, method: str, path: str, body: bytes = b""
+) -> tuple[float, int, bytes]:
     t0 = time.perf_counter()
     status, data = await conn.request(method, path, body)
     return time.perf_counter() - t0, status, data
 
 
-async def poll_gets(port: int, stop: asyncio.Event, paths: Sequence[str],
-                    budget: list[int]) -> dict[str, Samples]:
+async def poll_gets(
+    port: int, stop: asyncio.Event, paths: Sequence[str], budget: list[int]
+) -> dict[str, Samples]:
     """GET each of ``paths`` in turn until ``stop``; one connection."""
     conn = await Connection.open(port)
     out = {p: Samples() for p in paths}
@@ -194,8 +216,9 @@ async def poll_gets(port: int, stop: asyncio.Event, paths: Sequence[str],
     return out
 
 
-async def post_batches(port: int, stop: asyncio.Event, path: str, prefix: str,
-                       budget: list[int]) -> tuple[Samples, int, int]:
+async def post_batches(
+    port: int, stop: asyncio.Event, path: str, prefix: str, budget: list[int]
+) -> tuple[Samples, int, int]:
     """POST 100-item batches of instant tasks until ``stop``: (latencies,
     tasks accepted, batches refused with 429)."""
     conn = await Connection.open(port)
@@ -205,8 +228,9 @@ async def post_batches(port: int, stop: asyncio.Event, path: str, prefix: str,
         while not stop.is_set() and budget[0] > 0:
             budget[0] -= 1
             start = next(counter) * BATCH
-            body = json.dumps([{"name": f"{prefix}-{i}", "duration": 0}
-                               for i in range(start, start + BATCH)]).encode()
+            body = json.dumps(
+                [{"name": f"{prefix}-{i}", "duration": 0} for i in range(start, start + BATCH)]
+            ).encode()
             dt, status, data = await timed(conn, "POST", path, body)
             samples.times.append(dt)
             if status == 429:
@@ -219,13 +243,20 @@ async def post_batches(port: int, stop: asyncio.Event, path: str, prefix: str,
     return samples, accepted, refused
 
 
-async def phase(port: int, seconds: float, posters: int, post_path: str | None,
-                get_paths: Sequence[str], budget: list[int]) -> dict[str, Any]:
+async def phase(
+    port: int,
+    seconds: float,
+    posters: int,
+    post_path: str | None,
+    get_paths: Sequence[str],
+    budget: list[int],
+) -> dict[str, Any]:
     stop = asyncio.Event()
     getter = asyncio.create_task(poll_gets(port, stop, get_paths, budget))
     post_tasks = [
-        asyncio.create_task(post_batches(port, stop, post_path, f"p{os.getpid()}-{k}-"
-                                         f"{time.monotonic_ns()}", budget))
+        asyncio.create_task(
+            post_batches(port, stop, post_path, f"p{os.getpid()}-{k}-{time.monotonic_ns()}", budget)
+        )
         for k in range(posters if post_path else 0)
     ]
     ended_before = await ended(port)
@@ -308,10 +339,10 @@ async def run(args: argparse.Namespace, port: int, proc: subprocess.Popen[bytes]
     }
     load = report["service_load"]
     report["get_p99_ratio"] = load["GET /tasks/running"]["p99_ms"] / load["GET /bare"]["p99_ms"]
-    report["get_mean_ratio"] = (load["GET /tasks/running"]["mean_ms"]
-                                / load["GET /bare"]["mean_ms"])
-    report["post_mean_ratio_vs_bare_post"] = (load["POST /tasks"]["mean_ms"]
-                                              / report["bare_load"]["POST /bare"]["mean_ms"])
+    report["get_mean_ratio"] = load["GET /tasks/running"]["mean_ms"] / load["GET /bare"]["mean_ms"]
+    report["post_mean_ratio_vs_bare_post"] = (
+        load["POST /tasks"]["mean_ms"] / report["bare_load"]["POST /bare"]["mean_ms"]
+    )
     report["requests_left_in_budget"] = budget[0]
     report["server_stats"] = await server_stats(port)
     report["core"] = report["server_stats"]["core"]
@@ -320,18 +351,24 @@ async def run(args: argparse.Namespace, port: int, proc: subprocess.Popen[bytes]
 
 def print_report(r: dict[str, Any], args: argparse.Namespace) -> None:
     def row(label: str, s: dict[str, float]) -> str:
-        return (f"  {label:<22} n={s['n']:>6}  mean {s['mean_ms']:7.3f} ms  "
-                f"p50 {s['p50_ms']:7.3f} ms  p99 {s['p99_ms']:7.3f} ms")
+        return (
+            f"  {label:<22} n={s['n']:>6}  mean {s['mean_ms']:7.3f} ms  "
+            f"p50 {s['p50_ms']:7.3f} ms  p99 {s['p99_ms']:7.3f} ms"
+        )
 
     load = r["service_load"]
-    print(f"conexe serve load test: {args.posters} posters x {BATCH}-task batches, "
-          f"pool {args.pool_size}, core {r['core']}, {args.seconds:g} s")
+    print(
+        f"conexe serve load test: {args.posters} posters x {BATCH}-task batches, "
+        f"pool {args.pool_size}, core {r['core']}, {args.seconds:g} s"
+    )
     print("no load:")
     for k in ("GET /tasks/running", "GET /bare"):
         print(row(k, r["idle"][k]))
-    print(f"under load: {load['accepted_tasks_per_s']:,.0f} tasks accepted/s, "
-          f"{load['ended_tasks_per_s']:,.0f} ended/s ({load['batches_per_s']:.0f} batches/s, "
-          f"{load['batches_refused_429']} answered 429)")
+    print(
+        f"under load: {load['accepted_tasks_per_s']:,.0f} tasks accepted/s, "
+        f"{load['ended_tasks_per_s']:,.0f} ended/s ({load['batches_per_s']:.0f} batches/s, "
+        f"{load['batches_refused_429']} answered 429)"
+    )
     for k in ("POST /tasks", "GET /tasks/running", "GET /bare"):
         print(row(k, load[k]))
     alone = r["post_alone"]
@@ -340,10 +377,14 @@ def print_report(r: dict[str, Any], args: argparse.Namespace) -> None:
     print("bare POST under the same load shape (reference):")
     print(row("POST /bare", r["bare_load"]["POST /bare"]))
     verdict = "OK" if r["get_p99_ratio"] <= TARGET_RATIO else "OVER TARGET"
-    print(f"GET /tasks/running vs bare GET under load: p99 x{r['get_p99_ratio']:.2f}, "
-          f"mean x{r['get_mean_ratio']:.2f} (target <= {TARGET_RATIO}x): {verdict}")
-    print(f"POST /tasks (queues and runs 100 tasks) vs bare POST (parses them): "
-          f"mean x{r['post_mean_ratio_vs_bare_post']:.2f} (reference, no target)")
+    print(
+        f"GET /tasks/running vs bare GET under load: p99 x{r['get_p99_ratio']:.2f}, "
+        f"mean x{r['get_mean_ratio']:.2f} (target <= {TARGET_RATIO}x): {verdict}"
+    )
+    print(
+        f"POST /tasks (queues and runs 100 tasks) vs bare POST (parses them): "
+        f"mean x{r['post_mean_ratio_vs_bare_post']:.2f} (reference, no target)"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -353,21 +394,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--posters", type=int, default=4, help="concurrent posting connections")
     p.add_argument("--pool-size", type=int, default=8)
     p.add_argument("--queue-size", type=int, default=100_000)
-    p.add_argument("--max-requests", type=int, default=500_000,
-                   help="stop after this many requests in all")
+    p.add_argument(
+        "--max-requests", type=int, default=500_000, help="stop after this many requests in all"
+    )
     p.add_argument("--core", choices=["default", "c", "py"], default="default")
     p.add_argument("--json", metavar="PATH", help="also write the numbers as JSON")
-    p.add_argument("--in-process", type=int, metavar="N",
-                   help="time N POST /tasks batches on the ASGI app itself (no HTTP)")
+    p.add_argument(
+        "--in-process",
+        type=int,
+        metavar="N",
+        help="time N POST /tasks batches on the ASGI app itself (no HTTP)",
+    )
     p.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.in_process:
         sys.path.insert(0, SRC)
         out = post_in_process(args.in_process, args.pool_size, args.queue_size)
         s = out["POST /tasks"]
-        print(f"POST /tasks of {BATCH} items on the ASGI app, core {out['core']}: "
-              f"n={s['n']}  p50 {s['p50_ms']:.3f} ms  p99 {s['p99_ms']:.3f} ms  "
-              f"serving thread's CPU {out['cpu_ms_per_batch']:.3f} ms per batch")
+        print(
+            f"POST /tasks of {BATCH} items on the ASGI app, core {out['core']}: "
+            f"n={s['n']}  p50 {s['p50_ms']:.3f} ms  p99 {s['p99_ms']:.3f} ms  "
+            f"serving thread's CPU {out['cpu_ms_per_batch']:.3f} ms per batch"
+        )
         if args.json:
             with open(args.json, "w") as f:
                 json.dump(out, f, indent=2)
@@ -377,15 +425,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.quick:
         args.seconds = 3.0
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [SRC, os.environ.get(
-        "PYTHONPATH")])))
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")]))
+    )
     env.pop("CONEXE_NO_EXTENSIONS", None)
     if args.core == "py":
         env["CONEXE_NO_EXTENSIONS"] = "1"
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, os.path.abspath(__file__), "--serve", str(port),
-         "--pool-size", str(args.pool_size), "--queue-size", str(args.queue_size)], env=env)
+        [
+            sys.executable,
+            os.path.abspath(__file__),
+            "--serve",
+            str(port),
+            "--pool-size",
+            str(args.pool_size),
+            "--queue-size",
+            str(args.queue_size),
+        ],
+        env=env,
+    )
     try:
         report = asyncio.run(run(args, port, proc))
     finally:

@@ -22,7 +22,9 @@ import urllib.request
 
 def post(base: str, tasks: list[dict[str, object]]) -> dict[str, object]:
     req = urllib.request.Request(
-        f"{base}/tasks", data=json.dumps(tasks).encode(), method="POST",
+        f"{base}/tasks",
+        data=json.dumps(tasks).encode(),
+        method="POST",
         headers={"Content-Type": "application/json"},
     )
     try:

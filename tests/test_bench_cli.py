@@ -116,8 +116,12 @@ def test_the_developers_check_flags_missed_targets() -> None:
         sys.path.pop(0)
 
     def row(how: str, c: float, ratio: float) -> dict[str, Any]:
-        return {"scenario": "noop", "how": how, "median": {"TPE": 1.0, "c": c},
-                "ratio": {"c": ratio}}
+        return {
+            "scenario": "noop",
+            "how": how,
+            "median": {"TPE": 1.0, "c": c},
+            "ratio": {"c": ratio},
+        }
 
     data = {"rows": [row(check_targets.RESULT, 100.0, 20.0), row(check_targets.WAIT, 40.0, 12.0)]}
     lines = check_targets.check(data, "c")

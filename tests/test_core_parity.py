@@ -77,8 +77,7 @@ def test_constructors_take_the_same_arguments(c_core: Any) -> None:
     # A cdef class's __init__ has no introspectable signature: call the C
     # constructors with every argument the twin's take, by name.
     engine_args = {
-        p.name: p.default
-        for p in inspect.signature(_core_py.Engine).parameters.values()
+        p.name: p.default for p in inspect.signature(_core_py.Engine).parameters.values()
     }
     c_core.Engine(**engine_args).close()
     assert c_core.Worker(resource="r").resource == _core_py.Worker(resource="r").resource

@@ -171,8 +171,9 @@ def test_timeout_counts_from_the_call_and_cancels_the_rest(make_executor: Any) -
     blocker = Blocker()
     ran: list[int] = []
     # Item 0 returns at once, item 1 holds the only worker past the timeout.
-    results = ex.map(lambda x: blocker() if x == 1 else ran.append(x), [0, 1, 2, 3], timeout=1.5,
-                     buffersize=3)
+    results = ex.map(
+        lambda x: blocker() if x == 1 else ran.append(x), [0, 1, 2, 3], timeout=1.5, buffersize=3
+    )
     assert next(results) is None
     with pytest.raises(TimeoutError):
         next(results)

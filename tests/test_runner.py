@@ -252,13 +252,25 @@ def test_full_queue_caller_runs_on_a_temporary_resource(R: Any, res: Resources) 
     res.assert_all_destroyed_once()
 
 
-@pytest.mark.parametrize("bad", [
-    {"worker_count": 0}, {"worker_count": 1.5}, {"max_retries": -1},
-    {"resource_pool_size": -1}, {"burst_task_threshold": -1}, {"burst_worker_count": 0},
-    {"burst_interval": 0}, {"burst_interval": -1}, {"max_worker_count": 1, "worker_count": 2},
-    {"max_queue_size": -1}, {"on_full": "drop"}, {"block_timeout": -1},
-    {"check_health": 3}, {"thread_name_prefix": 7},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"worker_count": 0},
+        {"worker_count": 1.5},
+        {"max_retries": -1},
+        {"resource_pool_size": -1},
+        {"burst_task_threshold": -1},
+        {"burst_worker_count": 0},
+        {"burst_interval": 0},
+        {"burst_interval": -1},
+        {"max_worker_count": 1, "worker_count": 2},
+        {"max_queue_size": -1},
+        {"on_full": "drop"},
+        {"block_timeout": -1},
+        {"check_health": 3},
+        {"thread_name_prefix": 7},
+    ],
+)
 def test_bad_arguments_fail_at_the_call(R: Any, res: Resources, bad: dict[str, Any]) -> None:
     with pytest.raises((TypeError, ValueError)):
         R(res.create, res.destroy, **bad)
@@ -478,10 +490,9 @@ def test_run_task_uses_a_pooled_resource_in_the_callers_thread(R: Any, res: Reso
     res.assert_all_destroyed_once()
 
 
-def test_run_task_with_the_pool_in_use_makes_a_temporary_resource(
-    R: Any, res: Resources
-) -> None:
+def test_run_task_with_the_pool_in_use_makes_a_temporary_resource(R: Any, res: Resources) -> None:
     with R(res.create, res.destroy, resource_pool_size=1) as runner:
+
         def outer(pooled: Res) -> tuple[Res, Res, bool]:
             assert runner.stats().available_resources == 0
             inner = runner.run_task(lambda r: r)
@@ -624,8 +635,13 @@ def test_context_manager_stops_and_destroys_everything(R: Any, res: Resources) -
 def test_bursting_adds_workers_up_to_the_max_then_they_leave(R: Any, res: Resources) -> None:
     gate = threading.Event()
     runner = R(
-        res.create, res.destroy, worker_count=1, burst_task_threshold=2,
-        burst_worker_count=2, burst_interval=0.005, max_worker_count=3,
+        res.create,
+        res.destroy,
+        worker_count=1,
+        burst_task_threshold=2,
+        burst_worker_count=2,
+        burst_interval=0.005,
+        max_worker_count=3,
     )
     wait_until(lambda: runner.stats().active_workers == 1, "the base worker")
     futs = [runner.submit(lambda r: (gate.wait(), r)[1]) for _ in range(6)]
@@ -649,8 +665,12 @@ def test_bursting_adds_workers_up_to_the_max_then_they_leave(R: Any, res: Resour
 def test_burst_workers_finish_their_task_before_leaving(R: Any, res: Resources) -> None:
     gate = threading.Event()
     runner = R(
-        res.create, res.destroy, worker_count=1, burst_task_threshold=0,
-        burst_worker_count=2, burst_interval=0.005,
+        res.create,
+        res.destroy,
+        worker_count=1,
+        burst_task_threshold=0,
+        burst_worker_count=2,
+        burst_interval=0.005,
     )
     wait_until(lambda: runner.stats().active_workers == 1, "the base worker")
     futs = [runner.submit(lambda r: (gate.wait(), r.alive)[1]) for _ in range(3)]
@@ -741,8 +761,11 @@ def test_ctrl_c_interrupts_queue_task_and_stop(core: ModuleType) -> None:
         env["CONEXE_NO_EXTENSIONS"] = "1"
     lines = []
     with subprocess.Popen(
-        [sys.executable, "-c", CTRL_C_SCRIPT], env=env, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [sys.executable, "-c", CTRL_C_SCRIPT],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     ) as proc:
         assert proc.stdout is not None and proc.stderr is not None
         try:

@@ -279,7 +279,11 @@ def _modules_after_import(env_value: str | None) -> list[str]:
         "print(conexe.IMPLEMENTATION, *loaded)"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60,
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
         check=True,
     )
     return out.stdout.split()

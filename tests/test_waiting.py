@@ -96,9 +96,7 @@ def test_wait_first_exception_stops_at_the_first_failure(make_executor: Any) -> 
     fine = ex.submit(abs, -2)
     assert blocker.started.wait(10)
     threading.Timer(0.05, gate.set).start()
-    done, not_done = cf.wait(
-        [slow, failing, fine], timeout=10, return_when=cf.FIRST_EXCEPTION
-    )
+    done, not_done = cf.wait([slow, failing, fine], timeout=10, return_when=cf.FIRST_EXCEPTION)
     assert failing in done and fine in done and not_done == {slow}
     assert isinstance(failing.exception(), ValueError)
     blocker.release()
@@ -379,9 +377,7 @@ def test_condition_wait_and_notify_work_as_a_condition(core: ModuleType) -> None
 
 # -- the race: completion against registration --------------------------------------------
 @pytest.mark.parametrize("how", ["wait", "first_completed", "as_completed"])
-def test_no_lost_wake_up_when_completion_races_registration(
-    make_executor: Any, how: str
-) -> None:
+def test_no_lost_wake_up_when_completion_races_registration(make_executor: Any, how: str) -> None:
     ex = make_executor(4)
     for _ in range(150):
         start = threading.Barrier(3)

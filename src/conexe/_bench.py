@@ -148,9 +148,7 @@ def throughput(impl: str, kind: str, workers: int, idiom: str, n: int) -> float:
         return n / IDIOMS[idiom].run(subject, n)
 
 
-def sleep_efficiency(
-    impl: str, idiom: str, n: int, real_sleep: float, workers: int = 64
-) -> float:
+def sleep_efficiency(impl: str, idiom: str, n: int, real_sleep: float, workers: int = 64) -> float:
     """``n`` x ``time.sleep(1 ms)`` on ``workers`` warm workers, as a percent
     of the ideal ``n * real_sleep / workers`` (``real_sleep``: what one
     sleep really takes here)."""
@@ -221,8 +219,12 @@ SCENARIOS = {
 def sizes(quick: bool) -> dict[str, int]:
     """Task counts: full size, or about a tenth with ``quick``."""
     k = 10 if quick else 1
-    return {"tasks": 50_000 // k, "rtts": 2000 // k, "mem": 200_000 // k,
-            "sleeps": 640 if quick else 4000}
+    return {
+        "tasks": 50_000 // k,
+        "rtts": 2000 // k,
+        "mem": 200_000 // k,
+        "sleeps": 640 if quick else 4000,
+    }
 
 
 def _throughput_of(impl: str, *, kind: str, workers: int, idiom: str, n: int) -> float:
@@ -235,8 +237,13 @@ def _round_trip_of(impl: str, *, factories: dict[str, Factory], n: int, idle_gap
 
 def _throughput_rows(key: str, kind: str, workers: int, n: int, idioms: list[str]) -> list[Row]:
     return [
-        Row(key, f"{n:,} {SCENARIOS[key]}", IDIOMS[i].title, "tasks/s",
-            partial(_throughput_of, kind=kind, workers=workers, idiom=i, n=n))
+        Row(
+            key,
+            f"{n:,} {SCENARIOS[key]}",
+            IDIOMS[i].title,
+            "tasks/s",
+            partial(_throughput_of, kind=kind, workers=workers, idiom=i, n=n),
+        )
         for i in idioms
     ]
 
@@ -249,19 +256,47 @@ def rows(quick: bool, real_sleep: float) -> list[Row]:
     out = _throughput_rows("noop", "noop", 4, n, EXECUTOR_IDIOMS)
     out += _throughput_rows("noop-32", "noop", 32, n, EXECUTOR_IDIOMS)
     for how, gap in (("back to back", 0.0), ("after a 100 us pause (workers parked)", 1e-4)):
-        out.append(Row("round-trip", SCENARIOS["round-trip"], how, "us p50",
-                       partial(_round_trip_of, factories=factories, n=rtts, idle_gap=gap)))
+        out.append(
+            Row(
+                "round-trip",
+                SCENARIOS["round-trip"],
+                how,
+                "us p50",
+                partial(_round_trip_of, factories=factories, n=rtts, idle_gap=gap),
+            )
+        )
     out += [
-        Row("sleep", f"{sleeps:,} x {SCENARIOS['sleep']}", IDIOMS[i].title, "% ideal",
-            partial(sleep_efficiency, idiom=i, n=sleeps, real_sleep=real_sleep))
+        Row(
+            "sleep",
+            f"{sleeps:,} x {SCENARIOS['sleep']}",
+            IDIOMS[i].title,
+            "% ideal",
+            partial(sleep_efficiency, idiom=i, n=sleeps, real_sleep=real_sleep),
+        )
         for i in EXECUTOR_IDIOMS
     ]
     out += _throughput_rows("keyed", "keyed", 4, n, FUTURE_IDIOMS)
     out += _throughput_rows("runner", "runner", 4, n, FUTURE_IDIOMS)
-    out.append(Row("memory", f"{mem:,} {SCENARIOS['memory']}", "(futures held)", "B/task",
-                   lambda impl: memory_per_task(factories[impl], mem), max_repeat=2))
-    out.append(Row("memory-rss", f"{mem:,} {SCENARIOS['memory-rss']}", "(futures held)",
-                   "B/task", lambda impl: rss_per_task_fresh(impl, mem), max_repeat=2))
+    out.append(
+        Row(
+            "memory",
+            f"{mem:,} {SCENARIOS['memory']}",
+            "(futures held)",
+            "B/task",
+            lambda impl: memory_per_task(factories[impl], mem),
+            max_repeat=2,
+        )
+    )
+    out.append(
+        Row(
+            "memory-rss",
+            f"{mem:,} {SCENARIOS['memory-rss']}",
+            "(futures held)",
+            "B/task",
+            lambda impl: rss_per_task_fresh(impl, mem),
+            max_repeat=2,
+        )
+    )
     return out
 
 
@@ -296,7 +331,8 @@ def ratios(row: Row) -> dict[str, float | None]:
     ref = med.get(REFERENCE)
     return {
         impl: None if m is None or not ref else m / ref
-        for impl, m in med.items() if impl != REFERENCE
+        for impl, m in med.items()
+        if impl != REFERENCE
     }
 
 
@@ -339,8 +375,11 @@ def _fmt(x: float | None, unit: str) -> str:
 
 def render(selected: list[Row], impls: Sequence[str]) -> str:
     cores = [n for n in impls if n != REFERENCE]
-    table = [["scenario", "how the caller waits", "unit", REFERENCE]
-             + [f"conexe {n}" for n in cores] + [f"{n} / TPE" for n in cores]]
+    table = [
+        ["scenario", "how the caller waits", "unit", REFERENCE]
+        + [f"conexe {n}" for n in cores]
+        + [f"{n} / TPE" for n in cores]
+    ]
     last = None
     for row in selected:
         med, rat = medians(row), ratios(row)
@@ -353,8 +392,12 @@ def render(selected: list[Row], impls: Sequence[str]) -> str:
     widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
     lines = []
     for j, r in enumerate(table):
-        lines.append("  ".join(c.ljust(w) if i < 3 else c.rjust(w)
-                               for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip())
+        lines.append(
+            "  ".join(
+                c.ljust(w) if i < 3 else c.rjust(w)
+                for i, (c, w) in enumerate(zip(r, widths, strict=True))
+            ).rstrip()
+        )
         if j == 0:
             lines.append("  ".join("-" * w for w in widths))
     return "\n".join(lines)
@@ -366,23 +409,32 @@ def to_json(selected: list[Row], info: dict[str, Any], repeat: int, quick: bool)
         "repeat": repeat,
         "quick": quick,
         "rows": [
-            {"scenario": r.scenario, "title": r.title, "how": r.how, "unit": r.unit,
-             "raw": r.raw, "median": medians(r), "ratio": ratios(r)}
+            {
+                "scenario": r.scenario,
+                "title": r.title,
+                "how": r.how,
+                "unit": r.unit,
+                "raw": r.raw,
+                "median": medians(r),
+                "ratio": ratios(r),
+            }
             for r in selected
         ],
     }
 
 
 def header(info: dict[str, Any], impls: Sequence[str], repeat: int, real_sleep: float) -> str:
-    return "\n".join([
-        f"conexe {info['conexe']} bench on {info['cpu_model']}, {info['cpus']} CPUs "
-        f"({info['usable_cpus']} usable), {info['python']} ({info['gil']}), "
-        f"load {info['loadavg']}",
-        f"implementations: {', '.join(impls)}; figures are medians of {repeat} runs; "
-        f"thread start-up is excluded (pools are warmed first)",
-        f"time.sleep(1 ms) really takes {real_sleep * 1000:.3f} ms here: the sleep rows' "
-        f"ideal is n x that / 64",
-    ])
+    return "\n".join(
+        [
+            f"conexe {info['conexe']} bench on {info['cpu_model']}, {info['cpus']} CPUs "
+            f"({info['usable_cpus']} usable), {info['python']} ({info['gil']}), "
+            f"load {info['loadavg']}",
+            f"implementations: {', '.join(impls)}; figures are medians of {repeat} runs; "
+            f"thread start-up is excluded (pools are warmed first)",
+            f"time.sleep(1 ms) really takes {real_sleep * 1000:.3f} ms here: the sleep rows' "
+            f"ideal is n x that / 64",
+        ]
+    )
 
 
 # -- the command --------------------------------------------------------------------------
@@ -392,15 +444,24 @@ def parser() -> argparse.ArgumentParser:
         description="conexe (each core) against concurrent.futures.ThreadPoolExecutor, "
         "every way of waiting, side by side in one process.",
     )
-    p.add_argument("--repeat", type=int, default=None,
-                   help="runs per row and implementation; medians are shown (default 5, 3 quick)")
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=None,
+        help="runs per row and implementation; medians are shown (default 5, 3 quick)",
+    )
     p.add_argument("--quick", action="store_true", help="about a tenth of the tasks: a smoke run")
-    p.add_argument("--only", default="",
-                   help=f"comma-separated scenarios (all: {','.join(SCENARIOS)})")
-    p.add_argument("--idiom", default="",
-                   help=f"comma-separated ways of waiting (all: {','.join(IDIOMS)})")
-    p.add_argument("--impl", default="",
-                   help="comma-separated implementations besides TPE, e.g. c (default: all)")
+    p.add_argument(
+        "--only", default="", help=f"comma-separated scenarios (all: {','.join(SCENARIOS)})"
+    )
+    p.add_argument(
+        "--idiom", default="", help=f"comma-separated ways of waiting (all: {','.join(IDIOMS)})"
+    )
+    p.add_argument(
+        "--impl",
+        default="",
+        help="comma-separated implementations besides TPE, e.g. c (default: all)",
+    )
     p.add_argument("--json", metavar="PATH", help="also write every raw number to PATH")
     return p
 
@@ -425,9 +486,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     available = [n for n in executor_factories() if n != REFERENCE]
     impls = [REFERENCE, *_pick(p, args.impl, available, "implementation(s)")]
     real_sleep = sleep_real()
-    selected = [r for r in rows(args.quick, real_sleep)
-                if r.scenario in scenarios and (r.unit != "tasks/s" and r.unit != "% ideal"
-                                                or _idiom_of(r) in idioms)]
+    selected = [
+        r
+        for r in rows(args.quick, real_sleep)
+        if r.scenario in scenarios
+        and (r.unit != "tasks/s" and r.unit != "% ideal" or _idiom_of(r) in idioms)
+    ]
     info = machine()
     print(header(info, impls, repeat, real_sleep), flush=True)
     run(selected, impls, repeat, lambda line: print(line, flush=True))

@@ -98,7 +98,6 @@ _LOGGER = logging.getLogger("concurrent.futures")
 _log = logging.getLogger("conexe")
 
 
-
 # -- asyncio ------------------------------------------------------------------
 # A future submitted from inside a running event loop is bound to that loop
 # (its ``_inbox``). Until asyncio looks at it, it is a plain
@@ -367,9 +366,7 @@ class Future(_StdFuture):  # type: ignore[type-arg]
         with self._condition:
             callbacks: list[Any] = self._done_callbacks  # type: ignore[attr-defined]
             kept = [
-                cb
-                for cb in callbacks
-                if not (cb == fn or (type(cb) is _InContext and cb.fn == fn))
+                cb for cb in callbacks if not (cb == fn or (type(cb) is _InContext and cb.fn == fn))
             ]
             removed = len(callbacks) - len(kept)
             callbacks[:] = kept
@@ -579,8 +576,6 @@ class KeyChain:
         self.key = key
         self.waiting: deque[Future] = deque()
         self.shard = shard
-
-
 
 
 _KEY_SHARD_MASK = KEY_SHARDS - 1
@@ -949,11 +944,7 @@ class Engine:
             self._waking += 1
             self._wakeups += 1
             return w, False
-        if (
-            self._on_need_worker is not None
-            and not self._closed
-            and self._workers < self._target
-        ):
+        if self._on_need_worker is not None and not self._closed and self._workers < self._target:
             self._workers += 1
             self._waking += 1
             return None, True

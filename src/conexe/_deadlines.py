@@ -39,9 +39,7 @@ def watch(future: Any, deadline: float) -> None:
     with _cond:
         heapq.heappush(_heap, (deadline, next(_seq), weakref.ref(future)))
         if _thread is None:
-            _thread = threading.Thread(
-                target=_reap, name="conexe-deadlines", daemon=True
-            )
+            _thread = threading.Thread(target=_reap, name="conexe-deadlines", daemon=True)
             _thread.start()
         elif _heap[0][0] == deadline:
             _cond.notify()

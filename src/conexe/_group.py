@@ -1,12 +1,12 @@
 """Task groups: submit together, wait together, optionally fail fast.
 
-    >>> import conexe
-    >>> with conexe.ConcurrentExecutor(2) as ex:
-    ...     with ex.group() as g:
-    ...         for i in range(3):
-    ...             _ = g.submit(pow, i, 2)
-    ...     g.results()
-    [0, 1, 4]
+>>> import conexe
+>>> with conexe.ConcurrentExecutor(2) as ex:
+...     with ex.group() as g:
+...         for i in range(3):
+...             _ = g.submit(pow, i, 2)
+...     g.results()
+[0, 1, 4]
 """
 
 from __future__ import annotations

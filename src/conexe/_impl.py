@@ -30,6 +30,7 @@ __all__ = ["Core", "core", "cores", "NO_EXTENSIONS"]
 
 NO_EXTENSIONS = bool(os.environ.get("CONEXE_NO_EXTENSIONS"))
 
+
 class Core(Protocol):
     """What the APIs use from a core module (``_core`` or ``_core_py``)."""
 

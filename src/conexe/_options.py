@@ -29,7 +29,7 @@ __all__ = [
 def check_callable(fn: object) -> None:
     """TypeError, in ThreadPoolExecutor's words, unless ``fn`` is callable.
 
-        >>> check_callable(len)
+    >>> check_callable(len)
     """
     if not callable(fn):
         raise TypeError(NOT_CALLABLE_MESSAGE % type(fn).__name__)
@@ -54,12 +54,12 @@ def default_max_workers() -> int:
 def check_buffersize(value: object) -> int | None:
     """``Executor.map``'s ``buffersize``, with Python 3.14's rules and words.
 
-        >>> check_buffersize(None), check_buffersize(8)
-        (None, 8)
-        >>> check_buffersize(0)
-        Traceback (most recent call last):
-        ...
-        ValueError: buffersize must be None or > 0
+    >>> check_buffersize(None), check_buffersize(8)
+    (None, 8)
+    >>> check_buffersize(0)
+    Traceback (most recent call last):
+    ...
+    ValueError: buffersize must be None or > 0
     """
     if value is None:
         return None

@@ -39,13 +39,9 @@ class Task:
         if not callable(self.fn):
             raise TypeError(f"Task fn must be callable, not {type(self.fn).__name__}")
         if isinstance(self.args, (str, bytes)) or not isinstance(self.args, Sequence):
-            raise TypeError(
-                f"Task args must be a tuple or list, not {type(self.args).__name__}"
-            )
+            raise TypeError(f"Task args must be a tuple or list, not {type(self.args).__name__}")
         if self.kwargs is not None and not isinstance(self.kwargs, Mapping):
-            raise TypeError(
-                f"Task kwargs must be a dict or None, not {type(self.kwargs).__name__}"
-            )
+            raise TypeError(f"Task kwargs must be a dict or None, not {type(self.kwargs).__name__}")
         check_priority(self.priority)
         if self.start_timeout is not None:
             check_timeout(self.start_timeout, "start_timeout")

@@ -212,8 +212,13 @@ class ConcurrentExecutor(cf.ThreadPoolExecutor):
         engine = self._engine
         if self._on_full == "block":
             return engine.submit_with(
-                fn, args, kwargs, priority=priority, deadline=deadline,
-                block=True, timeout=self._block_timeout,
+                fn,
+                args,
+                kwargs,
+                priority=priority,
+                deadline=deadline,
+                block=True,
+                timeout=self._block_timeout,
             )
         try:
             return engine.submit_with(fn, args, kwargs, priority=priority, deadline=deadline)
@@ -242,9 +247,9 @@ class ConcurrentExecutor(cf.ThreadPoolExecutor):
     def submit_task(self, task: Task) -> cf.Future[Any]:
         """Submit a :class:`Task` with its options (priority, start deadline).
 
-            >>> with ConcurrentExecutor(1) as ex:
-            ...     ex.submit_task(Task("t", max, (3, 9), priority=2)).result()
-            9
+        >>> with ConcurrentExecutor(1) as ex:
+        ...     ex.submit_task(Task("t", max, (3, 9), priority=2)).result()
+        9
         """
         if not isinstance(task, Task):
             raise TypeError(f"submit_task() takes a conexe.Task, not {type(task).__name__}")

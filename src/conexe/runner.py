@@ -337,8 +337,13 @@ class Runner(Generic[R]):
         engine = self._engine
         if self._on_full == "block":
             fut: cf.Future[T] = engine.submit_with(
-                fn, (), None, priority=priority, no_retry=once,
-                block=True, timeout=self._block_timeout,
+                fn,
+                (),
+                None,
+                priority=priority,
+                no_retry=once,
+                block=True,
+                timeout=self._block_timeout,
             )
             return fut
         try:

@@ -59,8 +59,14 @@ import weakref
 
 from concurrent import futures
 from concurrent.futures._base import (
-    PENDING, RUNNING, CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED, Future,
-    BrokenExecutor)
+    PENDING,
+    RUNNING,
+    CANCELLED,
+    CANCELLED_AND_NOTIFIED,
+    FINISHED,
+    Future,
+    BrokenExecutor,
+)
 
 import multiprocessing as mp
 
@@ -89,33 +95,40 @@ CANCELLED_AND_NOTIFIED_FUTURE = create_future(state=CANCELLED_AND_NOTIFIED)
 EXCEPTION_FUTURE = create_future(state=FINISHED, exception=OSError())
 SUCCESSFUL_FUTURE = create_future(state=FINISHED, result=42)
 
-INITIALIZER_STATUS = 'uninitialized'
+INITIALIZER_STATUS = "uninitialized"
+
 
 def mul(x, y):
     return x * y
 
+
 def capture(*args, **kwargs):
     return args, kwargs
 
+
 def sleep_and_raise(t):
     time.sleep(t)
-    raise Exception('this is an exception')
+    raise Exception("this is an exception")
+
 
 def sleep_and_print(t, msg):
     time.sleep(t)
     print(msg)
     sys.stdout.flush()
 
+
 def init(x):
     global INITIALIZER_STATUS
     INITIALIZER_STATUS = x
 
+
 def get_init_status():
     return INITIALIZER_STATUS
 
+
 def init_fail(log_queue=None):
     time.sleep(0.1)  # let some futures be scheduled
-    raise ValueError('error in initializer')
+    raise ValueError("error in initializer")
 
 
 class MyObject(object):
@@ -128,6 +141,7 @@ def make_dummy_object(_):
 
 
 # -- conexe adaptation: binding a core, and the pool's threads ---------------
+
 
 def bind_core(core):
     """ConcurrentExecutor using ``core`` (as tests/conftest.py's bind_core)."""
@@ -158,12 +172,11 @@ def sleep_and_print(t, msg):
 
 def run_script(test, body):
     """assert_python_ok() on ``body`` with conexe importable and bound."""
-    prelude = _SCRIPT_PRELUDE.format(executor_type="ConcurrentExecutor",
-                                     core=test.core_name)
-    pythonpath = os.pathsep.join(
-        p for p in (_CONEXE_PATH, os.environ.get("PYTHONPATH")) if p)
-    return assert_python_ok('-c', prelude + textwrap.dedent(body), __isolated=False,
-                            PYTHONPATH=pythonpath)
+    prelude = _SCRIPT_PRELUDE.format(executor_type="ConcurrentExecutor", core=test.core_name)
+    pythonpath = os.pathsep.join(p for p in (_CONEXE_PATH, os.environ.get("PYTHONPATH")) if p)
+    return assert_python_ok(
+        "-c", prelude + textwrap.dedent(body), __isolated=False, PYTHONPATH=pythonpath
+    )
 
 
 class BaseTestCase(unittest.TestCase):
@@ -183,9 +196,7 @@ class ExecutorMixin:
         super().setUp()
 
         self.t1 = time.monotonic()
-        self.executor = self.executor_type(
-            max_workers=self.worker_count,
-            **self.executor_kwargs)
+        self.executor = self.executor_type(max_workers=self.worker_count, **self.executor_kwargs)
 
     def tearDown(self):
         self.executor.shutdown(wait=True)
@@ -193,7 +204,7 @@ class ExecutorMixin:
 
         dt = time.monotonic() - self.t1
         if support.verbose:
-            print("%.2fs" % dt, end=' ')
+            print("%.2fs" % dt, end=" ")
         self.assertLess(dt, 300, "synchronization issue: test lasted too long")
 
         super().tearDown()
@@ -203,11 +214,15 @@ def thread_pool_mixins():
     """One ThreadPoolMixin per core: (suffix, mixin)."""
     out = []
     for name, core in sorted(cores.items()):
-        mixin = type("ThreadPoolMixin_" + name, (ExecutorMixin,), {
-            "executor_type": bind_core(core),
-            "core": core,
-            "core_name": name,
-        })
+        mixin = type(
+            "ThreadPoolMixin_" + name,
+            (ExecutorMixin,),
+            {
+                "executor_type": bind_core(core),
+                "core": core,
+                "core_name": name,
+            },
+        )
         out.append((name, mixin))
     return out
 
@@ -227,17 +242,15 @@ class InitializerMixin(ExecutorMixin):
 
     def setUp(self):
         global INITIALIZER_STATUS
-        INITIALIZER_STATUS = 'uninitialized'
-        self.executor_kwargs = dict(initializer=init,
-                                    initargs=('initialized',))
+        INITIALIZER_STATUS = "uninitialized"
+        self.executor_kwargs = dict(initializer=init, initargs=("initialized",))
         super().setUp()
 
     def test_initializer(self):
-        futures = [self.executor.submit(get_init_status)
-                   for _ in range(self.worker_count)]
+        futures = [self.executor.submit(get_init_status) for _ in range(self.worker_count)]
 
         for f in futures:
-            self.assertEqual(f.result(), 'initialized')
+            self.assertEqual(f.result(), "initialized")
 
 
 class FailingInitializerMixin(ExecutorMixin):
@@ -252,7 +265,7 @@ class FailingInitializerMixin(ExecutorMixin):
         super().setUp()
 
     def test_initializer(self):
-        with self._assert_logged('ValueError: error in initializer'):
+        with self._assert_logged("ValueError: error in initializer"):
             try:
                 future = self.executor.submit(get_init_status)
             except BrokenExecutor:
@@ -273,11 +286,10 @@ class FailingInitializerMixin(ExecutorMixin):
 
     @contextlib.contextmanager
     def _assert_logged(self, msg):
-        with self.assertLogs('concurrent.futures', 'CRITICAL') as cm:
+        with self.assertLogs("concurrent.futures", "CRITICAL") as cm:
             yield
         output = cm.output
-        self.assertTrue(any(msg in line for line in output),
-                        output)
+        self.assertTrue(any(msg in line for line in output), output)
 
 
 create_executor_tests(InitializerMixin, name="ConcurrentInitializerTest")
@@ -287,18 +299,19 @@ create_executor_tests(FailingInitializerMixin, name="ConcurrentFailingInitialize
 class ExecutorShutdownTest:
     def test_run_after_shutdown(self):
         self.executor.shutdown()
-        self.assertRaises(RuntimeError,
-                          self.executor.submit,
-                          pow, 2, 5)
+        self.assertRaises(RuntimeError, self.executor.submit, pow, 2, 5)
 
     def test_interpreter_shutdown(self):
         # Test the atexit hook for shutdown of worker threads and processes
-        rc, out, err = run_script(self, """
+        rc, out, err = run_script(
+            self,
+            """
             from time import sleep
             if __name__ == "__main__":
                 t = ConcurrentExecutor(5)
                 t.submit(sleep_and_print, 1.0, "apple")
-            """)
+            """,
+        )
         # Errors in atexit hooks don't change the process exit code, check
         # stderr manually.
         self.assertFalse(err)
@@ -306,7 +319,9 @@ class ExecutorShutdownTest:
 
     def test_submit_after_interpreter_shutdown(self):
         # Test the atexit hook for shutdown of worker threads and processes
-        rc, out, err = run_script(self, """
+        rc, out, err = run_script(
+            self,
+            """
             import atexit
             @atexit.register
             def run_last():
@@ -317,7 +332,8 @@ class ExecutorShutdownTest:
                     raise
             if __name__ == "__main__":
                 t = ConcurrentExecutor(5)
-            """)
+            """,
+        )
         # Errors in atexit hooks don't change the process exit code, check
         # stderr manually.
         self.assertIn("RuntimeError: cannot schedule new futures", err.decode())
@@ -331,7 +347,7 @@ class ExecutorShutdownTest:
 
     def test_cancel_futures(self):
         assert self.worker_count <= 5, "test needs few workers"
-        fs = [self.executor.submit(time.sleep, .1) for _ in range(50)]
+        fs = [self.executor.submit(time.sleep, 0.1) for _ in range(50)]
         self.executor.shutdown(cancel_futures=True)
         # We can't guarantee the exact number of cancellations, but we can
         # guarantee that *some* were cancelled. With few workers, many of
@@ -357,12 +373,15 @@ class ExecutorShutdownTest:
 
         See https://github.com/python/cpython/issues/83386.
         """
-        rc, out, err = run_script(self, """
+        rc, out, err = run_script(
+            self,
+            """
             if __name__ == "__main__":
                 t = ConcurrentExecutor(max_workers=3)
                 t.submit(sleep_and_print, 1.0, "apple")
                 t.shutdown(wait=False)
-            """)
+            """,
+        )
         self.assertFalse(err)
         self.assertEqual(out.strip(), b"apple")
 
@@ -386,8 +405,7 @@ class ThreadPoolShutdownTest(ExecutorShutdownTest):
     def test_context_manager_shutdown(self):
         with self.executor_type(max_workers=5) as e:
             executor = e
-            self.assertEqual(list(e.map(abs, range(-5, 5))),
-                             [5, 4, 3, 2, 1, 0, 1, 2, 3, 4])
+            self.assertEqual(list(e.map(abs, range(-5, 5))), [5, 4, 3, 2, 1, 0, 1, 2, 3, 4])
             threads = pool_threads(executor)
 
         for t in threads:
@@ -420,17 +438,15 @@ class ThreadPoolShutdownTest(ExecutorShutdownTest):
         # executor got shutdown.
         assert all([r == abs(v) for r, v in zip(res, range(-5, 5))])
 
-
     def test_thread_names_assigned(self):
-        executor = self.executor_type(
-            max_workers=5, thread_name_prefix='SpecialPool')
+        executor = self.executor_type(max_workers=5, thread_name_prefix="SpecialPool")
         executor.map(abs, range(-5, 5))
         threads = pool_threads(executor)
         del executor
         support.gc_collect()  # For PyPy or other GCs.
 
         for t in threads:
-            self.assertRegex(t.name, r'^SpecialPool_[0-4]$')
+            self.assertRegex(t.name, r"^SpecialPool_[0-4]$")
             t.join()
 
     def test_thread_names_default(self):
@@ -443,18 +459,21 @@ class ThreadPoolShutdownTest(ExecutorShutdownTest):
         for t in threads:
             # Ensure that our default name is reasonably sane and unique when
             # no thread_name_prefix was supplied.
-            self.assertRegex(t.name, r'^conexe-\d+_[0-4]$')
+            self.assertRegex(t.name, r"^conexe-\d+_[0-4]$")
             t.join()
 
     def test_cancel_futures_wait_false(self):
         # Can only be reliably tested for TPE, since PPE often hangs with
         # `wait=False` (even without *cancel_futures*).
-        rc, out, err = run_script(self, """
+        rc, out, err = run_script(
+            self,
+            """
             if __name__ == "__main__":
                 t = ConcurrentExecutor()
                 t.submit(sleep_and_print, .1, "apple")
                 t.shutdown(wait=False, cancel_futures=True)
-            """)
+            """,
+        )
         # Errors in atexit hooks don't change the process exit code, check
         # stderr manually.
         self.assertFalse(err)
@@ -468,19 +487,17 @@ class WaitTests:
     def test_20369(self):
         # See https://bugs.python.org/issue20369
         future = self.executor.submit(time.sleep, 1.5)
-        done, not_done = futures.wait([future, future],
-                            return_when=futures.ALL_COMPLETED)
+        done, not_done = futures.wait([future, future], return_when=futures.ALL_COMPLETED)
         self.assertEqual({future}, done)
         self.assertEqual(set(), not_done)
-
 
     def test_first_completed(self):
         future1 = self.executor.submit(mul, 21, 2)
         future2 = self.executor.submit(time.sleep, 1.5)
 
         done, not_done = futures.wait(
-                [CANCELLED_FUTURE, future1, future2],
-                 return_when=futures.FIRST_COMPLETED)
+            [CANCELLED_FUTURE, future1, future2], return_when=futures.FIRST_COMPLETED
+        )
 
         self.assertEqual(set([future1]), done)
         self.assertEqual(set([CANCELLED_FUTURE, future2]), not_done)
@@ -489,12 +506,11 @@ class WaitTests:
         future1 = self.executor.submit(time.sleep, 1.5)
 
         finished, pending = futures.wait(
-                 [CANCELLED_AND_NOTIFIED_FUTURE, SUCCESSFUL_FUTURE, future1],
-                 return_when=futures.FIRST_COMPLETED)
+            [CANCELLED_AND_NOTIFIED_FUTURE, SUCCESSFUL_FUTURE, future1],
+            return_when=futures.FIRST_COMPLETED,
+        )
 
-        self.assertEqual(
-                set([CANCELLED_AND_NOTIFIED_FUTURE, SUCCESSFUL_FUTURE]),
-                finished)
+        self.assertEqual(set([CANCELLED_AND_NOTIFIED_FUTURE, SUCCESSFUL_FUTURE]), finished)
         self.assertEqual(set([future1]), pending)
 
     def test_first_exception(self):
@@ -503,8 +519,8 @@ class WaitTests:
         future3 = self.executor.submit(time.sleep, 3)
 
         finished, pending = futures.wait(
-                [future1, future2, future3],
-                return_when=futures.FIRST_EXCEPTION)
+            [future1, future2, future3], return_when=futures.FIRST_EXCEPTION
+        )
 
         self.assertEqual(set([future1, future2]), finished)
         self.assertEqual(set([future3]), pending)
@@ -514,23 +530,19 @@ class WaitTests:
         future2 = self.executor.submit(time.sleep, 1.5)
 
         finished, pending = futures.wait(
-                [SUCCESSFUL_FUTURE,
-                 CANCELLED_FUTURE,
-                 CANCELLED_AND_NOTIFIED_FUTURE,
-                 future1, future2],
-                return_when=futures.FIRST_EXCEPTION)
+            [SUCCESSFUL_FUTURE, CANCELLED_FUTURE, CANCELLED_AND_NOTIFIED_FUTURE, future1, future2],
+            return_when=futures.FIRST_EXCEPTION,
+        )
 
-        self.assertEqual(set([SUCCESSFUL_FUTURE,
-                              CANCELLED_AND_NOTIFIED_FUTURE,
-                              future1]), finished)
+        self.assertEqual(set([SUCCESSFUL_FUTURE, CANCELLED_AND_NOTIFIED_FUTURE, future1]), finished)
         self.assertEqual(set([CANCELLED_FUTURE, future2]), pending)
 
     def test_first_exception_one_already_failed(self):
         future1 = self.executor.submit(time.sleep, 2)
 
         finished, pending = futures.wait(
-                 [EXCEPTION_FUTURE, future1],
-                 return_when=futures.FIRST_EXCEPTION)
+            [EXCEPTION_FUTURE, future1], return_when=futures.FIRST_EXCEPTION
+        )
 
         self.assertEqual(set([EXCEPTION_FUTURE]), finished)
         self.assertEqual(set([future1]), pending)
@@ -540,18 +552,22 @@ class WaitTests:
         future2 = self.executor.submit(mul, 2, 21)
 
         finished, pending = futures.wait(
-                [SUCCESSFUL_FUTURE,
-                 CANCELLED_AND_NOTIFIED_FUTURE,
-                 EXCEPTION_FUTURE,
-                 future1,
-                 future2],
-                return_when=futures.ALL_COMPLETED)
+            [SUCCESSFUL_FUTURE, CANCELLED_AND_NOTIFIED_FUTURE, EXCEPTION_FUTURE, future1, future2],
+            return_when=futures.ALL_COMPLETED,
+        )
 
-        self.assertEqual(set([SUCCESSFUL_FUTURE,
-                              CANCELLED_AND_NOTIFIED_FUTURE,
-                              EXCEPTION_FUTURE,
-                              future1,
-                              future2]), finished)
+        self.assertEqual(
+            set(
+                [
+                    SUCCESSFUL_FUTURE,
+                    CANCELLED_AND_NOTIFIED_FUTURE,
+                    EXCEPTION_FUTURE,
+                    future1,
+                    future2,
+                ]
+            ),
+            finished,
+        )
         self.assertEqual(set(), pending)
 
     def test_timeout(self):
@@ -559,28 +575,27 @@ class WaitTests:
         future2 = self.executor.submit(time.sleep, 6)
 
         finished, pending = futures.wait(
-                [CANCELLED_AND_NOTIFIED_FUTURE,
-                 EXCEPTION_FUTURE,
-                 SUCCESSFUL_FUTURE,
-                 future1, future2],
-                timeout=5,
-                return_when=futures.ALL_COMPLETED)
+            [CANCELLED_AND_NOTIFIED_FUTURE, EXCEPTION_FUTURE, SUCCESSFUL_FUTURE, future1, future2],
+            timeout=5,
+            return_when=futures.ALL_COMPLETED,
+        )
 
-        self.assertEqual(set([CANCELLED_AND_NOTIFIED_FUTURE,
-                              EXCEPTION_FUTURE,
-                              SUCCESSFUL_FUTURE,
-                              future1]), finished)
+        self.assertEqual(
+            set([CANCELLED_AND_NOTIFIED_FUTURE, EXCEPTION_FUTURE, SUCCESSFUL_FUTURE, future1]),
+            finished,
+        )
         self.assertEqual(set([future2]), pending)
 
 
 class ThreadPoolWaitTests(WaitTests):
-
     def test_pending_calls_race(self):
         # Issue #14406: multi-threaded race condition when waiting on all
         # futures.
         event = threading.Event()
+
         def future_func():
             event.wait()
+
         oldswitchinterval = sys.getswitchinterval()
         sys.setswitchinterval(1e-6)
         try:
@@ -600,45 +615,53 @@ class AsCompletedTests:
         future1 = self.executor.submit(mul, 2, 21)
         future2 = self.executor.submit(mul, 7, 6)
 
-        completed = set(futures.as_completed(
-                [CANCELLED_AND_NOTIFIED_FUTURE,
-                 EXCEPTION_FUTURE,
-                 SUCCESSFUL_FUTURE,
-                 future1, future2]))
-        self.assertEqual(set(
-                [CANCELLED_AND_NOTIFIED_FUTURE,
-                 EXCEPTION_FUTURE,
-                 SUCCESSFUL_FUTURE,
-                 future1, future2]),
-                completed)
+        completed = set(
+            futures.as_completed(
+                [
+                    CANCELLED_AND_NOTIFIED_FUTURE,
+                    EXCEPTION_FUTURE,
+                    SUCCESSFUL_FUTURE,
+                    future1,
+                    future2,
+                ]
+            )
+        )
+        self.assertEqual(
+            set(
+                [
+                    CANCELLED_AND_NOTIFIED_FUTURE,
+                    EXCEPTION_FUTURE,
+                    SUCCESSFUL_FUTURE,
+                    future1,
+                    future2,
+                ]
+            ),
+            completed,
+        )
 
     def test_zero_timeout(self):
         future1 = self.executor.submit(time.sleep, 2)
         completed_futures = set()
         try:
             for future in futures.as_completed(
-                    [CANCELLED_AND_NOTIFIED_FUTURE,
-                     EXCEPTION_FUTURE,
-                     SUCCESSFUL_FUTURE,
-                     future1],
-                    timeout=0):
+                [CANCELLED_AND_NOTIFIED_FUTURE, EXCEPTION_FUTURE, SUCCESSFUL_FUTURE, future1],
+                timeout=0,
+            ):
                 completed_futures.add(future)
         except futures.TimeoutError:
             pass
 
-        self.assertEqual(set([CANCELLED_AND_NOTIFIED_FUTURE,
-                              EXCEPTION_FUTURE,
-                              SUCCESSFUL_FUTURE]),
-                         completed_futures)
+        self.assertEqual(
+            set([CANCELLED_AND_NOTIFIED_FUTURE, EXCEPTION_FUTURE, SUCCESSFUL_FUTURE]),
+            completed_futures,
+        )
 
     def test_duplicate_futures(self):
         # Issue 20367. Duplicate futures should not raise exceptions or give
         # duplicate responses.
         # Issue #31641: accept arbitrary iterables.
         future1 = self.executor.submit(time.sleep, 2)
-        completed = [
-            f for f in futures.as_completed(itertools.repeat(future1, 3))
-        ]
+        completed = [f for f in futures.as_completed(itertools.repeat(future1, 3))]
         self.assertEqual(len(completed), 1)
 
     def test_free_reference_yielded_future(self):
@@ -667,13 +690,17 @@ class AsCompletedTests:
                 futures_list[0].set_result("test")
 
     def test_correct_timeout_exception_msg(self):
-        futures_list = [CANCELLED_AND_NOTIFIED_FUTURE, PENDING_FUTURE,
-                        RUNNING_FUTURE, SUCCESSFUL_FUTURE]
+        futures_list = [
+            CANCELLED_AND_NOTIFIED_FUTURE,
+            PENDING_FUTURE,
+            RUNNING_FUTURE,
+            SUCCESSFUL_FUTURE,
+        ]
 
         with self.assertRaises(futures.TimeoutError) as cm:
             list(futures.as_completed(futures_list, timeout=0))
 
-        self.assertEqual(str(cm.exception), '2 (of 4) futures unfinished')
+        self.assertEqual(str(cm.exception), "2 (of 4) futures unfinished")
 
 
 create_executor_tests(AsCompletedTests, name="ConcurrentAsCompletedTest")
@@ -690,7 +717,7 @@ class ExecutorTest:
         future = self.executor.submit(mul, 2, y=8)
         self.assertEqual(16, future.result())
         future = self.executor.submit(capture, 1, self=2, fn=3)
-        self.assertEqual(future.result(), ((1,), {'self': 2, 'fn': 3}))
+        self.assertEqual(future.result(), ((1,), {"self": 2, "fn": 3}))
         with self.assertRaises(TypeError):
             self.executor.submit(fn=capture, arg=1)
         with self.assertRaises(TypeError):
@@ -698,12 +725,13 @@ class ExecutorTest:
 
     def test_map(self):
         self.assertEqual(
-                list(self.executor.map(pow, range(10), range(10))),
-                list(map(pow, range(10), range(10))))
+            list(self.executor.map(pow, range(10), range(10))), list(map(pow, range(10), range(10)))
+        )
 
         self.assertEqual(
-                list(self.executor.map(pow, range(10), range(10), chunksize=3)),
-                list(map(pow, range(10), range(10))))
+            list(self.executor.map(pow, range(10), range(10), chunksize=3)),
+            list(map(pow, range(10), range(10))),
+        )
 
     def test_map_exception(self):
         i = self.executor.map(divmod, [1, 1, 1, 1], [2, 3, 0, 5])
@@ -714,14 +742,12 @@ class ExecutorTest:
     def test_map_timeout(self):
         results = []
         try:
-            for i in self.executor.map(time.sleep,
-                                       [0, 0, 6],
-                                       timeout=5):
+            for i in self.executor.map(time.sleep, [0, 0, 6], timeout=5):
                 results.append(i)
         except futures.TimeoutError:
             pass
         else:
-            self.fail('expected TimeoutError')
+            self.fail("expected TimeoutError")
 
         self.assertEqual([None, None], results)
 
@@ -738,21 +764,17 @@ class ExecutorTest:
         # references.
         my_object = MyObject()
         my_object_collected = threading.Event()
-        my_object_callback = weakref.ref(
-            my_object, lambda obj: my_object_collected.set())
+        my_object_callback = weakref.ref(my_object, lambda obj: my_object_collected.set())
         # Deliberately discarding the future.
         self.executor.submit(my_object.my_method)
         del my_object
 
         collected = my_object_collected.wait(timeout=support.SHORT_TIMEOUT)
-        self.assertTrue(collected,
-                        "Stale reference not collected within timeout.")
+        self.assertTrue(collected, "Stale reference not collected within timeout.")
 
     def test_max_workers_negative(self):
         for number in (0, -1):
-            with self.assertRaisesRegex(ValueError,
-                                        "max_workers must be greater "
-                                        "than 0"):
+            with self.assertRaisesRegex(ValueError, "max_workers must be greater than 0"):
                 self.executor_type(max_workers=number)
 
     def test_free_reference(self):
@@ -769,6 +791,7 @@ class ThreadPoolExecutorTest(ExecutorTest):
     def test_map_submits_without_iteration(self):
         """Tests verifying issue 11777."""
         finished = []
+
         def record_finished(n):
             finished.append(n)
 
@@ -784,6 +807,7 @@ class ThreadPoolExecutorTest(ExecutorTest):
 
     def test_saturation(self):
         executor = self.executor_type(4)
+
         def acquire_lock(lock):
             lock.acquire()
 
@@ -805,7 +829,7 @@ class ThreadPoolExecutorTest(ExecutorTest):
         self.assertEqual(executor.stats().workers, 1)
         executor.shutdown(wait=True)
 
-    @unittest.skipUnless(hasattr(os, 'register_at_fork'), 'need os.register_at_fork')
+    @unittest.skipUnless(hasattr(os, "register_at_fork"), "need os.register_at_fork")
     def test_hang_global_shutdown_lock(self):
         # bpo-45021: _global_shutdown_lock should be reinitialized in the child
         # process, otherwise it will never exit
@@ -816,7 +840,7 @@ class ThreadPoolExecutorTest(ExecutorTest):
             pool.submit(submit, pool)
 
             for _ in range(50):
-                with futures.ProcessPoolExecutor(1, mp_context=mp.get_context('fork')) as workers:
+                with futures.ProcessPoolExecutor(1, mp_context=mp.get_context("fork")) as workers:
                     workers.submit(tuple)
 
     def test_executor_map_current_future_cancel(self):
@@ -853,6 +877,7 @@ create_executor_tests(ThreadPoolExecutorTest, name="ConcurrentExecutorTest")
 class FutureTests:
     def test_done_callback_with_result(self):
         callback_result = None
+
         def fn(callback_future):
             nonlocal callback_result
             callback_result = callback_future.result()
@@ -864,17 +889,19 @@ class FutureTests:
 
     def test_done_callback_with_exception(self):
         callback_exception = None
+
         def fn(callback_future):
             nonlocal callback_exception
             callback_exception = callback_future.exception()
 
         f = Future()
         f.add_done_callback(fn)
-        f.set_exception(Exception('test'))
-        self.assertEqual(('test',), callback_exception.args)
+        f.set_exception(Exception("test"))
+        self.assertEqual(("test",), callback_exception.args)
 
     def test_done_callback_with_cancel(self):
         was_cancelled = None
+
         def fn(callback_future):
             nonlocal was_cancelled
             was_cancelled = callback_future.cancelled()
@@ -887,14 +914,14 @@ class FutureTests:
     def test_done_callback_raises(self):
         # Adapted: the original reads the logging last-resort output from
         # stderr; under pytest the record goes to pytest's handler instead.
-        with self.assertLogs('concurrent.futures', 'ERROR') as cm:
+        with self.assertLogs("concurrent.futures", "ERROR") as cm:
             raising_was_called = False
             fn_was_called = False
 
             def raising_fn(callback_future):
                 nonlocal raising_was_called
                 raising_was_called = True
-                raise Exception('doh!')
+                raise Exception("doh!")
 
             def fn(callback_future):
                 nonlocal fn_was_called
@@ -906,10 +933,11 @@ class FutureTests:
             f.set_result(5)
             self.assertTrue(raising_was_called)
             self.assertTrue(fn_was_called)
-        self.assertEqual(str(cm.records[0].exc_info[1]), 'doh!')
+        self.assertEqual(str(cm.records[0].exc_info[1]), "doh!")
 
     def test_done_callback_already_successful(self):
         callback_result = None
+
         def fn(callback_future):
             nonlocal callback_result
             callback_result = callback_future.result()
@@ -921,17 +949,19 @@ class FutureTests:
 
     def test_done_callback_already_failed(self):
         callback_exception = None
+
         def fn(callback_future):
             nonlocal callback_exception
             callback_exception = callback_future.exception()
 
         f = Future()
-        f.set_exception(Exception('test'))
+        f.set_exception(Exception("test"))
         f.add_done_callback(fn)
-        self.assertEqual(('test',), callback_exception.args)
+        self.assertEqual(("test",), callback_exception.args)
 
     def test_done_callback_already_cancelled(self):
         was_cancelled = None
+
         def fn(callback_future):
             nonlocal was_cancelled
             was_cancelled = callback_future.cancelled()
@@ -943,9 +973,10 @@ class FutureTests:
 
     def test_done_callback_raises_already_succeeded(self):
         # Adapted like test_done_callback_raises.
-        with self.assertLogs('concurrent.futures', 'ERROR') as cm:
+        with self.assertLogs("concurrent.futures", "ERROR") as cm:
+
             def raising_fn(callback_future):
-                raise Exception('doh!')
+                raise Exception("doh!")
 
             f = Future()
 
@@ -954,25 +985,22 @@ class FutureTests:
             f.set_result(5)
             f.add_done_callback(raising_fn)
 
-        self.assertIn('exception calling callback for', cm.output[0])
-        self.assertEqual(str(cm.records[0].exc_info[1]), 'doh!')
+        self.assertIn("exception calling callback for", cm.output[0])
+        self.assertEqual(str(cm.records[0].exc_info[1]), "doh!")
 
     def test_repr(self):
-        self.assertRegex(repr(PENDING_FUTURE),
-                         '<Future at 0x[0-9a-f]+ state=pending>')
-        self.assertRegex(repr(RUNNING_FUTURE),
-                         '<Future at 0x[0-9a-f]+ state=running>')
-        self.assertRegex(repr(CANCELLED_FUTURE),
-                         '<Future at 0x[0-9a-f]+ state=cancelled>')
-        self.assertRegex(repr(CANCELLED_AND_NOTIFIED_FUTURE),
-                         '<Future at 0x[0-9a-f]+ state=cancelled>')
+        self.assertRegex(repr(PENDING_FUTURE), "<Future at 0x[0-9a-f]+ state=pending>")
+        self.assertRegex(repr(RUNNING_FUTURE), "<Future at 0x[0-9a-f]+ state=running>")
+        self.assertRegex(repr(CANCELLED_FUTURE), "<Future at 0x[0-9a-f]+ state=cancelled>")
         self.assertRegex(
-                repr(EXCEPTION_FUTURE),
-                '<Future at 0x[0-9a-f]+ state=finished raised OSError>')
+            repr(CANCELLED_AND_NOTIFIED_FUTURE), "<Future at 0x[0-9a-f]+ state=cancelled>"
+        )
         self.assertRegex(
-                repr(SUCCESSFUL_FUTURE),
-                '<Future at 0x[0-9a-f]+ state=finished returned int>')
-
+            repr(EXCEPTION_FUTURE), "<Future at 0x[0-9a-f]+ state=finished raised OSError>"
+        )
+        self.assertRegex(
+            repr(SUCCESSFUL_FUTURE), "<Future at 0x[0-9a-f]+ state=finished returned int>"
+        )
 
     def test_cancel(self):
         # Adapted: the original checks the private _state after each
@@ -1027,28 +1055,21 @@ class FutureTests:
         self.assertFalse(SUCCESSFUL_FUTURE.running())
 
     def test_result_with_timeout(self):
-        self.assertRaises(futures.TimeoutError,
-                          PENDING_FUTURE.result, timeout=0)
-        self.assertRaises(futures.TimeoutError,
-                          RUNNING_FUTURE.result, timeout=0)
-        self.assertRaises(futures.CancelledError,
-                          CANCELLED_FUTURE.result, timeout=0)
-        self.assertRaises(futures.CancelledError,
-                          CANCELLED_AND_NOTIFIED_FUTURE.result, timeout=0)
+        self.assertRaises(futures.TimeoutError, PENDING_FUTURE.result, timeout=0)
+        self.assertRaises(futures.TimeoutError, RUNNING_FUTURE.result, timeout=0)
+        self.assertRaises(futures.CancelledError, CANCELLED_FUTURE.result, timeout=0)
+        self.assertRaises(futures.CancelledError, CANCELLED_AND_NOTIFIED_FUTURE.result, timeout=0)
         self.assertRaises(OSError, EXCEPTION_FUTURE.result, timeout=0)
         self.assertEqual(SUCCESSFUL_FUTURE.result(timeout=0), 42)
 
     def test_exception_with_timeout(self):
-        self.assertRaises(futures.TimeoutError,
-                          PENDING_FUTURE.exception, timeout=0)
-        self.assertRaises(futures.TimeoutError,
-                          RUNNING_FUTURE.exception, timeout=0)
-        self.assertRaises(futures.CancelledError,
-                          CANCELLED_FUTURE.exception, timeout=0)
-        self.assertRaises(futures.CancelledError,
-                          CANCELLED_AND_NOTIFIED_FUTURE.exception, timeout=0)
-        self.assertTrue(isinstance(EXCEPTION_FUTURE.exception(timeout=0),
-                                   OSError))
+        self.assertRaises(futures.TimeoutError, PENDING_FUTURE.exception, timeout=0)
+        self.assertRaises(futures.TimeoutError, RUNNING_FUTURE.exception, timeout=0)
+        self.assertRaises(futures.CancelledError, CANCELLED_FUTURE.exception, timeout=0)
+        self.assertRaises(
+            futures.CancelledError, CANCELLED_AND_NOTIFIED_FUTURE.exception, timeout=0
+        )
+        self.assertTrue(isinstance(EXCEPTION_FUTURE.exception(timeout=0), OSError))
         self.assertEqual(SUCCESSFUL_FUTURE.exception(timeout=0), None)
 
     def test_exception_with_success(self):
@@ -1090,8 +1111,7 @@ class FutureTests:
         t = threading.Thread(target=notification)
         t.start()
 
-        self.assertRaises(futures.CancelledError,
-                          f1.result, timeout=support.SHORT_TIMEOUT)
+        self.assertRaises(futures.CancelledError, f1.result, timeout=support.SHORT_TIMEOUT)
         t.join()
 
     def test_multiple_set_result(self):
@@ -1099,9 +1119,8 @@ class FutureTests:
         f.set_result(1)
 
         with self.assertRaisesRegex(
-                futures.InvalidStateError,
-                'FINISHED: <Future at 0x[0-9a-f]+ '
-                'state=finished returned int>'
+            futures.InvalidStateError,
+            "FINISHED: <Future at 0x[0-9a-f]+ state=finished returned int>",
         ):
             f.set_result(2)
 
@@ -1114,9 +1133,8 @@ class FutureTests:
         f.set_exception(e)
 
         with self.assertRaisesRegex(
-                futures.InvalidStateError,
-                'FINISHED: <Future at 0x[0-9a-f]+ '
-                'state=finished raised ValueError>'
+            futures.InvalidStateError,
+            "FINISHED: <Future at 0x[0-9a-f]+ state=finished raised ValueError>",
         ):
             f.set_exception(Exception())
 
@@ -1127,6 +1145,7 @@ def public_create_future(future_type):
     """create_future() for ``future_type``, through its public methods only
     (the original assigns the private ``_state``; CANCELLED and
     CANCELLED_AND_NOTIFIED both come from cancel())."""
+
     def create_future(state=PENDING, exception=None, result=None):
         f = future_type()
         if state == RUNNING:
@@ -1140,6 +1159,7 @@ def public_create_future(future_type):
             else:
                 f.set_result(result)
         return f
+
     return create_future
 
 
@@ -1149,18 +1169,23 @@ def public_create_future(future_type):
 # globals where they are that core's.
 def _future_tests_for(core_name, core):
     make = public_create_future(core.Future)
-    ns = dict(globals(), Future=core.Future, create_future=make,
-              PENDING_FUTURE=make(state=PENDING),
-              RUNNING_FUTURE=make(state=RUNNING),
-              CANCELLED_FUTURE=make(state=CANCELLED),
-              CANCELLED_AND_NOTIFIED_FUTURE=make(state=CANCELLED_AND_NOTIFIED),
-              EXCEPTION_FUTURE=make(state=FINISHED, exception=OSError()),
-              SUCCESSFUL_FUTURE=make(state=FINISHED, result=42))
+    ns = dict(
+        globals(),
+        Future=core.Future,
+        create_future=make,
+        PENDING_FUTURE=make(state=PENDING),
+        RUNNING_FUTURE=make(state=RUNNING),
+        CANCELLED_FUTURE=make(state=CANCELLED),
+        CANCELLED_AND_NOTIFIED_FUTURE=make(state=CANCELLED_AND_NOTIFIED),
+        EXCEPTION_FUTURE=make(state=FINISHED, exception=OSError()),
+        SUCCESSFUL_FUTURE=make(state=FINISHED, result=42),
+    )
     methods = {}
     for attr, func in vars(FutureTests).items():
         if attr.startswith("test_"):
-            methods[attr] = type(func)(func.__code__, ns, func.__name__,
-                                       func.__defaults__, func.__closure__)
+            methods[attr] = type(func)(
+                func.__code__, ns, func.__name__, func.__defaults__, func.__closure__
+            )
     name = "FutureTests_" + core_name
     cls = type(name, (BaseTestCase,), methods)
     cls.__qualname__ = name

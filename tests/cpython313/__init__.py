@@ -35,14 +35,14 @@ import sys
 import pytest
 
 if sys.version_info < (3, 13):
-    pytest.skip("CPython 3.13's test_concurrent_futures needs Python >= 3.13",
-                allow_module_level=True)
+    pytest.skip(
+        "CPython 3.13's test_concurrent_futures needs Python >= 3.13", allow_module_level=True
+    )
 try:
     from test import support
     from test.support import threading_helper
 except ImportError:
-    pytest.skip("CPython's 'test' package is not installed",
-                allow_module_level=True)
+    pytest.skip("CPython's 'test' package is not installed", allow_module_level=True)
 
 # Adjust if we ever have a platform with processes but not threads.
 threading_helper.requires_working_threading(module=True)

@@ -8,8 +8,7 @@ from concurrent import futures
 
 from test import support
 
-from .util import (
-    BaseTestCase, ThreadPoolMixin, for_each_core, run_script, setup_module)
+from .util import BaseTestCase, ThreadPoolMixin, for_each_core, run_script, setup_module
 
 
 def sleep_and_print(t, msg):
@@ -21,13 +20,13 @@ def sleep_and_print(t, msg):
 class ExecutorShutdownTest:
     def test_run_after_shutdown(self):
         self.executor.shutdown()
-        self.assertRaises(RuntimeError,
-                          self.executor.submit,
-                          pow, 2, 5)
+        self.assertRaises(RuntimeError, self.executor.submit, pow, 2, 5)
 
     def test_interpreter_shutdown(self):
         # Test the atexit hook for shutdown of worker threads and processes
-        rc, out, err = run_script(self, """if 1:
+        rc, out, err = run_script(
+            self,
+            """if 1:
             from time import sleep
             if __name__ == "__main__":
                 context = '{context}'
@@ -38,8 +37,8 @@ class ExecutorShutdownTest:
                     context = get_context(context)
                     t = {executor_type}(5, mp_context=context)
                 t.submit(sleep_and_print, 1.0, "apple")
-            """.format(executor_type=self.executor_type.__name__,
-                       context=getattr(self, "ctx", "")))
+            """.format(executor_type=self.executor_type.__name__, context=getattr(self, "ctx", "")),
+        )
         # Errors in atexit hooks don't change the process exit code, check
         # stderr manually.
         self.assertFalse(err)
@@ -47,7 +46,9 @@ class ExecutorShutdownTest:
 
     def test_submit_after_interpreter_shutdown(self):
         # Test the atexit hook for shutdown of worker threads and processes
-        rc, out, err = run_script(self, """if 1:
+        rc, out, err = run_script(
+            self,
+            """if 1:
             import atexit
             @atexit.register
             def run_last():
@@ -65,8 +66,8 @@ class ExecutorShutdownTest:
                     context = get_context(context)
                     t = {executor_type}(5, mp_context=context)
                     t.submit(id, 42).result()
-            """.format(executor_type=self.executor_type.__name__,
-                       context=getattr(self, "ctx", "")))
+            """.format(executor_type=self.executor_type.__name__, context=getattr(self, "ctx", "")),
+        )
         # Errors in atexit hooks don't change the process exit code, check
         # stderr manually.
         self.assertIn("RuntimeError: cannot schedule new futures", err.decode())
@@ -80,7 +81,7 @@ class ExecutorShutdownTest:
 
     def test_cancel_futures(self):
         assert self.worker_count <= 5, "test needs few workers"
-        fs = [self.executor.submit(time.sleep, .1) for _ in range(50)]
+        fs = [self.executor.submit(time.sleep, 0.1) for _ in range(50)]
         self.executor.shutdown(cancel_futures=True)
         # We can't guarantee the exact number of cancellations, but we can
         # guarantee that *some* were cancelled. With few workers, many of
@@ -107,17 +108,20 @@ class ExecutorShutdownTest:
         See https://github.com/python/cpython/issues/83386.
         """
         if self.executor_type == futures.ProcessPoolExecutor:
-            raise unittest.SkipTest(
-                "Hangs, see https://github.com/python/cpython/issues/83386")
+            raise unittest.SkipTest("Hangs, see https://github.com/python/cpython/issues/83386")
 
-        rc, out, err = run_script(self, """if True:
+        rc, out, err = run_script(
+            self,
+            """if True:
             if __name__ == "__main__":
                 if {context!r}: multiprocessing.set_start_method({context!r})
                 t = {executor_type}(max_workers=3)
                 t.submit(sleep_and_print, 1.0, "apple")
                 t.shutdown(wait=False)
-            """.format(executor_type=self.executor_type.__name__,
-                       context=getattr(self, 'ctx', None)))
+            """.format(
+                executor_type=self.executor_type.__name__, context=getattr(self, "ctx", None)
+            ),
+        )
         self.assertFalse(err)
         self.assertEqual(out.strip(), b"apple")
 
@@ -127,16 +131,15 @@ class ExecutorShutdownTest:
 
         See https://github.com/python/cpython/issues/94440.
         """
-        if not hasattr(signal, 'alarm'):
-            raise unittest.SkipTest(
-                "Tested platform does not support the alarm signal")
+        if not hasattr(signal, "alarm"):
+            raise unittest.SkipTest("Tested platform does not support the alarm signal")
 
         def timeout(_signum, _frame):
             raise RuntimeError("timed out waiting for shutdown")
 
         kwargs = {}
-        if getattr(self, 'ctx', None):
-            kwargs['mp_context'] = self.get_context()
+        if getattr(self, "ctx", None):
+            kwargs["mp_context"] = self.get_context()
         executor = self.executor_type(max_workers=1, **kwargs)
         executor.submit(int).result()
         old_handler = signal.signal(signal.SIGALRM, timeout)
@@ -167,8 +170,7 @@ class ThreadPoolShutdownTest(ThreadPoolMixin, ExecutorShutdownTest, BaseTestCase
     def test_context_manager_shutdown(self):
         with self.executor_type(max_workers=5) as e:
             executor = e
-            self.assertEqual(list(e.map(abs, range(-5, 5))),
-                             [5, 4, 3, 2, 1, 0, 1, 2, 3, 4])
+            self.assertEqual(list(e.map(abs, range(-5, 5))), [5, 4, 3, 2, 1, 0, 1, 2, 3, 4])
 
         for t in executor._threads:
             t.join()
@@ -200,17 +202,15 @@ class ThreadPoolShutdownTest(ThreadPoolMixin, ExecutorShutdownTest, BaseTestCase
         # executor got shutdown.
         assert all([r == abs(v) for r, v in zip(res, range(-5, 5))])
 
-
     def test_thread_names_assigned(self):
-        executor = self.executor_type(
-            max_workers=5, thread_name_prefix='SpecialPool')
+        executor = self.executor_type(max_workers=5, thread_name_prefix="SpecialPool")
         executor.map(abs, range(-5, 5))
         threads = executor._threads
         del executor
         support.gc_collect()  # For PyPy or other GCs.
 
         for t in threads:
-            self.assertRegex(t.name, r'^SpecialPool_[0-4]$')
+            self.assertRegex(t.name, r"^SpecialPool_[0-4]$")
             t.join()
 
     def test_thread_names_default(self):
@@ -223,18 +223,21 @@ class ThreadPoolShutdownTest(ThreadPoolMixin, ExecutorShutdownTest, BaseTestCase
         for t in threads:
             # Ensure that our default name is reasonably sane and unique when
             # no thread_name_prefix was supplied.
-            self.assertRegex(t.name, r'conexe-\d+_[0-4]$')
+            self.assertRegex(t.name, r"conexe-\d+_[0-4]$")
             t.join()
 
     def test_cancel_futures_wait_false(self):
         # Can only be reliably tested for TPE, since PPE often hangs with
         # `wait=False` (even without *cancel_futures*).
-        rc, out, err = run_script(self, """if True:
+        rc, out, err = run_script(
+            self,
+            """if True:
             if __name__ == "__main__":
                 t = ThreadPoolExecutor()
                 t.submit(sleep_and_print, .1, "apple")
                 t.shutdown(wait=False, cancel_futures=True)
-            """)
+            """,
+        )
         # Errors in atexit hooks don't change the process exit code, check
         # stderr manually.
         self.assertFalse(err)

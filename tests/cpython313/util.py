@@ -4,8 +4,13 @@ import textwrap
 import time
 import unittest
 from concurrent.futures._base import (
-    PENDING, RUNNING, CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED, Future,
-    )
+    PENDING,
+    RUNNING,
+    CANCELLED,
+    CANCELLED_AND_NOTIFIED,
+    FINISHED,
+    Future,
+)
 
 from test import support
 from test.support import threading_helper
@@ -48,9 +53,7 @@ class ExecutorMixin:
         super().setUp()
 
         self.t1 = time.monotonic()
-        self.executor = self.executor_type(
-            max_workers=self.worker_count,
-            **self.executor_kwargs)
+        self.executor = self.executor_type(max_workers=self.worker_count, **self.executor_kwargs)
 
     def tearDown(self):
         self.executor.shutdown(wait=True)
@@ -58,7 +61,7 @@ class ExecutorMixin:
 
         dt = time.monotonic() - self.t1
         if support.verbose:
-            print("%.2fs" % dt, end=' ')
+            print("%.2fs" % dt, end=" ")
         self.assertLess(dt, 300, "synchronization issue: test lasted too long")
 
         super().tearDown()
@@ -70,10 +73,10 @@ class ThreadPoolMixin(ExecutorMixin):
 
 # -- conexe adaptation: one class per core, and subprocess scripts ------------
 
+
 def bind_core(core_name):
     """conexe.ThreadPoolExecutor on ``core_name`` (as tests/support.py)."""
-    return type("ThreadPoolExecutor", (conexe.ThreadPoolExecutor,),
-                {"_core": cores[core_name]})
+    return type("ThreadPoolExecutor", (conexe.ThreadPoolExecutor,), {"_core": cores[core_name]})
 
 
 def for_each_core(remote_globals, cls):
@@ -81,28 +84,34 @@ def for_each_core(remote_globals, cls):
     del remote_globals[cls.__name__]
     for core_name in sorted(cores):
         name = "%s_%s" % (cls.__name__, core_name)
-        sub = type(name, (cls,), {
-            "__module__": remote_globals["__name__"],
-            "executor_type": bind_core(core_name),
-            "core_name": core_name,
-        })
+        sub = type(
+            name,
+            (cls,),
+            {
+                "__module__": remote_globals["__name__"],
+                "executor_type": bind_core(core_name),
+                "core_name": core_name,
+            },
+        )
         sub.__qualname__ = name
         remote_globals[name] = sub
 
 
 def create_executor_tests(remote_globals, mixin, bases=(BaseTestCase,)):
     """``ThreadPool<Mixin>Test_<core>`` classes: ``mixin`` on each core."""
+
     def strip_mixin(name):
-        if name.endswith(('Mixin', 'Tests')):
+        if name.endswith(("Mixin", "Tests")):
             return name[:-5]
-        elif name.endswith('Test'):
+        elif name.endswith("Test"):
             return name[:-4]
         else:
             return name
 
     name = "ThreadPool%sTest" % strip_mixin(mixin.__name__)
-    remote_globals[name] = type(name, (mixin, ThreadPoolMixin) + bases,
-                                {'__module__': remote_globals['__name__']})
+    remote_globals[name] = type(
+        name, (mixin, ThreadPoolMixin) + bases, {"__module__": remote_globals["__name__"]}
+    )
     for_each_core(remote_globals, remote_globals[name])
 
 
@@ -126,10 +135,10 @@ def sleep_and_print(t, msg):
 def run_script(test, body):
     """assert_python_ok() on ``body`` with conexe importable and bound."""
     prelude = _SCRIPT_PRELUDE.format(core=test.core_name)
-    pythonpath = os.pathsep.join(
-        p for p in (_CONEXE_PATH, os.environ.get("PYTHONPATH")) if p)
-    return assert_python_ok('-c', prelude + textwrap.dedent(body),
-                            __isolated=False, PYTHONPATH=pythonpath)
+    pythonpath = os.pathsep.join(p for p in (_CONEXE_PATH, os.environ.get("PYTHONPATH")) if p)
+    return assert_python_ok(
+        "-c", prelude + textwrap.dedent(body), __isolated=False, PYTHONPATH=pythonpath
+    )
 
 
 def setup_module():

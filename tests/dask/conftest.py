@@ -103,24 +103,18 @@ class Backend:
             return conexe_dask.KeyedExecutor(self.client, max_queue_size, **options)
         return self._bind(conexe.KeyedExecutor)(WORKERS, max_queue_size, **options)
 
-    def runner(
-        self, on_create: Callable[[], Any], on_destroy: Any = None, **options: Any
-    ) -> Any:
+    def runner(self, on_create: Callable[[], Any], on_destroy: Any = None, **options: Any) -> Any:
         if self.is_dask:
             from conexe import dask as conexe_dask
 
             return conexe_dask.Runner(self.client, on_create, on_destroy, **options)
-        return self._bind(conexe.Runner)(
-            on_create, on_destroy, worker_count=WORKERS, **options
-        )
+        return self._bind(conexe.Runner)(on_create, on_destroy, worker_count=WORKERS, **options)
 
     def __repr__(self) -> str:
         return self.name
 
 
-@pytest.fixture(
-    params=[pytest.param("local-c", marks=pytest.mark.c_extension), "local-py", "dask"]
-)
+@pytest.fixture(params=[pytest.param("local-c", marks=pytest.mark.c_extension), "local-py", "dask"])
 def backend(request: pytest.FixtureRequest) -> Backend:
     if request.param == "dask":
         return Backend("dask", cores[conexe.IMPLEMENTATION], request.getfixturevalue("dask_client"))

@@ -26,7 +26,10 @@ def test_import_without_distributed_says_what_to_install():
         "try:\n    import conexe.dask\nexcept ImportError as e:\n    print(e)\n"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
     )
     assert 'pip install "conexe[dask]"' in out.stdout, out.stderr
@@ -35,7 +38,10 @@ def test_import_without_distributed_says_what_to_install():
 def test_core_package_does_not_import_the_dask_edge():
     code = "import sys, conexe; print('conexe.dask' in sys.modules, 'distributed' in sys.modules)"
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
     )
     assert out.stdout.split() == ["False", "False"], out.stderr
@@ -69,9 +75,7 @@ def test_task_that_does_not_pickle_fails_at_submit_and_frees_its_slot(dask_clien
         assert ex.stats()["in_flight"] == 0
 
 
-def test_keyed_waiting_task_fails_at_its_start_deadline_and_the_key_moves_on(
-    dask_client, tmp_path
-):
+def test_keyed_waiting_task_fails_at_its_start_deadline_and_the_key_moves_on(dask_client, tmp_path):
     release = tmp_path / "release"
     with conexe_dask.KeyedExecutor(dask_client) as ex:
         head = ex.submit("k", t.block, str(tmp_path / "started"), str(release), "head")

@@ -42,9 +42,7 @@ def test_submit_returns_a_stdlib_future_with_the_result(backend):
         assert all(isinstance(f, cf.Future) for f in futures)
         done, not_done = cf.wait(futures, timeout=t.WAIT)
         assert not not_done
-        assert sorted(f.result() for f in cf.as_completed(futures)) == [
-            i * i for i in range(6)
-        ]
+        assert sorted(f.result() for f in cf.as_completed(futures)) == [i * i for i in range(6)]
 
 
 def test_futures_work_with_asyncio(backend):
@@ -222,8 +220,13 @@ def test_higher_priority_task_starts_first(backend, tmp_path):
 def test_keyed_tasks_of_a_key_run_in_order_and_never_overlap(backend, tmp_path):
     with backend.keyed() as ex:
         futures = [
-            ex.submit(key, t.exclusive_step, str(tmp_path / f"{key}.lock"),
-                      str(tmp_path / f"{key}.log"), f"{key}{i}")
+            ex.submit(
+                key,
+                t.exclusive_step,
+                str(tmp_path / f"{key}.lock"),
+                str(tmp_path / f"{key}.log"),
+                f"{key}{i}",
+            )
             for i in range(6)
             for key in ("a", "b")
         ]
@@ -345,8 +348,7 @@ def test_runner_tasks_get_a_resource_made_by_their_worker(backend, tmp_path):
 def test_runner_retries_on_a_fresh_resource_after_a_broken_one(backend, tmp_path):
     log = t.ResourceLog(str(tmp_path))
     marker = tmp_path / "broken-id"
-    with backend.runner(log.create, log.destroy, check_health=t.healthy,
-                        max_retries=1) as runner:
+    with backend.runner(log.create, log.destroy, check_health=t.healthy, max_retries=1) as runner:
         fresh = runner.queue_task(t.BreakFirst(str(marker)))
         assert fresh != marker.read_text()
         assert runner.stats().retried == 1
@@ -356,8 +358,7 @@ def test_runner_retries_on_a_fresh_resource_after_a_broken_one(backend, tmp_path
 def test_runner_gives_up_after_max_retries(backend, tmp_path):
     log = t.ResourceLog(str(tmp_path))
     tries = tmp_path / "tries"
-    with backend.runner(log.create, log.destroy, check_health=t.healthy,
-                        max_retries=2) as runner:
+    with backend.runner(log.create, log.destroy, check_health=t.healthy, max_retries=2) as runner:
         with pytest.raises(MaxRetriesExceeded) as info:
             runner.queue_task(t.AlwaysBreak(str(tries)))
         assert isinstance(info.value.__cause__, t.Broken)

@@ -111,16 +111,19 @@ def main() -> None:
         traced[r] = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
     close()
-    json.dump({
-        "executor": args.executor,
-        "core": args.core,
-        "tasks": done + args.traced_tasks,
-        "seconds": round(time.monotonic() - t0, 1),
-        "rss": rss,
-        "rss_growth": max(rss[1:]) - rss[1],
-        "traced": traced.tolist(),
-        "traced_growth": traced[-1] - traced[0],
-    }, sys.stdout)
+    json.dump(
+        {
+            "executor": args.executor,
+            "core": args.core,
+            "tasks": done + args.traced_tasks,
+            "seconds": round(time.monotonic() - t0, 1),
+            "rss": rss,
+            "rss_growth": max(rss[1:]) - rss[1],
+            "traced": traced.tolist(),
+            "traced_growth": traced[-1] - traced[0],
+        },
+        sys.stdout,
+    )
     print()
 
 

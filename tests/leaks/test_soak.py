@@ -33,9 +33,22 @@ def soak(kind: str, core: str, tasks: int, traced_tasks: int) -> dict[str, Any]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), env.get("PYTHONPATH")]))
     proc = subprocess.run(
-        [sys.executable, str(SOAK), "--executor", kind, "--core", core,
-         "--tasks", str(tasks), "--traced-tasks", str(traced_tasks)],
-        capture_output=True, text=True, timeout=1500, env=env,
+        [
+            sys.executable,
+            str(SOAK),
+            "--executor",
+            kind,
+            "--core",
+            core,
+            "--tasks",
+            str(tasks),
+            "--traced-tasks",
+            str(traced_tasks),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1500,
+        env=env,
     )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)  # type: ignore[no-any-return]

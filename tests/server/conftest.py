@@ -112,8 +112,7 @@ def start_server(
     """Start ``python -m conexe serve ARGS`` on a free port and wait for /healthz."""
     port = free_port()
     full_env = {k: v for k, v in os.environ.items() if k not in ("CONEXE_TOKEN",)}
-    full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), os.environ.get(
-        "PYTHONPATH")]))
+    full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))
     full_env.pop("CONEXE_NO_EXTENSIONS", None)
     if core == "py":
         full_env["CONEXE_NO_EXTENSIONS"] = "1"
@@ -122,7 +121,9 @@ def start_server(
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "conexe", "serve", "--port", str(port), *args],
-            stdout=log, stderr=subprocess.STDOUT, env=full_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=full_env,
         )
     url = f"http://127.0.0.1:{port}"
     server = ServerProcess(url, proc, log_path, httpx.Client(base_url=url, timeout=20.0))
@@ -170,10 +171,20 @@ def server(tmp_path_factory: pytest.TempPathFactory, core_name: str) -> Iterator
     5 workers, a queue of 1000, the demo handlers, small request limits."""
     s = start_server(
         tmp_path_factory.mktemp("server"),
-        "--pool-size", "5", "--queue-size", "1000",
-        "--handlers", "conexe.server._demo_handlers",
-        "--max-items", "50", "--max-body", "8192", "--max-duration", "600000",
-        "--grace", "0",
+        "--pool-size",
+        "5",
+        "--queue-size",
+        "1000",
+        "--handlers",
+        "conexe.server._demo_handlers",
+        "--max-items",
+        "50",
+        "--max-body",
+        "8192",
+        "--max-duration",
+        "600000",
+        "--grace",
+        "0",
         core=core_name,
     )
     yield s

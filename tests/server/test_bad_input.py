@@ -91,8 +91,7 @@ def test_chunked_body_over_the_size_limit_is_413(server: ServerProcess) -> None:
             yield b'{"name": "chunk-%d", "duration": 1},' % i
         yield b'{"name": "last", "duration": 1}]'
 
-    r = server.client.post("/tasks", content=chunks(),
-                           headers={"Content-Type": "application/json"})
+    r = server.client.post("/tasks", content=chunks(), headers={"Content-Type": "application/json"})
     assert r.status_code == 413
 
 
@@ -152,10 +151,16 @@ def test_stats_history_at_the_documented_maximum_is_answered(server: ServerProce
 @pytest.mark.parametrize(
     ("item", "field", "message"),
     [
-        ({"name": "0", "duration": 0, "handler": "", "args": [None, None], "kwargs": {}},
-         "[0].handler", "unknown handler ''"),
-        ({"name": "both", "duration": 0, "handler": "add", "args": [1, 2]},
-         "[0].duration", "either a duration (a demo sleep) or a handler, not both"),
+        (
+            {"name": "0", "duration": 0, "handler": "", "args": [None, None], "kwargs": {}},
+            "[0].handler",
+            "unknown handler ''",
+        ),
+        (
+            {"name": "both", "duration": 0, "handler": "add", "args": [1, 2]},
+            "[0].duration",
+            "either a duration (a demo sleep) or a handler, not both",
+        ),
     ],
 )
 def test_a_duration_with_a_handler_is_422(

@@ -28,8 +28,16 @@ def test_help_documents_every_flag(capsys: pytest.CaptureFixture[str]) -> None:
 
 @pytest.mark.parametrize(
     "args",
-    [["--pool-size", "0"], ["--queue-size", "-1"], ["--port", "70000"], ["--grace", "-1"],
-     ["--grace", "nan"], ["--max-items", "x"], ["--log-level", "loud"], ["--pool"]],
+    [
+        ["--pool-size", "0"],
+        ["--queue-size", "-1"],
+        ["--port", "70000"],
+        ["--grace", "-1"],
+        ["--grace", "nan"],
+        ["--max-items", "x"],
+        ["--log-level", "loud"],
+        ["--pool"],
+    ],
 )
 def test_bad_flags_exit_2(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
@@ -53,7 +61,10 @@ def test_busy_port_fails_with_a_message(serve: Callable[..., ServerProcess]) -> 
     env = dict(os.environ, PYTHONPATH=str(SRC))
     done = subprocess.run(
         [sys.executable, "-m", "conexe", "serve", "--port", port],
-        capture_output=True, text=True, timeout=120, env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
     )
     assert done.returncode != 0
     assert "address already in use" in done.stderr

@@ -34,10 +34,26 @@ PHASES = "examples,coverage,fuzzing,stateful"
 def schemathesis_command(url: str, max_examples: int, seed: int) -> list[str]:
     """The CLI run (also the one docs/serve.md shows, with a bigger budget)."""
     return [
-        sys.executable, "-m", "schemathesis.cli", "--config-file", str(CONFIG), "--no-color",
-        "run", f"{url}/openapi.json", "--checks", "all", "--phases", PHASES,
-        "--max-examples", str(max_examples), "--seed", str(seed), "--workers", "1",
-        "--request-timeout", "20",
+        sys.executable,
+        "-m",
+        "schemathesis.cli",
+        "--config-file",
+        str(CONFIG),
+        "--no-color",
+        "run",
+        f"{url}/openapi.json",
+        "--checks",
+        "all",
+        "--phases",
+        PHASES,
+        "--max-examples",
+        str(max_examples),
+        "--seed",
+        str(seed),
+        "--workers",
+        "1",
+        "--request-timeout",
+        "20",
     ]
 
 
@@ -46,14 +62,26 @@ def test_schemathesis_finds_no_failure(tmp_path: Path) -> None:
     # One core is enough: the contract is the HTTP layer's, the cores are
     # tested against each other everywhere else.
     server = start_server(
-        tmp_path, "--pool-size", "4", "--queue-size", "1000",
-        "--handlers", "conexe.server._demo_handlers", "--max-items", "20", "--grace", "0",
+        tmp_path,
+        "--pool-size",
+        "4",
+        "--queue-size",
+        "1000",
+        "--handlers",
+        "conexe.server._demo_handlers",
+        "--max-items",
+        "20",
+        "--grace",
+        "0",
         core="c" if "c" in cores else "py",
     )
     try:
         run = subprocess.run(
             schemathesis_command(server.url, MAX_EXAMPLES, SEED),
-            cwd=tmp_path, capture_output=True, text=True, timeout=540,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=540,
             env={**os.environ, "PYTHONHASHSEED": "0"},
         )
     finally:
@@ -70,8 +98,9 @@ def test_schemathesis_finds_no_failure(tmp_path: Path) -> None:
 def test_the_schema_refuses_what_the_server_refuses(tmp_path: Path) -> None:
     """The two disagreements a fuzzer once found: the schema now says no too."""
     jsonschema_rs = pytest.importorskip("jsonschema_rs")
-    server = start_server(tmp_path, "--handlers", "conexe.server._demo_handlers",
-                          core="c" if "c" in cores else "py")
+    server = start_server(
+        tmp_path, "--handlers", "conexe.server._demo_handlers", core="c" if "c" in cores else "py"
+    )
     try:
         doc = server.get("/openapi.json").json()
     finally:

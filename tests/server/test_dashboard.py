@@ -28,9 +28,18 @@ def chromium(url: str, profile: Path, *args: str) -> str:
     """Run headless Chromium on ``url``, letting the page's timers run for 4 s
     of virtual time (network waits included), and return its stdout."""
     cmd = [
-        str(BROWSER), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-        "--disable-extensions", "--disable-background-networking", "--hide-scrollbars",
-        f"--user-data-dir={profile}", "--virtual-time-budget=4000", *args, url,
+        str(BROWSER),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-extensions",
+        "--disable-background-networking",
+        "--hide-scrollbars",
+        f"--user-data-dir={profile}",
+        "--virtual-time-budget=4000",
+        *args,
+        url,
     ]
     done = subprocess.run(cmd, capture_output=True, timeout=120, check=True)
     return done.stdout.decode()
@@ -42,9 +51,7 @@ def number(dom: str, element_id: str) -> int:
     return int(match.group(1).replace(",", ""))
 
 
-def test_dashboard_shows_live_numbers(
-    serve: Callable[..., ServerProcess], tmp_path: Path
-) -> None:
+def test_dashboard_shows_live_numbers(serve: Callable[..., ServerProcess], tmp_path: Path) -> None:
     server = serve("--pool-size", "3", "--grace", "0")
     server.post([{"name": f"quick-{i}", "duration": 0} for i in range(40)])
     server.post([{"name": f"long-{i}", "duration": 600_000} for i in range(5)])
@@ -64,8 +71,9 @@ def test_dashboard_shows_live_numbers(
     assert (number(dom, "running"), number(dom, "pending")) == (3, 6)
 
     png = Path(os.environ.get("CONEXE_DASHBOARD_PNG") or tmp_path / "dashboard.png")
-    chromium(f"{server.url}/", tmp_path / "profile", f"--screenshot={png}",
-             "--window-size=1280,900")
+    chromium(
+        f"{server.url}/", tmp_path / "profile", f"--screenshot={png}", "--window-size=1280,900"
+    )
     data = png.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     assert int.from_bytes(data[16:20], "big") >= 1000  # the width in the IHDR chunk

@@ -14,8 +14,7 @@ from .conftest import ServerProcess, wait_until
 
 def test_stats_has_the_executor_and_service_counters(server: ServerProcess) -> None:
     server.post([{"name": "stats-1", "duration": 0}, {"name": "stats-1", "duration": 0}])
-    wait_until(lambda: server.get("/tasks/stats-1").json()["state"] == "done",
-               what="stats-1 done")
+    wait_until(lambda: server.get("/tasks/stats-1").json()["state"] == "done", what="stats-1 done")
     body = server.get("/stats", params={"history": 60}).json()
     assert body["state"] == "serving"
     assert (body["pool_size"], body["queue_size"]) == (5, 1000)
@@ -35,15 +34,19 @@ def test_healthz_is_ok_while_serving(server: ServerProcess) -> None:
 
 def test_metrics_are_prometheus_text(server: ServerProcess) -> None:
     server.post([{"name": "metric-1", "duration": 0}])
-    wait_until(lambda: server.get("/tasks/metric-1").json()["state"] == "done",
-               what="metric-1 done")
+    wait_until(
+        lambda: server.get("/tasks/metric-1").json()["state"] == "done", what="metric-1 done"
+    )
     r = server.get("/metrics")
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/plain")
     lines = r.text.splitlines()
     assert "# TYPE conexe_tasks_submitted_total counter" in lines
-    accepted = next(line for line in lines
-                    if line.startswith('conexe_tasks_submitted_total{outcome="accepted"}'))
+    accepted = next(
+        line
+        for line in lines
+        if line.startswith('conexe_tasks_submitted_total{outcome="accepted"}')
+    )
     assert float(accepted.split()[-1]) >= 1
     assert "conexe_pool_size 5.0" in lines
 
@@ -60,8 +63,10 @@ def test_openapi_describes_exactly_the_apps_routes() -> None:
         app = create_app(service)
         routes = {
             (r.path.replace("{name:path}", "{name}"), m.lower())
-            for r in app.routes if isinstance(r, Route)
-            for m in (r.methods or ()) if m != "HEAD"
+            for r in app.routes
+            if isinstance(r, Route)
+            for m in (r.methods or ())
+            if m != "HEAD"
         }
     finally:
         service.close()
@@ -69,7 +74,8 @@ def test_openapi_describes_exactly_the_apps_routes() -> None:
         (path, method)
         for path, ops in openapi_document("0", RequestSchema(Limits(), {})).items()
         if path == "paths"
-        for path, methods in ops.items() for method in methods
+        for path, methods in ops.items()
+        for method in methods
     }
     assert documented == routes
 

@@ -17,8 +17,9 @@ LONG = 600_000  # ms: these tasks outlive the test; the server interrupts them
 @pytest.fixture
 def full(serve: Callable[..., ServerProcess]) -> ServerProcess:
     """One worker busy, one task pending, one free slot (queue of 2)."""
-    server = serve("--pool-size", "1", "--queue-size", "2", "--grace", "0",
-                   "--max-duration", str(LONG))
+    server = serve(
+        "--pool-size", "1", "--queue-size", "2", "--grace", "0", "--max-duration", str(LONG)
+    )
     server.post([{"name": "busy", "duration": LONG}, {"name": "waiting", "duration": LONG}])
     server.wait_counts(running=1, pending=1)
     return server
@@ -71,5 +72,7 @@ def test_a_refused_name_can_be_submitted_once_there_is_room(
     server.post([{"name": "first", "duration": 1500}, {"name": "second", "duration": 1}])
     server.wait_counts(running=1, pending=1)
     assert server.post([{"name": "third", "duration": 1}]).status_code == 429
-    wait_until(lambda: server.post([{"name": "third", "duration": 1}]).status_code == 200,
-               what="room for 'third' once 'first' finished")
+    wait_until(
+        lambda: server.post([{"name": "third", "duration": 1}]).status_code == 200,
+        what="room for 'third' once 'first' finished",
+    )

@@ -21,9 +21,17 @@ def finished(server: ServerProcess, name: str) -> dict[str, Any]:
 
 
 def test_handler_result_is_kept(server: ServerProcess) -> None:
-    r = server.post([{"name": "sum", "handler": "add", "args": [2, 3]},
-                     {"name": "kw", "handler": "slow_echo", "args": [{"x": [1, 2]}],
-                      "kwargs": {"seconds": 0}}])
+    r = server.post(
+        [
+            {"name": "sum", "handler": "add", "args": [2, 3]},
+            {
+                "name": "kw",
+                "handler": "slow_echo",
+                "args": [{"x": [1, 2]}],
+                "kwargs": {"seconds": 0},
+            },
+        ]
+    )
     assert r.json()["SubmittedTasks"] == 2
     assert finished(server, "sum")["result"] == 5
     kw = finished(server, "kw")

@@ -49,7 +49,7 @@ def test_pending_lists_tasks_in_queue_order(serve: Callable[..., ServerProcess])
     wait_until(lambda: server.names("running") == ["blocker"], what="blocker running")
     names = [f"q{i:02d}" for i in range(20)][::-1]  # not alphabetical
     for start in range(0, 20, 5):
-        r = server.post([{"name": n, "duration": 1} for n in names[start:start + 5]])
+        r = server.post([{"name": n, "duration": 1} for n in names[start : start + 5]])
         assert r.json()["SubmittedTasks"] == 5
     assert server.names("pending") == names
 
@@ -57,8 +57,13 @@ def test_pending_lists_tasks_in_queue_order(serve: Callable[..., ServerProcess])
 def test_same_name_twice_in_one_request_is_a_duplicate(server: ServerProcess) -> None:
     # Instant tasks: the first may be over before the second item is read,
     # and the second is still a duplicate of the first.
-    r = server.post([{"name": "twin", "duration": 0}, {"name": "twin", "duration": 0},
-                     {"name": "other", "duration": 0}])
+    r = server.post(
+        [
+            {"name": "twin", "duration": 0},
+            {"name": "twin", "duration": 0},
+            {"name": "other", "duration": 0},
+        ]
+    )
     body = r.json()
     assert (body["RequestedTask"], body["SubmittedTasks"], body["DuplicateTasks"]) == (3, 2, 1)
     assert body["Accepted"] == ["twin", "other"]
@@ -85,7 +90,8 @@ def test_name_is_free_again_once_its_task_finished(server: ServerProcess) -> Non
 
 def test_content_type_with_charset_is_accepted(server: ServerProcess) -> None:
     r = server.client.post(
-        "/tasks", content=b'[{"name": "charset-ok", "duration": 1}]',
+        "/tasks",
+        content=b'[{"name": "charset-ok", "duration": 1}]',
         headers={"Content-Type": "application/json; charset=utf-8"},
     )
     assert r.status_code == 200
@@ -95,5 +101,7 @@ def test_content_type_with_charset_is_accepted(server: ServerProcess) -> None:
 def test_unicode_names_round_trip(server: ServerProcess) -> None:
     name = "tâche/été 1"
     assert server.post([{"name": name, "duration": 0}]).json()["Accepted"] == [name]
-    wait_until(lambda: server.get(f"/tasks/{name}").json().get("state") == "done",
-               what="the unicode task done")
+    wait_until(
+        lambda: server.get(f"/tasks/{name}").json().get("state") == "done",
+        what="the unicode task done",
+    )

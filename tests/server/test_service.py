@@ -30,12 +30,21 @@ def gate() -> Iterator[threading.Event]:
 @pytest.fixture
 def make(core: ModuleType, gate: threading.Event) -> Iterator[Callable[..., TaskService]]:
     made: list[TaskService] = []
-    handlers = {"wait": lambda: gate.wait(30), "echo": lambda x: x,
-                "fail": lambda: 1 / 0, "opaque": lambda: object()}
+    handlers = {
+        "wait": lambda: gate.wait(30),
+        "echo": lambda x: x,
+        "fail": lambda: 1 / 0,
+        "opaque": lambda: object(),
+    }
 
     def make_service(pool: int = 2, queue: int = 10, **kw: Any) -> TaskService:
-        svc = TaskService(pool, queue, handlers=handlers,
-                          executor_class=bind_core(conexe.KeyedExecutor, core), **kw)
+        svc = TaskService(
+            pool,
+            queue,
+            handlers=handlers,
+            executor_class=bind_core(conexe.KeyedExecutor, core),
+            **kw,
+        )
         made.append(svc)
         return svc
 
@@ -97,8 +106,7 @@ def test_listings_agree_with_the_executor(
     def settled() -> bool:
         stats = svc.stats()
         ex = stats["executor"]
-        return (len(svc.running()), len(svc.pending())) == (2, 4) == (
-            ex["running"], ex["pending"])
+        return (len(svc.running()), len(svc.pending())) == (2, 4) == (ex["running"], ex["pending"])
 
     wait_until(settled, what="2 running and 4 pending, in the listings and the executor")
     assert names(svc.pending()) == ["t2", "t3", "t4", "t5"]
@@ -109,8 +117,13 @@ def test_listings_agree_with_the_executor(
 
 def test_results_errors_and_unserializable_results(make: Callable[..., TaskService]) -> None:
     svc = make()
-    svc.submit_batch([TaskSpec("ok", handler="echo", args=([1, "a"],)),
-                      TaskSpec("bad", handler="fail"), TaskSpec("odd", handler="opaque")])
+    svc.submit_batch(
+        [
+            TaskSpec("ok", handler="echo", args=([1, "a"],)),
+            TaskSpec("bad", handler="fail"),
+            TaskSpec("odd", handler="opaque"),
+        ]
+    )
     wait_until(lambda: svc.counts()["done"] + svc.counts()["failed"] == 3, what="3 ended")
     assert svc.get("ok")["result"] == [1, "a"]  # type: ignore[index]
     assert svc.get("bad")["error"]["type"] == "ZeroDivisionError"  # type: ignore[index]
@@ -123,8 +136,10 @@ def test_finished_tasks_are_forgotten_after_keep_max(make: Callable[..., TaskSer
     svc = make(keep_max=2)
     for name in ("f1", "f2", "f3"):
         svc.submit_batch([TaskSpec(name, handler="echo", args=(name,))])
-        wait_until(lambda name=name: svc.get(name) is not None
-                   and svc.get(name)["state"] == "done", what=f"{name} done")  # type: ignore[index]
+        wait_until(
+            lambda name=name: svc.get(name) is not None and svc.get(name)["state"] == "done",
+            what=f"{name} done",
+        )  # type: ignore[index]
     assert svc.get("f1") is None
     assert svc.get("f3")["result"] == "f3"  # type: ignore[index]
 

@@ -14,8 +14,10 @@ from .conftest import ServerProcess, wait_until
 
 
 def start_busy(server: ServerProcess, running_ms: int, pending: int) -> None:
-    server.post([{"name": f"run-{i}", "duration": running_ms} for i in range(2)]
-                + [{"name": f"wait-{i}", "duration": 1} for i in range(pending)])
+    server.post(
+        [{"name": f"run-{i}", "duration": running_ms} for i in range(2)]
+        + [{"name": f"wait-{i}", "duration": 1} for i in range(pending)]
+    )
     server.wait_counts(running=2, pending=pending)
 
 
@@ -26,8 +28,10 @@ def test_signal_refuses_new_tasks_lets_running_finish_and_cancels_pending(
     server = serve("--pool-size", "2", "--grace", "60")
     start_busy(server, running_ms=4000, pending=3)
     server.signal(sig)
-    r = wait_until(lambda: (r := server.post([{"name": "late", "duration": 1}])).status_code
-                   == 503 and r, what="503 on POST while stopping")
+    r = wait_until(
+        lambda: (r := server.post([{"name": "late", "duration": 1}])).status_code == 503 and r,
+        what="503 on POST while stopping",
+    )
     assert "shutting down" in r.json()["error"]
     health = server.get("/healthz")
     assert health.status_code == 503

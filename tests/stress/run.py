@@ -57,7 +57,9 @@ KINDS = ("concurrent", "keyed", "runner")
 # What a task does when it runs.
 OK, SLOW, EXC, SYSEXIT, KBI = range(5)
 _RAISES: dict[int, type[BaseException]] = {
-    EXC: ValueError, SYSEXIT: SystemExit, KBI: KeyboardInterrupt
+    EXC: ValueError,
+    SYSEXIT: SystemExit,
+    KBI: KeyboardInterrupt,
 }
 _DEADLINE_MESSAGE = "task did not start before its start deadline"
 # Threads that outlive any executor by design: the process-wide reaper of
@@ -250,17 +252,24 @@ def _account(
             continue
         if runner and breaks > max_retries:
             seen["failed"] += 1
-            if (not isinstance(exc, MaxRetriesExceeded) or ran != max_retries + 1
-                    or type(exc.__cause__) is not Broken):
-                tally.bad(round_no, f"task {i}: {exc!r} after {ran} runs, breaks={breaks}, "
-                                    f"max_retries={max_retries}")
+            if (
+                not isinstance(exc, MaxRetriesExceeded)
+                or ran != max_retries + 1
+                or type(exc.__cause__) is not Broken
+            ):
+                tally.bad(
+                    round_no,
+                    f"task {i}: {exc!r} after {ran} runs, breaks={breaks}, "
+                    f"max_retries={max_retries}",
+                )
             continue
         expect_runs = breaks + 1
         if exc is None:
             seen["ok"] += 1
             if action in _RAISES or fut.result(timeout=0) != i or ran != expect_runs:
-                tally.bad(round_no, f"task {i} (action {action}) returned "
-                                    f"{fut.result()!r}, ran {ran}x")
+                tally.bad(
+                    round_no, f"task {i} (action {action}) returned {fut.result()!r}, ran {ran}x"
+                )
             continue
         if type(exc) is TimeoutError and str(exc) == _DEADLINE_MESSAGE:
             seen["expired"] += 1
@@ -356,9 +365,19 @@ def _round_concurrent(core: ModuleType, rng: random.Random, n: int, tally: Tally
                 pass
 
     state = _State(n)
-    _drive(ex, rng, n, tally, no, state, stops, submit_one, extra,
-           final=lambda: ex.shutdown(wait=True),
-           stats=lambda: ex._engine.stats())
+    _drive(
+        ex,
+        rng,
+        n,
+        tally,
+        no,
+        state,
+        stops,
+        submit_one,
+        extra,
+        final=lambda: ex.shutdown(wait=True),
+        stats=lambda: ex._engine.stats(),
+    )
 
 
 def _round_keyed(core: ModuleType, rng: random.Random, n: int, tally: Tally, no: int) -> None:
@@ -376,14 +395,25 @@ def _round_keyed(core: ModuleType, rng: random.Random, n: int, tally: Tally, no:
             return submit(key, _keyed_body, state, i, key, action)
         return ex.submit_task(
             key,
-            Task("t", _keyed_body, (state, i, key, action),
-                 priority=opts[0], start_timeout=opts[1]),
+            Task(
+                "t", _keyed_body, (state, i, key, action), priority=opts[0], start_timeout=opts[1]
+            ),
         )
 
     state = _State(n)
-    _drive(ex, rng, n, tally, no, state, stops, submit_one, None,
-           final=lambda: ex.shutdown(wait=True),
-           stats=lambda: ex._engine.stats())
+    _drive(
+        ex,
+        rng,
+        n,
+        tally,
+        no,
+        state,
+        stops,
+        submit_one,
+        None,
+        final=lambda: ex.shutdown(wait=True),
+        stats=lambda: ex._engine.stats(),
+    )
 
 
 class _Resource:
@@ -415,9 +445,15 @@ def _round_runner(core: ModuleType, rng: random.Random, n: int, tally: Tally, no
             destroyed[r.id] += 1
         r.alive = False
 
-    R = type("Runner", (conexe.Runner,), {
-        "_core": core, "_create_backoff": 0.0005, "_create_backoff_max": 0.005,
-    })
+    R = type(
+        "Runner",
+        (conexe.Runner,),
+        {
+            "_core": core,
+            "_create_backoff": 0.0005,
+            "_create_backoff_max": 0.005,
+        },
+    )
     max_retries = rng.randint(0, 2)
     bounded = rng.random() < 0.3
     on_full = rng.choice(("raise", "block"))
@@ -458,17 +494,32 @@ def _round_runner(core: ModuleType, rng: random.Random, n: int, tally: Tally, no
                 tally.bad(no, "run_task got a destroyed resource")
 
     state = _State(n)
-    _drive(runner, rng, n, tally, no, state, stops, submit_one, extra,
-           final=runner.stop, stats=lambda: runner._engine.stats(),
-           max_retries=max_retries, breaks_of=breaks_of)
+    _drive(
+        runner,
+        rng,
+        n,
+        tally,
+        no,
+        state,
+        stops,
+        submit_one,
+        extra,
+        final=runner.stop,
+        stats=lambda: runner._engine.stats(),
+        max_retries=max_retries,
+        breaks_of=breaks_of,
+    )
     tally.retried += runner._engine.stats()["retried"]
     with book:
         tally.resources += len(created)
         twice = [rid for rid, k in destroyed.items() if k != 1]
         missing = set(created) - set(destroyed)
         if twice or missing or len(created) != len(set(created)):
-            tally.bad(no, f"resources destroyed more than once {twice[:5]}, "
-                          f"never destroyed {sorted(missing)[:5]}")
+            tally.bad(
+                no,
+                f"resources destroyed more than once {twice[:5]}, "
+                f"never destroyed {sorted(missing)[:5]}",
+            )
     s = runner.stats()
     if s.active_workers or s.burst_workers or s.available_resources:
         tally.bad(no, f"Runner left workers/resources after stop: {s}")
@@ -581,14 +632,42 @@ def stress(
 
 
 def format_table(tallies: list[Tally]) -> str:
-    cols = ("kind", "core", "rounds", "accepted", "refused", "ok", "failed", "base_exc",
-            "expired", "cancelled", "retried", "resources", "seconds", "violations")
+    cols = (
+        "kind",
+        "core",
+        "rounds",
+        "accepted",
+        "refused",
+        "ok",
+        "failed",
+        "base_exc",
+        "expired",
+        "cancelled",
+        "retried",
+        "resources",
+        "seconds",
+        "violations",
+    )
     rows = [cols]
     for t in tallies:
-        rows.append((t.kind, t.core, str(t.rounds), str(t.accepted), str(t.refused), str(t.ok),
-                     str(t.failed), str(t.base_exceptions), str(t.expired), str(t.cancelled),
-                     str(t.retried), str(t.resources), f"{t.seconds:.1f}",
-                     str(len(t.violations))))
+        rows.append(
+            (
+                t.kind,
+                t.core,
+                str(t.rounds),
+                str(t.accepted),
+                str(t.refused),
+                str(t.ok),
+                str(t.failed),
+                str(t.base_exceptions),
+                str(t.expired),
+                str(t.cancelled),
+                str(t.retried),
+                str(t.resources),
+                f"{t.seconds:.1f}",
+                str(len(t.violations)),
+            )
+        )
     widths = [max(len(r[c]) for r in rows) for c in range(len(cols))]
     lines = [
         "| " + " | ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) + " |" for r in rows
@@ -601,12 +680,20 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m tests.stress",
         description="Stress every conexe executor on both cores and check that no "
-                    "task is lost, doubled or left pending.",
+        "task is lost, doubled or left pending.",
     )
-    p.add_argument("--tasks", type=int, default=60_000,
-                   help="tasks in total, split evenly over executors x cores (default 60000)")
-    p.add_argument("--seconds", type=float, default=None,
-                   help="stop after about this many seconds in total, even if short of --tasks")
+    p.add_argument(
+        "--tasks",
+        type=int,
+        default=60_000,
+        help="tasks in total, split evenly over executors x cores (default 60000)",
+    )
+    p.add_argument(
+        "--seconds",
+        type=float,
+        default=None,
+        help="stop after about this many seconds in total, even if short of --tasks",
+    )
     p.add_argument("--kinds", default=",".join(KINDS), help="comma list of " + ",".join(KINDS))
     p.add_argument("--cores", default=",".join(sorted(cores)), help="comma list: c,py")
     p.add_argument("--seed", type=int, default=0)
@@ -617,8 +704,10 @@ def main(argv: list[str] | None = None) -> int:
     use = args.cores.split(",")
     missing = [c for c in use if c not in cores]
     if missing:
-        p.error(f"core(s) {missing} not available (build the extension: "
-                "python setup.py build_ext --inplace)")
+        p.error(
+            f"core(s) {missing} not available (build the extension: "
+            "python setup.py build_ext --inplace)"
+        )
     combos = [(k, c) for k in kinds for c in use]
     per = args.tasks // len(combos)
     budget = None if args.seconds is None else args.seconds / len(combos)
@@ -626,9 +715,11 @@ def main(argv: list[str] | None = None) -> int:
     for kind, core in combos:
         t = stress(kind, core, per, args.seed, budget)
         tallies.append(t)
-        print(f"{kind}/{core}: {t.accepted} accepted in {t.rounds} rounds, "
-              f"{t.seconds:.1f} s, stops {dict(t.stops)}, {len(t.violations)} violations",
-              flush=True)
+        print(
+            f"{kind}/{core}: {t.accepted} accepted in {t.rounds} rounds, "
+            f"{t.seconds:.1f} s, stops {dict(t.stops)}, {len(t.violations)} violations",
+            flush=True,
+        )
         for v in t.violations[:10]:
             print("  VIOLATION", v, flush=True)
     print(format_table(tallies))

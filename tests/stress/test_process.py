@@ -33,7 +33,10 @@ def run(core: ModuleType, body: str) -> subprocess.CompletedProcess[str]:
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), env.get("PYTHONPATH")]))
     return subprocess.run(
         [sys.executable, "-c", prelude + textwrap.dedent(body)],
-        capture_output=True, text=True, timeout=120, env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
     )
 
 
@@ -46,7 +49,9 @@ def test_ctrl_c_interrupts_every_blocking_wait_promptly(core: ModuleType) -> Non
 
 
 def test_interpreter_exit_runs_every_executors_pending_work(core: ModuleType) -> None:
-    proc = run(core, """
+    proc = run(
+        core,
+        """
         ce, ke = CE(2), KE(2)
         ru = RU(lambda: "res", lambda res: say("destroyed", res), worker_count=2)
         def task(tag, i):
@@ -57,7 +62,8 @@ def test_interpreter_exit_runs_every_executors_pending_work(core: ModuleType) ->
             ke.submit(i % 3, task, "ke", i)
             ru.submit(lambda res, i=i: task("ru", i))
         say("main done")  # no shutdown()/stop(): the interpreter exits now
-        """)
+        """,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
     lines = proc.stdout.splitlines()
@@ -71,7 +77,9 @@ def test_interpreter_exit_runs_every_executors_pending_work(core: ModuleType) ->
 
 
 def test_fork_with_live_executors_of_each_kind(core: ModuleType) -> None:
-    proc = run(core, """
+    proc = run(
+        core,
+        """
         warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: fork with threads
         ce, ke = CE(2), KE(2)
         destroyed = []
@@ -99,7 +107,8 @@ def test_fork_with_live_executors_of_each_kind(core: ModuleType) -> None:
             ru.queue_task(lambda res: res), os.waitstatus_to_exitcode(status))
         ce.shutdown(); ke.shutdown(); ru.stop()
         say("parent destroyed", len(destroyed))
-        """)
+        """,
+    )
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     refused = [x for x in lines if x.startswith("child ") and "refused:" in x]

@@ -15,8 +15,10 @@ SEED = int(os.environ.get("CONEXE_STRESS_SEED", "0"))
 
 def _check(tally: object) -> None:
     assert tally.violations == [], (  # type: ignore[attr-defined]
-        f"seed {SEED}:\n" + "\n".join(tally.violations[:20])  # type: ignore[attr-defined]
-        + "\n" + format_table([tally])  # type: ignore[list-item]
+        f"seed {SEED}:\n"
+        + "\n".join(tally.violations[:20])  # type: ignore[attr-defined]
+        + "\n"
+        + format_table([tally])  # type: ignore[list-item]
     )
 
 

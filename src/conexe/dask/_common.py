@@ -102,8 +102,7 @@ class InFlightGate:
                 return True
             if self.on_full == "block":
                 deadline = (
-                    None if self.block_timeout is None
-                    else time.monotonic() + self.block_timeout
+                    None if self.block_timeout is None else time.monotonic() + self.block_timeout
                 )
                 while self.in_flight >= self.limit:
                     left = None if deadline is None else deadline - time.monotonic()

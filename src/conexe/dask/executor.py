@@ -141,8 +141,13 @@ class ConcurrentExecutor(cf.Executor):
                 if self._shutdown:
                     raise RuntimeError(SHUTDOWN_MESSAGE)
                 dfut = submit_to(
-                    self._client, call, fn, args, kwargs,
-                    key=dask_key(fn), priority=priority,
+                    self._client,
+                    call,
+                    fn,
+                    args,
+                    kwargs,
+                    key=dask_key(fn),
+                    priority=priority,
                     resources=self._resources,
                 )
                 self._pending[fut] = dfut

@@ -54,7 +54,6 @@ __all__ = ["KeyedExecutor", "KeyedStats"]
 _log = logging.getLogger("conexe")
 
 
-
 @dataclass(frozen=True)
 class KeyedStats:
     """A snapshot of a Dask :class:`KeyedExecutor`.
@@ -179,7 +178,12 @@ class KeyedExecutor:
             raise TypeError(f"submit_task() takes a conexe.Task, not {type(task).__name__}")
         deadline = task.deadline()
         fut = self._submit(
-            key, task.fn, tuple(task.args), dict(task.kwargs or {}), task.priority, deadline,
+            key,
+            task.fn,
+            tuple(task.args),
+            dict(task.kwargs or {}),
+            task.priority,
+            deadline,
             False,
         )
         assert fut is not None
@@ -240,8 +244,13 @@ class KeyedExecutor:
                     self._running += 1
                 try:
                     dfut = submit_to(
-                        self._client, call, item.fn, item.args, item.kwargs,
-                        key=dask_key(item.fn), priority=item.priority,
+                        self._client,
+                        call,
+                        item.fn,
+                        item.args,
+                        item.kwargs,
+                        key=dask_key(item.fn),
+                        priority=item.priority,
                         resources=self._resources,
                     )
                 except BaseException as exc:  # noqa: B036 - e.g. fn doesn't pickle
@@ -249,9 +258,7 @@ class KeyedExecutor:
                     return
                 with self._lock:
                     self._on_cluster[key] = dfut
-                dfut.add_done_callback(
-                    lambda d, fut=item.fut: self._finish(key, fut, *outcome(d))
-                )
+                dfut.add_done_callback(lambda d, fut=item.fut: self._finish(key, fut, *outcome(d)))
                 return
             item = self._next_locked_pop(key)
 

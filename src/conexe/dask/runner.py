@@ -188,8 +188,12 @@ class Runner(Generic[R]):
 
     def _send(self, job: _Job) -> None:
         dfut = submit_to(
-            self._client, run_on_resource, self._name, job.fn,
-            key=dask_key(job.fn), priority=job.priority,
+            self._client,
+            run_on_resource,
+            self._name,
+            job.fn,
+            key=dask_key(job.fn),
+            priority=job.priority,
         )
         job.dask_future = dfut  # held: Dask forgets a task nobody references
         dfut.add_done_callback(lambda d: self._on_dask_done(job, d))
@@ -238,8 +242,10 @@ class Runner(Generic[R]):
             with self._lock:
                 self._replaced += 1
                 retry = (
-                    not job.once and job.tries < self._max_retries
-                    and not job.fut.done() and self._state != "stopped"
+                    not job.once
+                    and job.tries < self._max_retries
+                    and not job.fut.done()
+                    and self._state != "stopped"
                 )
                 if retry:
                     job.tries += 1
@@ -359,4 +365,3 @@ def _wait(fut: cf.Future[T]) -> T:
     except KeyboardInterrupt:
         fut.cancel()  # Ctrl-C while waiting: don't run it for nobody
         raise
-

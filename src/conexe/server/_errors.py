@@ -67,12 +67,14 @@ def top_level_error(
     for err in errors:
         if err["loc"] == () and err["type"] == "too_long":
             count = err.get("ctx", {}).get("actual_length", "too many")
-            return [], InputError(413, f"{count} tasks in one request, at most {max_items} "
-                                       "allowed (--max-items): split the batch")
+            return [], InputError(
+                413,
+                f"{count} tasks in one request, at most {max_items} "
+                "allowed (--max-items): split the batch",
+            )
     data = json.loads(body)
     if not isinstance(data, list):
-        return [], InputError(422, f"expected a JSON array of tasks, got {json_type(data)}",
-                              "body")
+        return [], InputError(422, f"expected a JSON array of tasks, got {json_type(data)}", "body")
     return data, None
 
 
@@ -89,12 +91,17 @@ def item_error(exc: ValidationError, where: str, limits: Limits) -> InputError:
     if err["type"] == "extra_forbidden":
         return InputError(422, _extra_field(name, where), field)
     if err["type"] == "missing":
-        hint = {"name": ": every task needs a name",
-                "duration": " (milliseconds) unless the task names a handler"}
+        hint = {
+            "name": ": every task needs a name",
+            "duration": " (milliseconds) unless the task names a handler",
+        }
         return InputError(422, "required" + hint.get(name, ""), field)
     if err["type"] == "less_than_equal" and name == "duration":
-        return InputError(422, f"{err['input']} ms is over the limit of "
-                               f"{limits.max_duration_ms} ms (--max-duration)", field)
+        return InputError(
+            422,
+            f"{err['input']} ms is over the limit of {limits.max_duration_ms} ms (--max-duration)",
+            field,
+        )
     return InputError(422, _message(err, name), field)
 
 

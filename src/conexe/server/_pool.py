@@ -54,4 +54,3 @@ class TaskPool:
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         self._ex.shutdown(wait=wait, cancel_futures=cancel_futures)
-

@@ -47,8 +47,18 @@ from typing_extensions import TypedDict  # pydantic reads these on Python < 3.12
 from ._errors import InputError, item_error, json_type, query_error, top_level_error
 
 __all__ = [
-    "DemoTask", "ErrorBody", "InputError", "Limits", "RequestSchema", "Stats",
-    "StatsQuery", "SubmitResult", "TaskError", "TaskListing", "TaskSpec", "TaskState",
+    "DemoTask",
+    "ErrorBody",
+    "InputError",
+    "Limits",
+    "RequestSchema",
+    "Stats",
+    "StatsQuery",
+    "SubmitResult",
+    "TaskError",
+    "TaskListing",
+    "TaskSpec",
+    "TaskState",
     "check_content_type",
 ]
 
@@ -92,17 +102,19 @@ def _not_reserved(name: str) -> str:
 
 TaskName = Annotated[
     StrictStr,
-    Field(min_length=1, max_length=MAX_NAME_LENGTH,
-          description="Unique among pending and running tasks.",
-          json_schema_extra={"not": {"enum": list(RESERVED_NAMES)}}),
+    Field(
+        min_length=1,
+        max_length=MAX_NAME_LENGTH,
+        description="Unique among pending and running tasks.",
+        json_schema_extra={"not": {"enum": list(RESERVED_NAMES)}},
+    ),
     AfterValidator(_not_reserved),
 ]
 
 # The name in GET /tasks/{name}. OpenAPI matches the concrete paths
 # /tasks/running and /tasks/pending before this template, so the reserved
 # names need no exclusion here (a client never sends them to it).
-TaskPathName = Annotated[str, Field(min_length=1, max_length=MAX_NAME_LENGTH,
-                                    examples=["Task 1"])]
+TaskPathName = Annotated[str, Field(min_length=1, max_length=MAX_NAME_LENGTH, examples=["Task 1"])]
 
 
 def _json_number(value: Any) -> Any:
@@ -115,8 +127,11 @@ def _json_number(value: Any) -> Any:
 
 def milliseconds(maximum: int) -> Any:
     """The type of a duration: a JSON integer from 0 to ``maximum``."""
-    return Annotated[int, Field(ge=0, le=maximum, description="Milliseconds to sleep."),
-                     BeforeValidator(_json_number)]
+    return Annotated[
+        int,
+        Field(ge=0, le=maximum, description="Milliseconds to sleep."),
+        BeforeValidator(_json_number),
+    ]
 
 
 _typed_dict: Any = TypedDict  # a type made at run time, for this server's limits and handlers
@@ -126,11 +141,11 @@ def demo_task_type(max_duration_ms: int) -> Any:
     """The type of a demo task ``{"name", "duration"}``: sleeps ``duration``
     milliseconds, at most ``max_duration_ms`` (``--max-duration``). A typed
     dict: an item becomes one plain dict, nothing more to allocate."""
-    demo = _typed_dict(
-        "DemoTask", {"name": TaskName, "duration": milliseconds(max_duration_ms)})
+    demo = _typed_dict("DemoTask", {"name": TaskName, "duration": milliseconds(max_duration_ms)})
     demo.__doc__ = "A demo task: sleeps `duration` milliseconds."
     demo.__pydantic_config__ = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"name": "Task 1", "duration": 3000}]})
+        extra="forbid", json_schema_extra={"examples": [{"name": "Task 1", "duration": 3000}]}
+    )
     return demo
 
 
@@ -160,13 +175,19 @@ def handler_task_type(name: str, fn: Callable[..., Any]) -> Any:
                 raise ValueError(f"do not fit {name}(): {exc}") from None
         return call
 
-    call = _typed_dict(f"Call_{name}", {
-        "name": TaskName,
-        "handler": Literal[name],
-        "args": NotRequired[Annotated[list[Any], Field(description="Positional JSON arguments.")]],
-        "kwargs": NotRequired[Annotated[dict[str, Any],
-                                        Field(description="Keyword JSON arguments.")]],
-    })
+    call = _typed_dict(
+        f"Call_{name}",
+        {
+            "name": TaskName,
+            "handler": Literal[name],
+            "args": NotRequired[
+                Annotated[list[Any], Field(description="Positional JSON arguments.")]
+            ],
+            "kwargs": NotRequired[
+                Annotated[dict[str, Any], Field(description="Keyword JSON arguments.")]
+            ],
+        },
+    )
     call.__pydantic_config__ = ConfigDict(extra="forbid", json_schema_extra=narrow)
     return Annotated[call, AfterValidator(arguments_fit)]
 
@@ -176,8 +197,9 @@ def _call_shapes(signature: inspect.Signature) -> list[dict[str, Any]]:
     many, and which names ``kwargs`` may or must then hold."""
     kinds = inspect.Parameter
     params = list(signature.parameters.values())
-    positional = [p for p in params if p.kind in (kinds.POSITIONAL_ONLY,
-                                                  kinds.POSITIONAL_OR_KEYWORD)]
+    positional = [
+        p for p in params if p.kind in (kinds.POSITIONAL_ONLY, kinds.POSITIONAL_OR_KEYWORD)
+    ]
     keyword_only = [p for p in params if p.kind is kinds.KEYWORD_ONLY]
     var_args = any(p.kind is kinds.VAR_POSITIONAL for p in params)
     var_kwargs = any(p.kind is kinds.VAR_KEYWORD for p in params)
@@ -206,8 +228,12 @@ class StatsQuery(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
     history: int | None = Field(
-        None, ge=1, le=600, examples=[60],
-        description="Add the tasks ended per second in the last N seconds.")
+        None,
+        ge=1,
+        le=600,
+        examples=[60],
+        description="Add the tasks ended per second in the last N seconds.",
+    )
 
 
 # -- response bodies (built as plain dicts by the service; typed here) ---------------------------
@@ -216,8 +242,10 @@ class SubmitResult(TypedDict):
 
     RequestedTask: Annotated[int, Field(description="Items in the request.")]
     SubmittedTasks: Annotated[int, Field(description="Items queued.")]
-    DuplicateTasks: Annotated[int, Field(description="Items whose name was pending or running, "
-                                                     "or repeated in the request.")]
+    DuplicateTasks: Annotated[
+        int,
+        Field(description="Items whose name was pending or running, or repeated in the request."),
+    ]
     RefusedTasks: Annotated[int, Field(description="Items refused: the queue was full.")]
     Accepted: list[str]
     Duplicates: list[str]
@@ -266,8 +294,12 @@ class Stats(TypedDict):
     pool_size: int
     queue_size: int
     uptime_s: float
-    tasks: Annotated[dict[str, int], Field(description="accepted, duplicate, refused, done, "
-                                                       "failed, cancelled, running, pending")]
+    tasks: Annotated[
+        dict[str, int],
+        Field(
+            description="accepted, duplicate, refused, done, failed, cancelled, running, pending"
+        ),
+    ]
     executor: Annotated[dict[str, int], Field(description="The executor's own counters.")]
     throughput: NotRequired[Throughput]
 
@@ -296,13 +328,16 @@ class RequestSchema:
         calls = {name: handler_task_type(name, fn) for name, fn in sorted(handlers.items())}
         item: Any = demo
         if calls:  # demo first: the common case is tried first
-            item = Annotated[Union[(demo, *calls.values())],  # noqa: UP007
-                             Field(union_mode="left_to_right")]
+            item = Annotated[
+                Union[(demo, *calls.values())],  # noqa: UP007
+                Field(union_mode="left_to_right"),
+            ]
         # Each item type alone too: a refused item is explained by the one it aims at.
         self.demo: TypeAdapter[Any] = TypeAdapter(demo)
         self.calls = {name: TypeAdapter(call) for name, call in calls.items()}
         self.tasks: TypeAdapter[list[Any]] = TypeAdapter(
-            Annotated[list[item], Field(max_length=limits.max_items)])
+            Annotated[list[item], Field(max_length=limits.max_items)]
+        )
         self.stats_query = TypeAdapter(StatsQuery)
 
     def parse_tasks(self, body: bytes) -> list[TaskSpec]:
@@ -312,9 +347,14 @@ class RequestSchema:
         except ValidationError as exc:
             raise self._explain(body, exc) from None
         return [
-            TaskSpec(t["name"], t["duration"]) if "duration" in t
-            else TaskSpec(t["name"], handler=t["handler"], args=tuple(t.get("args", ())),
-                          kwargs=t.get("kwargs", NO_KWARGS))
+            TaskSpec(t["name"], t["duration"])
+            if "duration" in t
+            else TaskSpec(
+                t["name"],
+                handler=t["handler"],
+                args=tuple(t.get("args", ())),
+                kwargs=t.get("kwargs", NO_KWARGS),
+            )
             for t in items
         ]
 
@@ -345,12 +385,12 @@ class RequestSchema:
             return self.demo
         handler = item["handler"]
         if not isinstance(handler, str):
-            return InputError(422, f"must be a string, got {json_type(handler)}",
-                              f"[{i}].handler")
+            return InputError(422, f"must be a string, got {json_type(handler)}", f"[{i}].handler")
         if handler not in self.calls:
             known = ", ".join(self.calls) or "none: start the server with --handlers MODULE"
-            return InputError(422, f"unknown handler {handler!r} (registered: {known})",
-                              f"[{i}].handler")
+            return InputError(
+                422, f"unknown handler {handler!r} (registered: {known})", f"[{i}].handler"
+            )
         return self.calls[handler]
 
 

@@ -59,8 +59,7 @@ def create_app(
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
-        return JSONResponse({"error": exc.detail}, status_code=exc.status_code,
-                            headers=exc.headers)
+        return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -68,10 +67,13 @@ def create_app(
         if service.state != "stopped":  # no graceful stop ran (not our CLI)
             await run_in_threadpool(service.stop, shutdown_grace)
 
-    routes = [Route(op.route_path, getattr(api, op.operation_id), methods=[op.method.upper()])
-              for op in OPERATIONS]
-    app = Starlette(routes=routes, lifespan=lifespan,
-                    exception_handlers={HTTPException: http_error})
+    routes = [
+        Route(op.route_path, getattr(api, op.operation_id), methods=[op.method.upper()])
+        for op in OPERATIONS
+    ]
+    app = Starlette(
+        routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error}
+    )
     app.state.service = service
     return app
 
@@ -98,8 +100,11 @@ class _Api:
         if self.expected is not None:
             given = request.headers.get("authorization", "").encode()
             if not hmac.compare_digest(given, self.expected):
-                return _error(401, "this endpoint needs Authorization: Bearer <token> "
-                                   "(the server's --token or CONEXE_TOKEN)")
+                return _error(
+                    401,
+                    "this endpoint needs Authorization: Bearer <token> "
+                    "(the server's --token or CONEXE_TOKEN)",
+                )
         if service.state != "serving":
             return _error(503, "the server is shutting down and accepts no new tasks")
         try:
@@ -113,8 +118,9 @@ class _Api:
         except ServiceStopping as exc:
             return _error(503, str(exc))
         if outcome.refused and not outcome.accepted:
-            return JSONResponse(outcome.to_json(), status_code=429,
-                                headers={"Retry-After": str(RETRY_AFTER_S)})
+            return JSONResponse(
+                outcome.to_json(), status_code=429, headers={"Retry-After": str(RETRY_AFTER_S)}
+            )
         return JSONResponse(outcome.to_json())
 
     async def listRunning(self, request: Request) -> Response:
@@ -127,8 +133,11 @@ class _Api:
         name = request.path_params["name"]
         found = self.service.get(name)
         if found is None:
-            return _error(404, f"no task named {name!r}: never submitted, or finished more "
-                               f"than {self.service.keep_seconds:g} s ago")
+            return _error(
+                404,
+                f"no task named {name!r}: never submitted, or finished more "
+                f"than {self.service.keep_seconds:g} s ago",
+            )
         return JSONResponse(found)
 
     async def getStats(self, request: Request) -> Response:
@@ -143,8 +152,11 @@ class _Api:
 
     async def healthz(self, request: Request) -> Response:
         if self.service.state != "serving":
-            return JSONResponse({"status": self.service.state}, status_code=503,
-                                headers={"Retry-After": str(RETRY_AFTER_S)})
+            return JSONResponse(
+                {"status": self.service.state},
+                status_code=503,
+                headers={"Retry-After": str(RETRY_AFTER_S)},
+            )
         return JSONResponse({"status": "ok"})
 
     async def metrics(self, request: Request) -> Response:
@@ -159,8 +171,10 @@ class _Api:
 
 async def _read_body(request: Request, limit: int) -> bytes:
     """The body, refused with 413 as soon as it is known to be over ``limit``."""
-    too_big = InputError(413, f"the body is over the limit of {limit} bytes (--max-body): "
-                              "send fewer tasks per request")
+    too_big = InputError(
+        413,
+        f"the body is over the limit of {limit} bytes (--max-body): send fewer tasks per request",
+    )
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():

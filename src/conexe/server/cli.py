@@ -64,53 +64,115 @@ def build_parser() -> argparse.ArgumentParser:
         allow_abbrev=False,
     )
     net = p.add_argument_group("network")
-    net.add_argument("--host", default="127.0.0.1",
-                     help="address to bind; 0.0.0.0 exposes the service to the network "
-                     "(default: %(default)s)")
-    net.add_argument("--port", "-port", type=_port, default=8080,
-                     help="TCP port to listen on (default: %(default)s)")
-    net.add_argument("--token", default=os.environ.get(TOKEN_ENV) or None,
-                     help=f"require 'Authorization: Bearer TOKEN' on POST /tasks; prefer the "
-                     f"{TOKEN_ENV} environment variable (a flag shows in the process list) "
-                     "(default: $CONEXE_TOKEN if set, else no token)")
+    net.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind; 0.0.0.0 exposes the service to the network (default: %(default)s)",
+    )
+    net.add_argument(
+        "--port",
+        "-port",
+        type=_port,
+        default=8080,
+        help="TCP port to listen on (default: %(default)s)",
+    )
+    net.add_argument(
+        "--token",
+        default=os.environ.get(TOKEN_ENV) or None,
+        help=f"require 'Authorization: Bearer TOKEN' on POST /tasks; prefer the "
+        f"{TOKEN_ENV} environment variable (a flag shows in the process list) "
+        "(default: $CONEXE_TOKEN if set, else no token)",
+    )
     pool = p.add_argument_group("execution")
-    pool.add_argument("--pool-size", "-pool-size", type=_positive, default=5,
-                      help="worker threads running tasks (default: %(default)s)")
-    pool.add_argument("--queue-size", "-queue-size", type=_positive, default=1000,
-                      help="tasks that may wait for a worker; beyond that POST /tasks "
-                      "refuses the items that don't fit (default: %(default)s)")
-    pool.add_argument("--handlers", metavar="MODULE", action="append", default=[],
-                      help="a module whose public functions requests may run by name "
-                      '({"name", "handler", "args", "kwargs"}); repeat for more modules '
-                      "(default: none, only the demo sleep tasks)")
-    pool.add_argument("--keep-results", type=_seconds, default=300.0, metavar="SECONDS",
-                      help="how long GET /tasks/{name} still shows a finished task "
-                      "(default: %(default)s)")
-    pool.add_argument("--keep-max", type=_positive, default=10_000, metavar="N",
-                      help="most finished tasks GET /tasks/{name} remembers, the oldest "
-                      "forgotten first (default: %(default)s)")
+    pool.add_argument(
+        "--pool-size",
+        "-pool-size",
+        type=_positive,
+        default=5,
+        help="worker threads running tasks (default: %(default)s)",
+    )
+    pool.add_argument(
+        "--queue-size",
+        "-queue-size",
+        type=_positive,
+        default=1000,
+        help="tasks that may wait for a worker; beyond that POST /tasks "
+        "refuses the items that don't fit (default: %(default)s)",
+    )
+    pool.add_argument(
+        "--handlers",
+        metavar="MODULE",
+        action="append",
+        default=[],
+        help="a module whose public functions requests may run by name "
+        '({"name", "handler", "args", "kwargs"}); repeat for more modules '
+        "(default: none, only the demo sleep tasks)",
+    )
+    pool.add_argument(
+        "--keep-results",
+        type=_seconds,
+        default=300.0,
+        metavar="SECONDS",
+        help="how long GET /tasks/{name} still shows a finished task (default: %(default)s)",
+    )
+    pool.add_argument(
+        "--keep-max",
+        type=_positive,
+        default=10_000,
+        metavar="N",
+        help="most finished tasks GET /tasks/{name} remembers, the oldest "
+        "forgotten first (default: %(default)s)",
+    )
     limits = p.add_argument_group("request limits")
-    limits.add_argument("--max-body", type=_positive, default=1 << 20, metavar="BYTES",
-                        help="largest POST /tasks body (larger: 413; default: %(default)s)")
-    limits.add_argument("--max-items", type=_positive, default=10_000, metavar="N",
-                        help="most tasks in one request (more: 413; default: %(default)s)")
-    limits.add_argument("--max-duration", type=_positive, default=3_600_000, metavar="MS",
-                        help="longest demo task duration in milliseconds (longer: 422; "
-                        "default: %(default)s)")
+    limits.add_argument(
+        "--max-body",
+        type=_positive,
+        default=1 << 20,
+        metavar="BYTES",
+        help="largest POST /tasks body (larger: 413; default: %(default)s)",
+    )
+    limits.add_argument(
+        "--max-items",
+        type=_positive,
+        default=10_000,
+        metavar="N",
+        help="most tasks in one request (more: 413; default: %(default)s)",
+    )
+    limits.add_argument(
+        "--max-duration",
+        type=_positive,
+        default=3_600_000,
+        metavar="MS",
+        help="longest demo task duration in milliseconds (longer: 422; default: %(default)s)",
+    )
     stop = p.add_argument_group("shutdown (SIGTERM or SIGINT; a second signal stops at once)")
-    stop.add_argument("--grace", type=_seconds, default=30.0, metavar="SECONDS",
-                      help="how long running tasks (and with --drain the queue) may take "
-                      "to finish; POST /tasks and /healthz answer 503 meanwhile; then demo "
-                      "tasks are interrupted and what is left is logged (default: %(default)s)")
-    stop.add_argument("--drain", action="store_true",
-                      help="run the queued tasks before stopping instead of cancelling "
-                      "them (still within --grace)")
+    stop.add_argument(
+        "--grace",
+        type=_seconds,
+        default=30.0,
+        metavar="SECONDS",
+        help="how long running tasks (and with --drain the queue) may take "
+        "to finish; POST /tasks and /healthz answer 503 meanwhile; then demo "
+        "tasks are interrupted and what is left is logged (default: %(default)s)",
+    )
+    stop.add_argument(
+        "--drain",
+        action="store_true",
+        help="run the queued tasks before stopping instead of cancelling "
+        "them (still within --grace)",
+    )
     logs = p.add_argument_group("logging")
-    logs.add_argument("--log-level", default="info",
-                      choices=["critical", "error", "warning", "info", "debug"],
-                      help="log verbosity (default: %(default)s)")
-    logs.add_argument("--access-log", action="store_true",
-                      help="log every request (off by default: it costs throughput)")
+    logs.add_argument(
+        "--log-level",
+        default="info",
+        choices=["critical", "error", "warning", "info", "debug"],
+        help="log verbosity (default: %(default)s)",
+    )
+    logs.add_argument(
+        "--access-log",
+        action="store_true",
+        help="log every request (off by default: it costs throughput)",
+    )
     return p
 
 
@@ -143,8 +205,11 @@ class _GracefulServer(uvicorn.Server):
         counts = self.service.counts()
         log.info(
             "%s: stopping (%d running, %d pending; %s, grace %gs); send it again to stop now",
-            signame, counts["running"], counts["pending"],
-            "draining the queue" if self.drain else "cancelling the queue", self.grace,
+            signame,
+            counts["running"],
+            counts["pending"],
+            "draining the queue" if self.drain else "cancelling the queue",
+            self.grace,
         )
         self.report = self.service.stop(self.grace, drain=self.drain)
         self.should_exit = True
@@ -159,25 +224,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"conexe serve: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(
-        level=args.log_level.upper(), stream=sys.stderr,
+        level=args.log_level.upper(),
+        stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     service = TaskService(
-        args.pool_size, args.queue_size, handlers=handlers,
-        keep_seconds=args.keep_results, keep_max=args.keep_max,
+        args.pool_size,
+        args.queue_size,
+        handlers=handlers,
+        keep_seconds=args.keep_results,
+        keep_max=args.keep_max,
     )
-    limits = Limits(max_items=args.max_items, max_duration_ms=args.max_duration,
-                    max_body_bytes=args.max_body)
+    limits = Limits(
+        max_items=args.max_items, max_duration_ms=args.max_duration, max_body_bytes=args.max_body
+    )
     app = create_app(service, token=args.token, limits=limits)
     config = uvicorn.Config(
-        app, host=args.host, port=args.port, log_level=args.log_level,
-        access_log=args.access_log, lifespan="on", timeout_graceful_shutdown=5,
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        access_log=args.access_log,
+        lifespan="on",
+        timeout_graceful_shutdown=5,
         server_header=False,
     )
     server = _GracefulServer(config, service, args.grace, args.drain)
     log.info(
         "conexe serve: %d workers, queue of %d, handlers: %s, token %s",
-        args.pool_size, args.queue_size, ", ".join(sorted(handlers)) or "none",
+        args.pool_size,
+        args.queue_size,
+        ", ".join(sorted(handlers)) or "none",
         "required on POST /tasks" if args.token else "not required",
     )
     server.run()

@@ -34,7 +34,8 @@ class _ServiceCollector(Collector):
         counts = self.service.counts()
         ex = self.service.stats()["executor"]
         submitted = CounterMetricFamily(
-            "conexe_tasks_submitted", "Task items of POST /tasks, by outcome",
+            "conexe_tasks_submitted",
+            "Task items of POST /tasks, by outcome",
             labels=["outcome"],
         )
         for outcome in ("accepted", "duplicate", "refused"):
@@ -46,18 +47,26 @@ class _ServiceCollector(Collector):
         for state in ("done", "failed", "cancelled"):
             ended.add_metric([state], counts[state])
         yield ended
-        yield GaugeMetricFamily("conexe_tasks_running", "Tasks running now",
-                                value=counts["running"])
-        yield GaugeMetricFamily("conexe_tasks_pending", "Tasks queued now",
-                                value=counts["pending"])
-        yield GaugeMetricFamily("conexe_workers", "Worker threads alive",
-                                value=ex.get("workers", 0))
-        yield GaugeMetricFamily("conexe_pool_size", "Configured workers (--pool-size)",
-                                value=self.service.pool_size)
-        yield GaugeMetricFamily("conexe_queue_size", "Configured queue bound (--queue-size)",
-                                value=self.service.queue_size)
-        yield GaugeMetricFamily("conexe_stopping", "1 while the server shuts down",
-                                value=int(self.service.state != "serving"))
+        yield GaugeMetricFamily(
+            "conexe_tasks_running", "Tasks running now", value=counts["running"]
+        )
+        yield GaugeMetricFamily("conexe_tasks_pending", "Tasks queued now", value=counts["pending"])
+        yield GaugeMetricFamily(
+            "conexe_workers", "Worker threads alive", value=ex.get("workers", 0)
+        )
+        yield GaugeMetricFamily(
+            "conexe_pool_size", "Configured workers (--pool-size)", value=self.service.pool_size
+        )
+        yield GaugeMetricFamily(
+            "conexe_queue_size",
+            "Configured queue bound (--queue-size)",
+            value=self.service.queue_size,
+        )
+        yield GaugeMetricFamily(
+            "conexe_stopping",
+            "1 while the server shuts down",
+            value=int(self.service.state != "serving"),
+        )
 
 
 def registry_for(service: TaskService) -> CollectorRegistry:

@@ -57,37 +57,77 @@ class Operation:
 _LISTING = (list[TaskListing], "always an array, [] when there are none")
 _BAD = (ErrorBody, "what was wrong, and for a 422 the field")
 OPERATIONS: tuple[Operation, ...] = (
-    Operation("dashboard", "get", "/", "The live dashboard (self-contained HTML)",
-              {200: ("text/html", "HTML")}),
-    Operation("submitTasks", "post", "/tasks", "Submit a batch of tasks", {
-        200: (SubmitResult, "what became of each item"),
-        400: (ErrorBody, "malformed JSON, or a body that is not UTF-8"),
-        413: (ErrorBody, "body over --max-body or items over --max-items"),
-        415: (ErrorBody, "a Content-Type other than application/json"),
-        422: _BAD,
-        429: (SubmitResult, "the queue was full and no item fit (see Retry-After)"),
-        503: (ErrorBody, "the server is shutting down"),
-    }, links={200: {"GetAcceptedTask": {
-        "operationId": "getTask",
-        "parameters": {"name": "$response.body#/Accepted/0"},
-        "description": "The first task the request queued: GET /tasks/{name} shows it.",
-    }}}),
+    Operation(
+        "dashboard",
+        "get",
+        "/",
+        "The live dashboard (self-contained HTML)",
+        {200: ("text/html", "HTML")},
+    ),
+    Operation(
+        "submitTasks",
+        "post",
+        "/tasks",
+        "Submit a batch of tasks",
+        {
+            200: (SubmitResult, "what became of each item"),
+            400: (ErrorBody, "malformed JSON, or a body that is not UTF-8"),
+            413: (ErrorBody, "body over --max-body or items over --max-items"),
+            415: (ErrorBody, "a Content-Type other than application/json"),
+            422: _BAD,
+            429: (SubmitResult, "the queue was full and no item fit (see Retry-After)"),
+            503: (ErrorBody, "the server is shutting down"),
+        },
+        links={
+            200: {
+                "GetAcceptedTask": {
+                    "operationId": "getTask",
+                    "parameters": {"name": "$response.body#/Accepted/0"},
+                    "description": "The first task the request queued: GET /tasks/{name} shows it.",
+                }
+            }
+        },
+    ),
     Operation("listRunning", "get", "/tasks/running", "The running tasks", {200: _LISTING}),
-    Operation("listPending", "get", "/tasks/pending", "The queued tasks, in queue order",
-              {200: _LISTING}),
-    Operation("getTask", "get", "/tasks/{name}", "One task's state, and its result or "
-              "error once finished", {
-                  200: (TaskState, "the task"),
-                  404: (ErrorBody, "unknown, or forgotten (--keep-results)"),
-              }, route="/tasks/{name:path}"),
-    Operation("getStats", "get", "/stats", "Counters of the service and its executor",
-              {200: (Stats, "the counters"), 422: _BAD}, query=StatsQuery),
-    Operation("healthz", "get", "/healthz", "Liveness: 200 while serving, 503 while stopping",
-              {200: (Health, "serving"), 503: (Health, "stopping")}),
-    Operation("metrics", "get", "/metrics", "Prometheus metrics",
-              {200: ("text/plain", "text exposition format")}),
-    Operation("openapi", "get", "/openapi.json", "This document",
-              {200: (dict[str, Any], "OpenAPI 3.1")}),
+    Operation(
+        "listPending", "get", "/tasks/pending", "The queued tasks, in queue order", {200: _LISTING}
+    ),
+    Operation(
+        "getTask",
+        "get",
+        "/tasks/{name}",
+        "One task's state, and its result or error once finished",
+        {
+            200: (TaskState, "the task"),
+            404: (ErrorBody, "unknown, or forgotten (--keep-results)"),
+        },
+        route="/tasks/{name:path}",
+    ),
+    Operation(
+        "getStats",
+        "get",
+        "/stats",
+        "Counters of the service and its executor",
+        {200: (Stats, "the counters"), 422: _BAD},
+        query=StatsQuery,
+    ),
+    Operation(
+        "healthz",
+        "get",
+        "/healthz",
+        "Liveness: 200 while serving, 503 while stopping",
+        {200: (Health, "serving"), 503: (Health, "stopping")},
+    ),
+    Operation(
+        "metrics",
+        "get",
+        "/metrics",
+        "Prometheus metrics",
+        {200: ("text/plain", "text exposition format")},
+    ),
+    Operation(
+        "openapi", "get", "/openapi.json", "This document", {200: (dict[str, Any], "OpenAPI 3.1")}
+    ),
 )
 
 
@@ -113,31 +153,51 @@ class _Components:
         return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def _operation(op: Operation, components: _Components, request: RequestSchema,
-               token: bool) -> dict[str, Any]:
+def _operation(
+    op: Operation, components: _Components, request: RequestSchema, token: bool
+) -> dict[str, Any]:
     out: dict[str, Any] = {"operationId": op.operation_id, "summary": op.summary}
-    responses = {str(status): components.body(kind, description)
-                 for status, (kind, description) in op.responses.items()}
+    responses = {
+        str(status): components.body(kind, description)
+        for status, (kind, description) in op.responses.items()
+    }
     for status, links in op.links.items():
         responses[str(status)]["links"] = links
     for status in (429, 503):
         if str(status) in responses:
-            responses[str(status)]["headers"] = {"Retry-After": {
-                "required": True, "description": "Seconds to wait before trying again.",
-                "schema": {"type": "integer", "minimum": 0}}}
+            responses[str(status)]["headers"] = {
+                "Retry-After": {
+                    "required": True,
+                    "description": "Seconds to wait before trying again.",
+                    "schema": {"type": "integer", "minimum": 0},
+                }
+            }
     if "{name}" in op.path:
-        out["parameters"] = [{"name": "name", "in": "path", "required": True,
-                              "schema": components.schema_of(TypeAdapter(TaskPathName), None)}]
+        out["parameters"] = [
+            {
+                "name": "name",
+                "in": "path",
+                "required": True,
+                "schema": components.schema_of(TypeAdapter(TaskPathName), None),
+            }
+        ]
     if op.query is not None:
         query = components.schema_of(TypeAdapter(op.query), None)
         out["parameters"] = [
-            {"name": name, "in": "query", "required": name in query.get("required", ()),
-             "description": prop.pop("description", ""), "schema": _absent_not_null(prop)}
+            {
+                "name": name,
+                "in": "query",
+                "required": name in query.get("required", ()),
+                "description": prop.pop("description", ""),
+                "schema": _absent_not_null(prop),
+            }
             for name, prop in query["properties"].items()
         ]
     if op.method == "post":
-        out["requestBody"] = {"required": True, "content": {"application/json": {
-            "schema": components.schema_of(request.tasks, None)}}}
+        out["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": components.schema_of(request.tasks, None)}},
+        }
         if token:
             out["security"] = [{"bearer": []}]
             responses["401"] = components.body(ErrorBody, "a missing or wrong bearer token")
@@ -153,8 +213,9 @@ def _absent_not_null(schema: dict[str, Any]) -> dict[str, Any]:
     return {**options[0], **schema} if len(options) == 1 else {"anyOf": options, **schema}
 
 
-def openapi_document(version: str, request: RequestSchema, *, token: bool = False
-                     ) -> dict[str, Any]:
+def openapi_document(
+    version: str, request: RequestSchema, *, token: bool = False
+) -> dict[str, Any]:
     """The OpenAPI 3.1 description of this server: its limits, its handlers
     and whether ``POST /tasks`` needs a token are part of it."""
     components = _Components()

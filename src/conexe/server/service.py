@@ -160,8 +160,14 @@ class TaskService:
         self._pending: dict[str, TaskRecord] = {}  # insertion order = queue order
         self._running: dict[str, TaskRecord] = {}
         self._finished: OrderedDict[str, TaskRecord] = OrderedDict()
-        self._counts = {"accepted": 0, "duplicate": 0, "refused": 0,
-                        "done": 0, "failed": 0, "cancelled": 0}
+        self._counts = {
+            "accepted": 0,
+            "duplicate": 0,
+            "refused": 0,
+            "done": 0,
+            "failed": 0,
+            "cancelled": 0,
+        }
         self._history = [0] * HISTORY_SECONDS  # tasks ended per second, a ring
         self._history_at = int(time.monotonic())  # the second of the newest slot
         self._abort = threading.Event()  # set when the grace period runs out
@@ -371,8 +377,7 @@ class TaskService:
             cancelled = self._cancel_pending()
         else:
             counts = self.counts()
-            log.info("draining: %d tasks pending, %d running",
-                     counts["pending"], counts["running"])
+            log.info("draining: %d tasks pending, %d running", counts["pending"], counts["running"])
             self._pool.shutdown(wait=False)
         with self._lock:
             self._changed.wait_for(
@@ -387,7 +392,9 @@ class TaskService:
         if interrupted:
             log.warning(
                 "grace period of %gs over: interrupting %d demo tasks: %s",
-                grace, len(interrupted), _names(interrupted),
+                grace,
+                len(interrupted),
+                _names(interrupted),
             )
         self._abort.set()
         with self._lock:
@@ -397,12 +404,17 @@ class TaskService:
             )
             still = [r.name for r in self._running.values()]
         if still:
-            log.warning("%d tasks still running after the grace period: %s",
-                        len(still), _names(still))
+            log.warning(
+                "%d tasks still running after the grace period: %s", len(still), _names(still)
+            )
         self.state = "stopped"
         log.info(
             "graceful stop: %d tasks finished, %d pending cancelled, %d interrupted, "
-            "%d still running", finished, len(cancelled), len(interrupted), len(still),
+            "%d still running",
+            finished,
+            len(cancelled),
+            len(interrupted),
+            len(still),
         )
         return StopReport(finished, cancelled, interrupted, still)
 
