@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from conexe import KeyedExecutor, Runner
-from support import Blocker, bind_core
+from support import Blocker, bind_core, wait_until
 
 
 def boom(msg: str = "boom") -> None:
@@ -491,3 +491,58 @@ def test_no_callback_is_lost_when_a_gc_pass_runs_while_it_is_added(make_executor
             assert all_ran.wait(10), f"{2000 - len(seen)} callback(s) lost"
     finally:
         gc.set_threshold(*old)
+
+
+def test_done_callbacks_keep_their_order_through_removals(make_executor: Any) -> None:
+    ex = make_executor(1)
+    gate = Blocker()
+    ex.submit(gate)
+    gate.started.wait(10)
+    calls: list[str] = []
+
+    def named(name: str) -> Any:
+        return lambda f: calls.append(name)
+
+    a, b, c, d = named("a"), named("b"), named("c"), named("d")
+    fut = ex.submit(abs, -1)  # queued behind the gate
+    fut.add_done_callback(a)
+    fut.add_done_callback(b)
+    assert fut.remove_done_callback(a) == 1  # the first one goes: b stays first
+    fut.add_done_callback(c)
+    fut.add_done_callback(a)
+    assert fut._done_callbacks == [b, c, a]  # the live list, in order
+    fut._done_callbacks.append(d)
+    other = ex.submit(abs, -2)
+    other.add_done_callback(a)
+    assert other.remove_done_callback(a) == 1 and other.remove_done_callback(a) == 0
+    other.add_done_callback(b)
+    gate.release()
+    assert fut.result(10) == 1 and other.result(10) == 2
+    wait_until(lambda: len(calls) == 5, what="the callbacks")
+    assert calls[:4] == ["b", "c", "a", "d"] and calls[4] == "b"
+
+
+def test_a_cycle_through_a_done_callback_is_freed_once_the_task_ends(
+    make_executor: Any,
+) -> None:
+    import gc
+    import weakref
+
+    ex = make_executor(1)
+    gate = Blocker()
+    ex.submit(gate)
+    gate.started.wait(10)
+    ran = threading.Event()
+    ran_fut = ex.submit(abs, -1)
+    queued = ex.submit(abs, -2)
+    refs = []
+    for fut in (ran_fut, queued):
+        fut.add_done_callback(lambda f, me=fut: ran.set() if me is f else None)  # fut -> cb -> fut
+        refs.append(weakref.ref(fut))
+    del fut
+    assert queued.cancel()  # cancelled while queued: its callback runs too
+    del queued
+    gate.release()
+    assert ran_fut.result(10) == 1 and ran.wait(10)
+    del ran_fut
+    wait_until(lambda: (gc.collect(), all(r() is None for r in refs))[1], what="the futures freed")

@@ -57,7 +57,8 @@ cdef class FutureBase:
     cdef int st                     # PENDING .. FINISHED (see _core.pyx)
     cdef object res                 # the result
     cdef object exc                 # the exception, or None
-    cdef list callbacks             # done callbacks, None when empty
+    cdef object callback            # the first done callback (no list for one)
+    cdef list callbacks             # the done callbacks after it, None when none
     cdef object waiter              # the first concurrent.futures waiter
     cdef list waiters               # any more of them, made lazily
     cdef FutureCondition cond       # _condition, made lazily
@@ -90,6 +91,7 @@ cdef class FutureBase:
     cdef void fail_started(self, object exc)
     cdef void cancel_claimed(self)
     cdef bint cancel_from(self, int expected) except -1
+    cdef bint store_callback(self, object fn, list fresh) except -1
     cdef bint settle(self, int new_state, object res, object exc, int expected) except -1
     cdef int wait_done(self, double timeout) except -1
     cdef bint in_own_loop(self) except -1

@@ -764,6 +764,9 @@ cdef class FutureBase:
         with cython.critical_section(self):
             if self.callbacks is None:
                 self.callbacks = fresh if fresh is not None else []
+            if self.callback is not None:  # the list is all of them, in order
+                self.callbacks.insert(0, self.callback)
+                self.callback = None
             return self.callbacks
 
     # -- the public Future API -------------------------------------------
@@ -872,8 +875,8 @@ cdef class FutureBase:
         thread that completes it. Added by asyncio inside the future's own
         loop, ``fn`` runs in that loop instead (scheduled like an asyncio
         future's callback, in ``context``)."""
-        gc_track(self)
         if self.asyncio_has_it():
+            gc_track(self)
             if context is None:
                 context = PyContext_CopyCurrent()
             fresh = [fn, context]  # allocated outside the lock: see _waiters
@@ -889,22 +892,41 @@ cdef class FutureBase:
             return
         if context is not None:
             fn = _InContext(fn, context)
-        # Allocated outside the lock (see _waiters): a GC pass run by the
-        # allocation could let the task complete between the state check
-        # and the store, and the callback would never run.
-        fresh = [fn] if self.callbacks is None else None
-        with cython.critical_section(self):
-            if state(self) < CANCELLED:
-                if self.callbacks is None:
-                    # (remove_done_callback may have emptied it meanwhile)
-                    self.callbacks = fresh if fresh is not None else [fn]
-                else:
-                    self.callbacks.append(fn)
-                return
+        # Not gc_track(self): a future the engine made untracked is always
+        # settled (run, cancelled, failed) or re-tracked by the engine, and
+        # settling drops its callbacks, so a cycle through a callback can't
+        # outlive it; any other future is tracked already.
+        if self.store_callback(fn, None):
+            return
+        # A second callback: the list is allocated outside the lock (see
+        # _waiters), since a GC pass run by the allocation could let the
+        # task complete between the state check and the store, and the
+        # callback would never run.
+        if self.store_callback(fn, [fn]):
+            return
         try:
             fn(self)
         except Exception:
             _LOGGER.exception("exception calling callback for %r", self)
+
+    cdef bint store_callback(self, object fn, list fresh) except -1:
+        """Keep ``fn`` to call when done: in the first-callback slot, or
+        appended to the list after it (``fresh``, ``[fn]``, if there is no
+        list yet; None: only if that takes no allocation). False if the
+        future is done (the caller runs ``fn``) or a list is needed."""
+        with cython.critical_section(self):
+            if state(self) >= CANCELLED:
+                return False
+            if self.callbacks is not None:  # after whatever the slot holds
+                self.callbacks.append(fn)
+                return True
+            if self.callback is None:
+                self.callback = fn
+                return True
+            if fresh is None:
+                return False
+            self.callbacks = fresh
+            return True
 
     def remove_done_callback(self, fn):
         """Remove every registration of ``fn``; returns how many there were
@@ -912,9 +934,12 @@ cdef class FutureBase:
         cdef Py_ssize_t removed = 0, i
         cdef list kept
         with cython.critical_section(self):
+            if self.callback is not None and callback_is(self.callback, fn):
+                self.callback = None
+                removed += 1
             if self.callbacks:
                 kept = [cb for cb in self.callbacks
-                        if not (cb == fn or (type(cb) is _InContext and (<_InContext>cb).fn == fn))]
+                        if not callback_is(cb, fn)]
                 removed += len(self.callbacks) - len(kept)
                 self.callbacks = kept or None
             if self.aio_callbacks:
@@ -1063,7 +1088,7 @@ cdef class FutureBase:
         meanwhile. Without one, nobody can be installing a waiter."""
         cdef FutureCondition cond
         cdef list waiters, cbs, aio = None
-        cdef object one = None
+        cdef object one = None, first_cb = None
         cdef PyThread_type_lock lock = NULL
         cdef bint again, moved = False
         cdef int how
@@ -1085,6 +1110,8 @@ cdef class FutureBase:
                         lock = self.done_lock
                         one = self.waiter
                         waiters = self.waiters
+                        first_cb = self.callback
+                        self.callback = None
                         cbs = self.callbacks
                         self.callbacks = None
                         aio = self.aio_callbacks
@@ -1111,6 +1138,8 @@ cdef class FutureBase:
                 if cond is not None:
                     cond.drop()
             break
+        if first_cb is not None:
+            invoke_callback(self, first_cb)
         if cbs:
             invoke_callbacks(self, cbs)
         if aio:
@@ -1192,13 +1221,24 @@ cdef class FutureBase:
         return self.claim(check_deadline)
 
 
+cdef int invoke_callback(FutureBase fut, object cb) except -1:
+    try:
+        cb(fut)
+    except Exception:
+        _LOGGER.exception("exception calling callback for %r", fut)
+    return 0
+
+
 cdef int invoke_callbacks(FutureBase fut, list cbs) except -1:
     for cb in cbs:
-        try:
-            cb(fut)
-        except Exception:
-            _LOGGER.exception("exception calling callback for %r", fut)
+        invoke_callback(fut, cb)
     return 0
+
+
+cdef inline bint callback_is(object cb, object fn) except -1:
+    # A callback given a context is kept wrapped; remove_done_callback
+    # is given what was added.
+    return cb == fn or (type(cb) is _InContext and (<_InContext>cb).fn == fn)
 
 
 class Future(FutureBase, _StdFuture):
