@@ -63,7 +63,17 @@ def build_parser() -> argparse.ArgumentParser:
         "Dashboard at /, API description at /openapi.json.",
         allow_abbrev=False,
     )
-    net = p.add_argument_group("network")
+    _network_options(p.add_argument_group("network"))
+    _execution_options(p.add_argument_group("execution"))
+    _limit_options(p.add_argument_group("request limits"))
+    _shutdown_options(
+        p.add_argument_group("shutdown (SIGTERM or SIGINT; a second signal stops at once)")
+    )
+    _logging_options(p.add_argument_group("logging"))
+    return p
+
+
+def _network_options(net: argparse._ArgumentGroup) -> None:
     net.add_argument(
         "--host",
         default="127.0.0.1",
@@ -83,7 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
         f"{TOKEN_ENV} environment variable (a flag shows in the process list) "
         "(default: $CONEXE_TOKEN if set, else no token)",
     )
-    pool = p.add_argument_group("execution")
+
+
+def _execution_options(pool: argparse._ArgumentGroup) -> None:
     pool.add_argument(
         "--pool-size",
         "-pool-size",
@@ -123,7 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="most finished tasks GET /tasks/{name} remembers, the oldest "
         "forgotten first (default: %(default)s)",
     )
-    limits = p.add_argument_group("request limits")
+
+
+def _limit_options(limits: argparse._ArgumentGroup) -> None:
     limits.add_argument(
         "--max-body",
         type=_positive,
@@ -145,7 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MS",
         help="longest demo task duration in milliseconds (longer: 422; default: %(default)s)",
     )
-    stop = p.add_argument_group("shutdown (SIGTERM or SIGINT; a second signal stops at once)")
+
+
+def _shutdown_options(stop: argparse._ArgumentGroup) -> None:
     stop.add_argument(
         "--grace",
         type=_seconds,
@@ -161,7 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the queued tasks before stopping instead of cancelling "
         "them (still within --grace)",
     )
-    logs = p.add_argument_group("logging")
+
+
+def _logging_options(logs: argparse._ArgumentGroup) -> None:
     logs.add_argument(
         "--log-level",
         default="info",
@@ -173,7 +191,6 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="log every request (off by default: it costs throughput)",
     )
-    return p
 
 
 class _GracefulServer(uvicorn.Server):
