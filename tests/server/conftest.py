@@ -12,7 +12,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any, TypeVar
 import pytest
 
 import conexe
+import support
 
 pytest.importorskip("starlette")
 pytest.importorskip("uvicorn")
@@ -38,16 +38,9 @@ START_TIMEOUT = 60.0  # a cold interpreter on a loaded 2-core machine
 
 
 def wait_until(check: Callable[[], T], timeout: float = 30.0, what: str = "condition") -> T:
-    """Poll ``check()`` until it returns something truthy; fail after
-    ``timeout`` seconds with the last value seen."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
+    """``support.wait_until`` with an HTTP server's pace: a longer default
+    deadline (a server process starts in seconds) and a 20 ms poll."""
+    return support.wait_until(check, timeout=timeout, what=what, poll=0.02)
 
 
 def free_port() -> int:
