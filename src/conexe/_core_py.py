@@ -1286,11 +1286,13 @@ class Engine:
     # -- reading --------------------------------------------------------------
     @property
     def closed(self) -> bool:
-        return self._closed
+        with self._mutex:  # written under the lock by close() and after_fork()
+            return self._closed
 
     @property
     def queued(self) -> int:
-        return self._queued
+        with self._mutex:
+            return self._queued
 
     def stats(self) -> dict[str, int]:
         """A consistent snapshot of the counters (taken under the lock)."""
