@@ -22,17 +22,25 @@ import os
 import threading
 import time
 import weakref
-from typing import Any
+from typing import Protocol
 
-__all__ = ["watch"]
+__all__ = ["Expirable", "watch"]
+
+
+class Expirable(Protocol):
+    """What a deadline needs of a future: a core future's ``_expire()``,
+    which fails it with TimeoutError if it is still queued."""
+
+    def _expire(self) -> bool: ...
+
 
 _cond = threading.Condition(threading.Lock())
-_heap: list[tuple[float, int, weakref.ref[Any]]] = []
+_heap: list[tuple[float, int, weakref.ref[Expirable]]] = []
 _seq = itertools.count()
 _thread: threading.Thread | None = None
 
 
-def watch(future: Any, deadline: float) -> None:
+def watch(future: Expirable, deadline: float) -> None:
     """Expire ``future`` at ``deadline`` (a ``time.monotonic()`` value) if it
     is still queued then."""
     global _thread

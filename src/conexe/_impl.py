@@ -26,7 +26,7 @@ from typing import Any, Protocol, cast
 
 from . import _core_py
 
-__all__ = ["Core", "core", "cores", "NO_EXTENSIONS"]
+__all__ = ["Core", "CoreFuture", "core", "cores", "NO_EXTENSIONS"]
 
 NO_EXTENSIONS = bool(os.environ.get("CONEXE_NO_EXTENSIONS"))
 
@@ -54,6 +54,11 @@ def _load_extension() -> Core | None:
     # Same names and signatures as the twin (checked by the parity tests).
     return cast(Core, extension)
 
+
+# The type of the futures a core makes (either core's, typed through the
+# twin): a concurrent.futures.Future plus what the APIs call on it
+# (_cancel_if_pending, _expire).
+CoreFuture = _core_py.Future
 
 cores: dict[str, Core] = {"py": _core_py}
 # Asked for the twin, the extension is never loaded: nothing of it (its

@@ -34,7 +34,7 @@ from typing import Any, Literal, NoReturn
 from . import _deadlines
 from ._errors import BrokenExecutor, QueueFull
 from ._group import TaskGroup
-from ._impl import Core
+from ._impl import Core, CoreFuture
 from ._impl import core as _default_core
 from ._options import (
     check_buffersize,
@@ -206,7 +206,7 @@ class ConcurrentExecutor(cf.ThreadPoolExecutor):
 
     def _submit_policy(
         self, fn: Any, args: tuple[Any, ...], kwargs: Any, priority: int, deadline: float
-    ) -> cf.Future[Any]:
+    ) -> CoreFuture:
         if self._broken:
             raise BrokenExecutor(self._broken)
         engine = self._engine
@@ -227,7 +227,7 @@ class ConcurrentExecutor(cf.ThreadPoolExecutor):
                 raise
         return self._run_in_caller(fn, args, kwargs)
 
-    def _run_in_caller(self, fn: Any, args: tuple[Any, ...], kwargs: Any) -> cf.Future[Any]:
+    def _run_in_caller(self, fn: Any, args: tuple[Any, ...], kwargs: Any) -> CoreFuture:
         fut = self._core.Future()
         fut.set_running_or_notify_cancel()
         try:

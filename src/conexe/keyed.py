@@ -31,7 +31,7 @@ from types import TracebackType
 from typing import Any, Literal
 
 from . import _deadlines
-from ._impl import Core
+from ._impl import Core, CoreFuture
 from ._impl import core as _default_core
 from ._options import check_max_workers, check_on_full, check_size
 from ._task import Task, check_timeout
@@ -219,7 +219,7 @@ class KeyedExecutor:
         priority: int,
         deadline: float,
         unique: bool,
-    ) -> cf.Future[Any] | None:
+    ) -> CoreFuture | None:
         return self._submit_keyed(  # type: ignore[no-any-return]
             key,
             fn,
