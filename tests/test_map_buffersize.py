@@ -12,7 +12,6 @@ from __future__ import annotations
 import gc
 import itertools
 import threading
-import time
 import weakref
 from collections.abc import Iterator
 from operator import add
@@ -20,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from support import Blocker
+from support import Blocker, wait_until
 
 
 class CountingIterator:
@@ -123,10 +122,7 @@ def test_the_next_item_is_read_before_next_waits_for_its_result(make_executor: A
     taken_before = source.taken
     waiter = threading.Thread(target=next, args=(results,))
     waiter.start()
-    for _ in range(1000):  # up to 10 s on a loaded machine
-        if source.taken > taken_before:
-            break
-        time.sleep(0.01)
+    wait_until(lambda: source.taken > taken_before, what="next() reading one more item")
     assert source.taken == taken_before + 1  # read while the head still runs
     blocker.release()
     waiter.join(10)
