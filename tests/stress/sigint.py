@@ -58,13 +58,17 @@ def busy(submit):
 
 
 def measure(wait):
-    sent = []
+    sent, go = [], threading.Event()
     def fire():
+        # Counted from just before the wait, not from this thread's start:
+        # on a loaded machine start() alone can outlast SETTLE.
+        go.wait()
         time.sleep(SETTLE)
         sent.append(time.monotonic())
         os.kill(os.getpid(), signal.SIGINT)
     threading.Thread(target=fire, daemon=True).start()
     try:
+        go.set()
         wait()
     except KeyboardInterrupt:
         caught = time.monotonic()
