@@ -20,17 +20,33 @@ def bind_core(cls: type, core: ModuleType) -> type:
 
 class Blocker:
     """A task that holds its worker until released: ``started`` is set when
-    it runs, ``release()`` lets it (and any other holder) return."""
+    it runs, ``release()`` lets it (and any other holder) return ``value``
+    (or ``then(value)``: a Runner passes its resource as ``value``), and
+    ``finished`` is set once a holder has returned. One instance can hold
+    several workers at once (submit it several times).
 
-    def __init__(self) -> None:
+        >>> import concurrent.futures as cf
+        >>> hold = Blocker()
+        >>> with cf.ThreadPoolExecutor(1) as ex:
+        ...     fut = ex.submit(hold, "done")
+        ...     assert hold.started.wait(10) and not fut.done()
+        ...     hold.release()
+        ...     fut.result(10)
+        'done'
+    """
+
+    def __init__(self, then: Callable[[Any], Any] | None = None) -> None:
+        self.then = then
         self.started = threading.Event()
         self.gate = threading.Event()
+        self.finished = threading.Event()
 
     def __call__(self, value: Any = None) -> Any:
         self.started.set()
         if not self.gate.wait(30):
             raise RuntimeError("Blocker was never released")
-        return value
+        self.finished.set()
+        return value if self.then is None else self.then(value)
 
     def release(self) -> None:
         self.gate.set()
