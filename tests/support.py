@@ -20,17 +20,44 @@ def bind_core(cls: type, core: ModuleType) -> type:
 
 class Blocker:
     """A task that holds its worker until released: ``started`` is set when
-    it runs, ``release()`` lets it (and any other holder) return."""
+    it runs, ``release()`` lets it (and any other holder) return ``value``
+    (or ``then(value)``: a Runner passes its resource as ``value``), and
+    ``finished`` is set once a holder has returned. One instance can hold
+    several workers at once (submit it several times); ``wait_started(n)``
+    waits for ``n`` of them to have started.
 
-    def __init__(self) -> None:
+        >>> import concurrent.futures as cf
+        >>> hold = Blocker()
+        >>> with cf.ThreadPoolExecutor(1) as ex:
+        ...     fut = ex.submit(hold, "done")
+        ...     assert hold.started.wait(10) and not fut.done()
+        ...     hold.release()
+        ...     fut.result(10)
+        'done'
+    """
+
+    def __init__(self, then: Callable[[Any], Any] | None = None) -> None:
+        self.then = then
+        self.starts = 0
+        self._counted = threading.Condition()
         self.started = threading.Event()
         self.gate = threading.Event()
+        self.finished = threading.Event()
 
     def __call__(self, value: Any = None) -> Any:
+        with self._counted:
+            self.starts += 1
+            self._counted.notify_all()
         self.started.set()
         if not self.gate.wait(30):
             raise RuntimeError("Blocker was never released")
-        return value
+        self.finished.set()
+        return value if self.then is None else self.then(value)
+
+    def wait_started(self, n: int, timeout: float = 10.0) -> bool:
+        """True once ``n`` calls have started, False after ``timeout`` s."""
+        with self._counted:
+            return self._counted.wait_for(lambda: self.starts >= n, timeout)
 
     def release(self) -> None:
         self.gate.set()

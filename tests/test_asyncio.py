@@ -77,10 +77,10 @@ def test_a_future_made_outside_any_loop_is_a_plain_concurrent_future(
 def test_a_future_bound_to_one_loop_can_be_awaited_from_another(make_executor: Any) -> None:
     ex = make_executor(2)
     handed: cf.Future[Any] = cf.Future()
-    release = threading.Event()
+    task = Blocker()
 
     async def producer() -> Any:
-        fut = asyncio.get_running_loop().run_in_executor(ex, release.wait, 10)
+        fut = asyncio.get_running_loop().run_in_executor(ex, task, True)
         handed.set_result(fut)
         return await fut
 
@@ -91,7 +91,7 @@ def test_a_future_bound_to_one_loop_can_be_awaited_from_another(make_executor: A
     with cf.ThreadPoolExecutor(1) as side:
         produced = side.submit(run, producer())
         fut = handed.result(10)
-        release.set()
+        task.release()
         assert run(consumer(fut)) is True
         assert produced.result(10) is True
 
@@ -121,8 +121,8 @@ def test_gather_wait_as_completed_and_shield(make_executor: Any) -> None:
 def test_completions_reach_the_loop_in_one_wakeup_per_batch(make_executor: Any) -> None:
     ex = make_executor(2)
     n = 500
-    gate = threading.Event()
-    blockers = [ex.submit(gate.wait, 30) for _ in range(2)]  # hold both workers
+    hold = Blocker()
+    blockers = [ex.submit(hold, True) for _ in range(2)]  # hold both workers
 
     async def main() -> int:
         loop = asyncio.get_running_loop()
@@ -138,7 +138,7 @@ def test_completions_reach_the_loop_in_one_wakeup_per_batch(make_executor: Any) 
         futs = [loop.run_in_executor(ex, abs, -i) for i in range(n)]
         gathered = asyncio.gather(*futs)  # asyncio's callbacks are in place
         # Every task completes while the loop thread is busy here.
-        gate.set()
+        hold.release()
         cf.wait(futs, timeout=30)
         assert await gathered == list(range(n))
         return wakeups
@@ -154,15 +154,10 @@ def test_wait_for_times_out_promptly_while_the_task_runs_on(
     make_executor: Any, wait_until: Any
 ) -> None:
     ex = make_executor(1)
-    release, finished = threading.Event(), threading.Event()
-
-    def blocking() -> str:
-        release.wait(30)
-        finished.set()
-        return "late"
+    task = Blocker()
 
     async def main() -> Any:
-        fut = asyncio.get_running_loop().run_in_executor(ex, blocking)
+        fut = asyncio.get_running_loop().run_in_executor(ex, task, "late")
         t0 = time.monotonic()
         with pytest.raises(asyncio.TimeoutError):
             await asyncio.wait_for(fut, 0.1)
@@ -171,10 +166,10 @@ def test_wait_for_times_out_promptly_while_the_task_runs_on(
     fut, waited = run(main())
     assert waited < 5
     assert fut.cancelled()
-    assert not finished.is_set()  # it still runs: threads can't be stopped
+    assert not task.finished.is_set()  # it still runs: threads can't be stopped
     assert ex.stats().running == 1
-    release.set()
-    assert finished.wait(10)
+    task.release()
+    assert task.finished.wait(10)
     wait_until(lambda: ex.stats().running == 0, what="the task to end")
     s = ex.stats()
     # It ran to its end: counted as completed, its outcome dropped.
@@ -187,19 +182,19 @@ def test_cancelling_the_awaiting_task_cancels_a_queued_task(
     make_executor: Any, wait_until: Any
 ) -> None:
     ex = make_executor(1)
-    release = threading.Event()
+    hold = Blocker()
     ran: list[int] = []
 
     async def main() -> Any:
         loop = asyncio.get_running_loop()
-        blocker = loop.run_in_executor(ex, release.wait, 30)
+        blocker = loop.run_in_executor(ex, hold, True)
         queued = loop.run_in_executor(ex, ran.append, 1)
         task = asyncio.ensure_future(queued)
         await asyncio.sleep(0)
         task.cancel("no longer needed")
         with pytest.raises(asyncio.CancelledError) as info:
             await task
-        release.set()
+        hold.release()
         await blocker
         return queued, info.value
 
@@ -214,11 +209,11 @@ def test_a_cancelled_future_raises_asyncios_error_inside_its_loop_and_cf_outside
     make_executor: Any,
 ) -> None:
     ex = make_executor(1)
-    release = threading.Event()
+    task = Blocker()
 
     async def main() -> Any:
         loop = asyncio.get_running_loop()
-        blocker = loop.run_in_executor(ex, release.wait, 30)
+        blocker = loop.run_in_executor(ex, task, True)
         fut = loop.run_in_executor(ex, abs, -1)
         assert fut.cancel("why")
         assert not fut.cancel()  # asyncio: a done future can't be cancelled
@@ -228,7 +223,7 @@ def test_a_cancelled_future_raises_asyncios_error_inside_its_loop_and_cf_outside
             fut.exception()
         results = await asyncio.gather(fut, return_exceptions=True)
         assert isinstance(results[0], asyncio.CancelledError)
-        release.set()
+        task.release()
         await blocker
         return fut
 
@@ -299,14 +294,14 @@ def test_asyncio_callbacks_run_in_the_loop_thread_in_their_context(make_executor
 
     async def main() -> Any:
         loop = asyncio.get_running_loop()
-        release = threading.Event()
-        fut = loop.run_in_executor(ex, release.wait, 30)
+        task = Blocker()
+        fut = loop.run_in_executor(ex, task, True)
         ctx = contextvars.copy_context()
         ctx.run(var.set, "from-context")
         fut.add_done_callback(
             lambda f: seen.append((threading.get_ident(), var.get())), context=ctx
         )
-        release.set()
+        task.release()
         await fut
         await asyncio.sleep(0)
         done = loop.run_in_executor(ex, abs, -1)
@@ -330,15 +325,15 @@ def test_remove_done_callback_counts_registrations(make_executor: Any) -> None:
 
     async def main() -> Any:
         loop = asyncio.get_running_loop()
-        release = threading.Event()
-        fut = loop.run_in_executor(ex, release.wait, 30)
+        task = Blocker()
+        fut = loop.run_in_executor(ex, task, True)
         fut.add_done_callback(cb)
         fut.add_done_callback(cb)
         assert fut.remove_done_callback(cb) == 2
         assert fut.remove_done_callback(cb) == 0
         done, pending = await asyncio.wait([fut], timeout=0.01)  # adds and removes its own
         assert pending == {fut}
-        release.set()
+        task.release()
         await fut
         await asyncio.sleep(0)
 
@@ -361,10 +356,10 @@ def test_an_asyncio_callback_that_raises_goes_to_the_loop_exception_handler(
     async def main() -> Any:
         loop = asyncio.get_running_loop()
         loop.set_exception_handler(lambda loop, context: errors.append(context))
-        release = threading.Event()
-        fut = loop.run_in_executor(ex, release.wait, 30)
+        task = Blocker()
+        fut = loop.run_in_executor(ex, task, True)
         fut.add_done_callback(bad)
-        release.set()
+        task.release()
         return await fut
 
     assert run(main()) is True
@@ -375,16 +370,16 @@ def test_a_loop_closed_before_the_task_ends_loses_nothing_else(
     make_executor: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     ex = make_executor(1)
-    release = threading.Event()
+    task = Blocker()
     never: list[int] = []
 
     async def main() -> Any:
-        fut = asyncio.get_running_loop().run_in_executor(ex, release.wait, 30)
+        fut = asyncio.get_running_loop().run_in_executor(ex, task, True)
         fut.add_done_callback(lambda f: never.append(1))
         return fut
 
     fut = run(main())  # the loop is closed now, the task still running
-    release.set()
+    task.release()
     assert fut.result(10) is True  # concurrent.futures callers still get it
     assert ex.submit(abs, -2).result(10) == 2
     assert never == []  # the closed loop's callback is dropped, as asyncio does
@@ -407,25 +402,24 @@ def test_futures_accept_attributes(make_executor: Any) -> None:
 
 def test_keyed_order_holds_when_asyncio_abandons_a_running_head(core: ModuleType) -> None:
     keyed = bind_core(KeyedExecutor, core)(4)
-    started, release = threading.Event(), threading.Event()
+    hold = Blocker()
     log: list[str] = []
 
     def head() -> None:
         log.append("head start")
-        started.set()
-        release.wait(30)
+        hold()
         log.append("head end")
 
     async def main() -> Any:
         first = keyed.submit("k", head)
-        assert await asyncio.to_thread(started.wait, 30)
+        assert await asyncio.to_thread(hold.started.wait, 30)
         with pytest.raises(asyncio.TimeoutError):  # asyncio abandons the running head
             await asyncio.wait_for(first, 0.05)
         second = keyed.submit("k", log.append, "second")
         stats = keyed.stats()
         assert (stats.pending, stats.running) == (1, 1)  # behind the running head
         assert log == ["head start"]
-        release.set()
+        hold.release()
         await second
         return first
 

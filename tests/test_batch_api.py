@@ -154,12 +154,12 @@ def test_close_after_start_runs_everything_enqueued(make_executor: Any) -> None:
 
 def test_wait_for_completion_timeout_keeps_the_batch(make_executor: Any) -> None:
     ex = make_executor(1)
-    gate = threading.Event()
+    slow = Blocker()
     ex.start_execution()
-    ex.enqueue_task(Task("slow", gate.wait, (30,)))
+    ex.enqueue_task(Task("slow", slow, (True,)))
     with pytest.raises(TimeoutError, match="1 tasks of the batch are not done"):
         ex.wait_for_completion(timeout=0.05)
-    gate.set()
+    slow.release()
     assert ex.wait_for_completion(timeout=10)["slow"].value is True
 
 

@@ -21,6 +21,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from conexe import QueueFull
 from conexe._impl import cores
+from support import Blocker
 
 MAX_QUEUE = 12
 PRIORITIES = st.sampled_from([-1, 0, 0, 2, 5])
@@ -77,10 +78,9 @@ def make_machine(core: ModuleType) -> type[RuleBasedStateMachine]:
             self.engine.add_workers(1)
             self.thread = threading.Thread(target=self.engine.worker_loop, args=(self.worker,))
             self.thread.start()
-            self.gate = threading.Event()
-            started = threading.Event()
-            self.engine.submit(lambda: (started.set(), self.gate.wait()), (), None)
-            assert started.wait(10)
+            self.gate = Blocker()
+            self.engine.submit(self.gate, (), None)
+            assert self.gate.started.wait(10)
             self.model = Model()
             self.ran: list[int] = []
             self.futures: dict[int, Any] = {}
@@ -147,7 +147,7 @@ def make_machine(core: ModuleType) -> type[RuleBasedStateMachine]:
             assert s["rejected"] == self.rejected
 
         def teardown(self) -> None:
-            self.gate.set()
+            self.gate.release()
             for fut in self.futures.values():
                 if not fut.cancelled():
                     fut.result(timeout=10)

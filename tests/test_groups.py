@@ -4,7 +4,6 @@ tasks, and an ExceptionGroup on leaving the ``with`` block. Both cores."""
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import pytest
@@ -29,13 +28,13 @@ def test_group_waits_for_all_its_tasks_and_gives_results_in_order(make_executor:
 
 def test_group_wait_returns_false_on_timeout_and_true_when_done(make_executor: Any) -> None:
     ex = make_executor(1)
-    gate = threading.Event()
+    hold = Blocker()
     g = ex.group()
-    g.submit(gate.wait, 30)
+    g.submit(hold, True)
     assert g.wait(timeout=0.05) is False
     with pytest.raises(TimeoutError):
         g.results(timeout=0.05)
-    gate.set()
+    hold.release()
     assert g.wait(timeout=10) is True
     assert g.results() == [True]
 
@@ -81,11 +80,11 @@ def test_fail_fast_cancels_the_tasks_that_have_not_started(make_executor: Any) -
     ran: list[int] = []
     with pytest.raises(ExceptionGroup) as info:
         with ex.group(fail_fast=True) as g:
-            gate = threading.Event()
-            g.submit(gate.wait, 30)  # holds the only worker
+            hold = Blocker()
+            g.submit(hold)  # holds the only worker
             g.submit(fail, "boom")
             later = [g.submit(ran.append, i) for i in range(5)]
-            gate.set()
+            hold.release()
     assert [str(e) for e in info.value.exceptions] == ["boom"]
     assert ran == []
     assert all(f.cancelled() for f in later)

@@ -116,20 +116,15 @@ def test_twenty_producers_keep_their_order_per_key_and_never_overlap(Keyed: Any)
 
 
 def test_cancel_futures_accounts_for_every_task_and_wakes_waiters(Keyed: Any) -> None:
-    gate = threading.Event()
-    executed = []
-
-    def task(i: int) -> None:
-        gate.wait(WAIT)
-        executed.append(i)
-
+    executed: list[int] = []
+    task = Blocker(then=executed.append)
     ex = Keyed(max_workers=2)
     futures = [ex.submit(i % 3, task, i) for i in range(100)]
     woke = threading.Event()
     waiter = threading.Thread(target=lambda: (cf.wait([futures[-1]], timeout=WAIT), woke.set()))
     waiter.start()
     ex.shutdown(wait=False, cancel_futures=True)
-    gate.set()
+    task.release()
     ex.shutdown(wait=True)
     waiter.join(WAIT)
     assert woke.is_set()
@@ -164,23 +159,17 @@ def test_blocked_key_never_delays_another_key_while_a_worker_is_free(Keyed: Any)
 
 
 def test_a_slow_key_holds_at_most_one_worker(Keyed: Any) -> None:
-    gate = threading.Event()
-    started = threading.Semaphore(0)
-
-    def slow() -> None:
-        started.release()
-        gate.wait(WAIT)
-
+    slow = Blocker()
     with Keyed(max_workers=3) as ex:
         try:
             for _ in range(10):
                 ex.submit("slow", slow)
-            assert started.acquire(timeout=WAIT)
+            assert slow.started.wait(WAIT)
             results = [ex.submit(k, str, k) for k in range(30)]
             assert [f.result(timeout=WAIT) for f in results] == [str(k) for k in range(30)]
             assert ex.stats().running == 1
         finally:
-            gate.set()
+            slow.release()
 
 
 # -- failures, keys, dedup ----------------------------------------------------------------
@@ -287,25 +276,18 @@ def test_submit_unique_refuses_a_key_with_a_queued_task(Keyed: Any) -> None:
 
 
 def test_submit_unique_refuses_a_key_with_a_running_task(Keyed: Any) -> None:
-    gate = threading.Event()
-    running = threading.Event()
-
-    def job() -> str:
-        running.set()
-        gate.wait(WAIT)
-        return "done"
-
+    job = Blocker(then=lambda _: "done")
     with Keyed(max_workers=2) as ex:
         try:
             first = ex.submit_unique("job", job)
             assert first is not None
-            assert running.wait(WAIT)
+            assert job.started.wait(WAIT)
             assert ex.submit_unique("job", job) is None
             # A plain submit still queues behind it.
             behind = ex.submit("job", str, "behind")
             assert ex.submit_unique("job", job) is None
         finally:
-            gate.set()
+            job.release()
         assert first.result(timeout=WAIT) == "done"
         assert behind.result(timeout=WAIT) == "behind"
         # Free again as soon as the key's last future is done.
@@ -506,25 +488,19 @@ def test_submit_after_shutdown_raises_runtime_error(Keyed: Any) -> None:
 
 
 def test_stats_show_workers_pending_running_and_active_keys(Keyed: Any) -> None:
-    gate = threading.Event()
-    running = threading.Semaphore(0)
-
-    def hold() -> None:
-        running.release()
-        gate.wait(WAIT)
-
+    hold = Blocker()
     with Keyed(max_workers=2) as ex:
         try:
             for key in ("a", "b", "c"):
                 ex.submit(key, hold)
                 ex.submit(key, hold)
-            assert running.acquire(timeout=WAIT) and running.acquire(timeout=WAIT)
+            assert hold.wait_started(2, WAIT)
             s = ex.stats()
             assert isinstance(s, conexe.KeyedStats)
             assert (s.workers, s.running, s.pending, s.active_keys) == (2, 2, 4, 3)
             assert s.submitted == 6
         finally:
-            gate.set()
+            hold.release()
     s = ex.stats()
     assert (s.completed, s.pending, s.running, s.active_keys) == (6, 0, 0, 0)
     with pytest.raises(AttributeError):

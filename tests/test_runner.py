@@ -226,16 +226,15 @@ def test_submit_after_stop_raises_runtime_error(R: Any, res: Resources) -> None:
 
 
 def test_bounded_queue_raises_queue_full(R: Any, res: Resources) -> None:
-    gate = threading.Event()
+    hold = Blocker(then=lambda r: True)
     with R(res.create, res.destroy, max_queue_size=1) as runner:
-        running = threading.Event()
-        first = runner.submit(lambda r: (running.set(), gate.wait()))
-        running.wait()
+        first = runner.submit(hold)
+        assert hold.started.wait(DEADLINE)
         second = runner.submit(lambda r: 2)
         with pytest.raises(QueueFull):
             runner.submit(lambda r: 3)
-        gate.set()
-        assert first.result()[1] and second.result() == 2
+        hold.release()
+        assert first.result() and second.result() == 2
 
 
 def test_full_queue_caller_runs_on_a_temporary_resource(R: Any, res: Resources) -> None:
@@ -553,10 +552,10 @@ def test_run_task_raises_the_creation_error_when_no_resource_can_be_made(
 def test_stop_lets_queued_and_running_tasks_finish_on_live_resources(
     R: Any, res: Resources
 ) -> None:
-    gate, running = threading.Event(), threading.Event()
+    hold = Blocker(then=lambda r: r.alive)
     runner = R(res.create, res.destroy, worker_count=1, resource_pool_size=1)
-    first = runner.submit(lambda r: (running.set(), gate.wait(), r.alive)[2])
-    running.wait()
+    first = runner.submit(hold)
+    assert hold.started.wait(DEADLINE)
     queued = [runner.submit(lambda r: r.alive) for _ in range(5)]
     stopper = threading.Thread(target=runner.stop)
     stopper.start()
@@ -564,7 +563,7 @@ def test_stop_lets_queued_and_running_tasks_finish_on_live_resources(
     with pytest.raises(RuntimeError):
         runner.submit(lambda r: r)
     assert not any(f.done() for f in queued)
-    gate.set()
+    hold.release()
     stopper.join()
     assert first.result() is True and [f.result() for f in queued] == [True] * 5
     res.assert_all_destroyed_once()
@@ -576,25 +575,25 @@ def test_stop_lets_queued_and_running_tasks_finish_on_live_resources(
 def test_stop_with_timeout_raises_while_busy_and_can_be_called_again(
     R: Any, res: Resources
 ) -> None:
-    gate, running = threading.Event(), threading.Event()
+    hold = Blocker(then=lambda r: True)
     runner = R(res.create, res.destroy)
-    fut = runner.submit(lambda r: (running.set(), gate.wait()))
-    running.wait()
+    fut = runner.submit(hold)
+    assert hold.started.wait(DEADLINE)
     with pytest.raises(TimeoutError, match="still busy"):
         runner.stop(timeout=0)
-    gate.set()
+    hold.release()
     runner.stop()
-    assert fut.result()[1] is True
+    assert fut.result() is True
     res.assert_all_destroyed_once()
 
 
 def test_kill_cancels_queued_tasks_wakes_waiters_and_lets_running_finish(
     R: Any, res: Resources
 ) -> None:
-    gate, running = threading.Event(), threading.Event()
+    hold = Blocker(then=lambda r: r.alive)
     runner = R(res.create, res.destroy, worker_count=1, resource_pool_size=1)
-    first = runner.submit(lambda r: (running.set(), gate.wait(), r.alive)[2])
-    running.wait()
+    first = runner.submit(hold)
+    assert hold.started.wait(DEADLINE)
     queued = [runner.submit(lambda r: r) for _ in range(4)]
     waiter_error: list[BaseException] = []
 
@@ -614,7 +613,7 @@ def test_kill_cancels_queued_tasks_wakes_waiters_and_lets_running_finish(
     assert isinstance(waiter_error[0], cf.CancelledError)
     assert all(f.cancelled() for f in queued)
     assert not first.done()
-    gate.set()
+    hold.release()
     killer.join()
     assert first.result() is True
     assert cancelled == [5]
@@ -633,7 +632,7 @@ def test_context_manager_stops_and_destroys_everything(R: Any, res: Resources) -
 
 
 def test_bursting_adds_workers_up_to_the_max_then_they_leave(R: Any, res: Resources) -> None:
-    gate = threading.Event()
+    hold = Blocker()
     runner = R(
         res.create,
         res.destroy,
@@ -644,14 +643,14 @@ def test_bursting_adds_workers_up_to_the_max_then_they_leave(R: Any, res: Resour
         max_worker_count=3,
     )
     wait_until(lambda: runner.stats().active_workers == 1, "the base worker")
-    futs = [runner.submit(lambda r: (gate.wait(), r)[1]) for _ in range(6)]
+    futs = [runner.submit(hold) for _ in range(6)]
     # 1 running, 5 queued > 2: two burst workers join and take a task each.
     wait_until(lambda: runner.stats().burst_workers == 2, "2 burst workers")
     wait_until(lambda: runner.stats().running == 3, "3 running tasks")
     s = runner.stats()
     assert (s.active_workers, s.base_workers, s.queued_tasks) == (3, 1, 3)
     assert len(res.created) == 3  # never more than max_worker_count
-    gate.set()
+    hold.release()
     used = {f.result() for f in futs}
     wait_until(lambda: runner.stats().burst_workers == 0, "the burst workers to leave")
     wait_until(lambda: len(res.destroyed) == 2, "the burst resources destroyed")
@@ -663,7 +662,7 @@ def test_bursting_adds_workers_up_to_the_max_then_they_leave(R: Any, res: Resour
 
 
 def test_burst_workers_finish_their_task_before_leaving(R: Any, res: Resources) -> None:
-    gate = threading.Event()
+    hold = Blocker(then=lambda r: r.alive)
     runner = R(
         res.create,
         res.destroy,
@@ -673,12 +672,12 @@ def test_burst_workers_finish_their_task_before_leaving(R: Any, res: Resources) 
         burst_interval=0.005,
     )
     wait_until(lambda: runner.stats().active_workers == 1, "the base worker")
-    futs = [runner.submit(lambda r: (gate.wait(), r.alive)[1]) for _ in range(3)]
+    futs = [runner.submit(hold) for _ in range(3)]
     wait_until(lambda: runner.stats().running == 3, "3 running tasks")
     # Nothing is queued now: the monitor tells the burst workers to go, but
     # they hold their resources until their task is done.
     assert runner.stats().burst_workers == 2
-    gate.set()
+    hold.release()
     assert [f.result() for f in futs] == [True, True, True]
     wait_until(lambda: runner.stats().burst_workers == 0, "the burst workers to leave")
     runner.stop()
@@ -686,12 +685,12 @@ def test_burst_workers_finish_their_task_before_leaving(R: Any, res: Resources) 
 
 
 def test_no_burst_monitor_without_a_threshold(R: Any, res: Resources) -> None:
-    gate = threading.Event()
+    hold = Blocker()
     with R(res.create, res.destroy, thread_name_prefix="nob") as runner:
-        futs = [runner.submit(lambda r: gate.wait()) for _ in range(20)]
+        futs = [runner.submit(hold) for _ in range(20)]
         names = [t.name for t in threading.enumerate() if t.name.startswith("nob")]
         assert names and not any(n.endswith("_burst") for n in names)
-        gate.set()
+        hold.release()
         cf.wait(futs)
     assert len(res.created) == 1
 

@@ -98,21 +98,16 @@ def test_task_started_before_its_deadline_runs_normally(make_executor: Any) -> N
 
 def test_deadline_does_not_cut_a_task_that_already_runs(make_executor: Any) -> None:
     ex = make_executor(1)
-    started, gate = threading.Event(), threading.Event()
-
-    def slow() -> str:
-        started.set()
-        gate.wait(30)
-        return "done"
+    slow = Blocker(then=lambda _: "done")
 
     # Warm the worker first: a loaded CI machine can take longer than a
     # short deadline to start a thread, and then the task rightly expires.
     assert ex.submit(int, "1").result(timeout=10) == 1
     fut = ex.submit_task(Task("slow", slow, start_timeout=0.5))
-    assert started.wait(10)
+    assert slow.started.wait(10)
     # Past its start deadline while running: it still completes.
     assert not threading.Event().wait(0.6)
-    gate.set()
+    slow.release()
     assert fut.result(timeout=10) == "done"
 
 

@@ -61,10 +61,10 @@ def test_wait_first_completed_returns_as_soon_as_one_is_done(make_executor: Any)
     ex = make_executor(2)
     blocker = Blocker()
     slow = ex.submit(blocker)
-    gate = threading.Event()
-    second = ex.submit(gate.wait, 10)
+    quick = Blocker()
+    second = ex.submit(quick, True)
     assert blocker.started.wait(10)
-    threading.Timer(0.05, gate.set).start()
+    threading.Timer(0.05, quick.release).start()
     done, not_done = cf.wait([slow, second], timeout=10, return_when=cf.FIRST_COMPLETED)
     assert done == {second} and not_done == {slow}
     assert no_waiters_left([slow, second])
@@ -86,16 +86,11 @@ def test_wait_first_exception_stops_at_the_first_failure(make_executor: Any) -> 
     ex = make_executor(3)
     blocker = Blocker()
     slow = ex.submit(blocker)
-    gate = threading.Event()
-
-    def fail_later() -> None:
-        gate.wait(10)
-        boom("later")
-
+    fail_later = Blocker(then=lambda _: boom("later"))
     failing = ex.submit(fail_later)
     fine = ex.submit(abs, -2)
     assert blocker.started.wait(10)
-    threading.Timer(0.05, gate.set).start()
+    threading.Timer(0.05, fail_later.release).start()
     done, not_done = cf.wait([slow, failing, fine], timeout=10, return_when=cf.FIRST_EXCEPTION)
     assert failing in done and fine in done and not_done == {slow}
     assert isinstance(failing.exception(), ValueError)
@@ -141,15 +136,15 @@ def test_wait_rejects_an_unknown_return_when(make_executor: Any) -> None:
 # -- as_completed() ------------------------------------------------------------------
 def test_as_completed_yields_each_future_once_as_it_completes(make_executor: Any) -> None:
     ex = make_executor(4)
-    gates = [threading.Event() for _ in range(3)]
-    futs = [ex.submit(g.wait, 10) for g in gates]
+    gates = [Blocker() for _ in range(3)]
+    futs = [ex.submit(g, True) for g in gates]
     done_first = ex.submit(abs, -7)
     cf.wait([done_first])
     order = []
     it = cf.as_completed([*futs, done_first, done_first], timeout=10)
     order.append(next(it))
     for g in reversed(gates):  # release 2, 1, 0: they complete in that order
-        g.set()
+        g.release()
         order.append(next(it))
     assert list(it) == []
     assert order == [done_first, futs[2], futs[1], futs[0]]
@@ -301,7 +296,7 @@ def test_cancelling_a_queued_future_wakes_wait_and_as_completed(make_executor: A
     threads = [threading.Thread(target=wait_first), threading.Thread(target=iterate)]
     for t in threads:
         t.start()
-    time.sleep(0.05)  # both are (most likely) blocked by now; either way works
+    wait_until(lambda: len(queued._waiters) == 2, what="wait() and as_completed() to block")
     assert queued.cancel()
     for t in threads:
         t.join(10)

@@ -18,6 +18,7 @@ import pytest
 
 import conexe
 from conexe._impl import cores
+from support import wait_until
 
 WORKERS = 2
 
@@ -72,17 +73,22 @@ class Backend:
             return lambda: None
         import _dask_tasks
 
+        def on_scheduler(key: Any) -> bool:
+            return bool(self.client.run_on_scheduler(_dask_tasks.scheduler_knows, key))
+
+        def held_by_a_worker() -> bool:
+            return any(self.client.run(_dask_tasks.worker_holds, keys).values())
+
         keys = [ex._pending[fut].key for fut in futures]
         for key in keys:  # the submission first (a cancel could overtake it)
-            while not self.client.run_on_scheduler(_dask_tasks.scheduler_knows, key):
-                pass
+            wait_until(lambda key=key: on_scheduler(key), what=f"the scheduler to know {key}")
 
         def wait() -> None:
             for key in keys:
-                while self.client.run_on_scheduler(_dask_tasks.scheduler_knows, key):
-                    pass
-            while any(self.client.run(_dask_tasks.worker_holds, keys).values()):
-                pass
+                wait_until(
+                    lambda key=key: not on_scheduler(key), what=f"the scheduler to drop {key}"
+                )
+            wait_until(lambda: not held_by_a_worker(), what="the workers to drop the tasks")
 
         return wait
 

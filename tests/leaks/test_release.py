@@ -30,7 +30,7 @@ import pytest
 
 import conexe
 from conexe import Task
-from support import bind_core, let_worker_run
+from support import Blocker, bind_core, let_worker_run
 
 KINDS = ("concurrent", "keyed", "runner")
 WAIT = 30.0
@@ -66,7 +66,7 @@ class Kit:
 
     def __init__(self, kind: str, core: ModuleType, **kwargs: Any) -> None:
         self.kind = kind
-        self.gate = threading.Event()
+        self.gate = Blocker()
         if kind == "concurrent":
             self.ex = bind_core(conexe.ConcurrentExecutor, core)(1, **kwargs)
         elif kind == "keyed":
@@ -88,21 +88,15 @@ class Kit:
 
     def block(self) -> Any:
         """Occupy the only worker until release()."""
-        started = threading.Event()
-
-        def hold() -> None:
-            started.set()
-            self.gate.wait(WAIT)
-
-        fut = self.submit(hold)
-        assert started.wait(WAIT)
+        fut = self.submit(self.gate)
+        assert self.gate.started.wait(WAIT)
         return fut
 
     def release(self) -> None:
-        self.gate.set()
+        self.gate.release()
 
     def close(self, cancel: bool = False) -> None:
-        self.gate.set()
+        self.gate.release()
         if self.kind == "runner":
             self.ex.kill() if cancel else self.ex.stop()
         else:

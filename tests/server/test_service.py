@@ -14,24 +14,24 @@ import pytest
 import conexe
 from conexe.server._schema import TaskSpec
 from conexe.server.service import TaskService
-from support import bind_core
+from support import Blocker, bind_core
 
 from .conftest import wait_until
 
 
 @pytest.fixture
-def gate() -> Iterator[threading.Event]:
+def gate() -> Iterator[Blocker]:
     """Handler tasks ``wait`` block until the gate opens (at teardown at the latest)."""
-    event = threading.Event()
-    yield event
-    event.set()
+    hold = Blocker()
+    yield hold
+    hold.release()
 
 
 @pytest.fixture
-def make(core: ModuleType, gate: threading.Event) -> Iterator[Callable[..., TaskService]]:
+def make(core: ModuleType, gate: Blocker) -> Iterator[Callable[..., TaskService]]:
     made: list[TaskService] = []
     handlers = {
-        "wait": lambda: gate.wait(30),
+        "wait": lambda: gate(True),
         "echo": lambda x: x,
         "fail": lambda: 1 / 0,
         "opaque": lambda: object(),
@@ -49,7 +49,7 @@ def make(core: ModuleType, gate: threading.Event) -> Iterator[Callable[..., Task
         return svc
 
     yield make_service
-    gate.set()
+    gate.release()
     for svc in made:
         svc.close()
 
@@ -83,7 +83,7 @@ def test_name_is_free_once_the_task_ended(make: Callable[..., TaskService]) -> N
 
 
 def test_full_queue_refuses_the_rest_of_the_batch(
-    make: Callable[..., TaskService], gate: threading.Event
+    make: Callable[..., TaskService], gate: Blocker
 ) -> None:
     svc = make(pool=1, queue=2)
     svc.submit_batch([waiting("run")])
@@ -93,13 +93,11 @@ def test_full_queue_refuses_the_rest_of_the_batch(
     assert out.refused == ["p3", "p4"]
     assert out.duplicate == ["run"]  # a duplicate even though the queue is full
     assert out.to_json()["RefusedTasks"] == 2
-    gate.set()
+    gate.release()
     wait_until(lambda: not svc.running() and not svc.pending(), what="the queue to empty")
 
 
-def test_listings_agree_with_the_executor(
-    make: Callable[..., TaskService], gate: threading.Event
-) -> None:
+def test_listings_agree_with_the_executor(make: Callable[..., TaskService], gate: Blocker) -> None:
     svc = make(pool=2, queue=10)
     svc.submit_batch([waiting(f"t{i}") for i in range(6)])
 
@@ -110,7 +108,7 @@ def test_listings_agree_with_the_executor(
 
     wait_until(settled, what="2 running and 4 pending, in the listings and the executor")
     assert names(svc.pending()) == ["t2", "t3", "t4", "t5"]
-    gate.set()
+    gate.release()
     wait_until(lambda: svc.counts()["done"] == 6, what="all done")
     assert svc.stats()["executor"]["completed"] == 6
 
@@ -161,12 +159,12 @@ def test_history_counts_ended_tasks(make: Callable[..., TaskService]) -> None:
 
 
 def test_stop_cancels_pending_and_waits_for_running(
-    make: Callable[..., TaskService], gate: threading.Event
+    make: Callable[..., TaskService], gate: Blocker
 ) -> None:
     svc = make(pool=1)
     svc.submit_batch([waiting("r"), waiting("p1"), waiting("p2")])
     wait_until(lambda: names(svc.running()) == ["r"], what="r running")
-    threading.Timer(0.05, gate.set).start()
+    threading.Timer(0.05, gate.release).start()
     report = svc.stop(grace=30)
     assert report.cancelled_pending == ["p1", "p2"]
     assert (report.finished, report.interrupted, report.still_running) == (1, [], [])

@@ -13,7 +13,7 @@ from types import ModuleType
 
 import conexe
 from conexe import Task
-from support import bind_core
+from support import Blocker, bind_core
 
 
 def test_cancel_futures_racing_start_deadlines_counts_each_task_once(core: ModuleType) -> None:
@@ -35,17 +35,17 @@ def test_cancel_futures_racing_start_deadlines_counts_each_task_once(core: Modul
 def _attempts(Ex: type, mismatches: list[tuple[int, ...]]) -> None:
     for attempt in range(150):
         ex = Ex(1)
-        gate = threading.Event()
+        gate = Blocker()
         # The gate's own task counts too: on a loaded machine the worker may
         # not have taken it yet when the shutdown cancels what is queued.
-        futs = [ex.submit(gate.wait, 10)]
+        futs = [ex.submit(gate, True)]
         futs += [
             ex.submit_task(Task("t", int, start_timeout=0.002 + (i % 20) * 0.0001))
             for i in range(200)
         ]
         time.sleep(0.002)  # land the shutdown among the deadlines
         ex.shutdown(wait=False, cancel_futures=True)
-        gate.set()
+        gate.release()
         ex.shutdown(wait=True)
         s = ex.stats()
         cancelled = sum(f.cancelled() for f in futs)
