@@ -20,4 +20,20 @@ static inline void conexe_store_release(int *p, int value)
     __atomic_store_n(p, value, __ATOMIC_RELEASE);
 }
 
+/* The owner of a future's _condition (FutureCondition), read without its
+ * lock by take(): relaxed is enough, since a thread only compares it with
+ * its own ident, which only it stores, so it sees that value exactly when
+ * it holds the lock. The access must be atomic all the same: another
+ * thread may be storing its own ident, or 0, at that moment.
+ */
+static inline unsigned long conexe_load_relaxed_ulong(const unsigned long *p)
+{
+    return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+static inline void conexe_store_relaxed_ulong(unsigned long *p, unsigned long value)
+{
+    __atomic_store_n(p, value, __ATOMIC_RELAXED);
+}
+
 #endif /* CONEXE_ATOMIC_H */

@@ -42,11 +42,13 @@ cdef class FutureCondition:
     # A future's _condition: a reentrant lock, plus a threading.Condition
     # over it made only if someone waits on or notifies it.
     cdef PyThread_type_lock lock
-    cdef unsigned long owner        # thread holding it, 0: free
+    cdef unsigned long owner        # thread holding it, 0: free (atomic: owned_by)
     cdef Py_ssize_t depth           # the owner's nested acquires
     cdef list waiting               # locks of the threads in wait(), made lazily
 
     cdef int take(self, double timeout) except -1
+    cdef bint owned_by(self, unsigned long me) noexcept
+    cdef void set_owner(self, unsigned long ident) noexcept
     cdef int drop(self) except -1
     cdef int notify_waiting(self) except -1
 

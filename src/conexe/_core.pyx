@@ -93,6 +93,8 @@ from ._errors import MaxRetriesExceeded, QueueFull
 cdef extern from "conexe/atomic.h" nogil:
     int conexe_load_acquire(const int *p)
     void conexe_store_release(int *p, int value)
+    unsigned long conexe_load_relaxed_ulong(const unsigned long *p)
+    void conexe_store_relaxed_ulong(unsigned long *p, unsigned long value)
 
 cdef extern from "Python.h":
     void PyObject_GC_Track(object op)
@@ -514,21 +516,29 @@ cdef class FutureCondition:
     cdef int take(self, double timeout) except -1:
         """Acquire (``timeout`` < 0: forever); 1 if acquired, 0 if not."""
         cdef unsigned long me = PyThread_get_thread_ident()
-        if self.owner == me:  # only this thread stores its own ident
+        if self.owned_by(me):
             self.depth += 1
             return 1
         if acquire_timed(self.lock, timeout) != 1:
             return 0
-        self.owner = me
+        self.set_owner(me)
         self.depth = 1
         return 1
 
+    cdef bint owned_by(self, unsigned long me) noexcept:
+        """Whether thread ``me`` holds the lock. Read without the lock (by
+        anyone), written only by its holder: atomic, see conexe/atomic.h."""
+        return conexe_load_relaxed_ulong(&self.owner) == me
+
+    cdef void set_owner(self, unsigned long ident) noexcept:
+        conexe_store_relaxed_ulong(&self.owner, ident)
+
     cdef int drop(self) except -1:
-        if self.depth == 0 or self.owner != PyThread_get_thread_ident():
+        if not self.owned_by(PyThread_get_thread_ident()) or self.depth == 0:
             raise RuntimeError("cannot release un-acquired lock")
         self.depth -= 1
         if self.depth == 0:
-            self.owner = 0
+            self.set_owner(0)
             PyThread_release_lock(self.lock)
         return 0
 
@@ -562,7 +572,7 @@ cdef class FutureCondition:
         self.drop()
 
     def _is_owned(self):
-        return self.depth > 0 and self.owner == PyThread_get_thread_ident()
+        return self.owned_by(PyThread_get_thread_ident()) and self.depth > 0
 
     def wait(self, timeout=None):
         """``threading.Condition.wait``: let go of the lock (however deeply
@@ -576,7 +586,7 @@ cdef class FutureCondition:
         self.waiting.append(waiter)
         cdef Py_ssize_t saved = self.depth
         self.depth = 0
-        self.owner = 0
+        self.set_owner(0)
         PyThread_release_lock(self.lock)
         notified = False
         try:
@@ -589,7 +599,7 @@ cdef class FutureCondition:
             return notified
         finally:
             acquire_timed(self.lock, -1.0)
-            self.owner = PyThread_get_thread_ident()
+            self.set_owner(PyThread_get_thread_ident())
             self.depth = saved
             if not notified:
                 try:
@@ -742,9 +752,11 @@ cdef class FutureBase:
 
     @property
     def _condition(self):
-        cdef FutureCondition cond = self.cond
+        cdef FutureCondition cond
+        with cython.critical_section(self):  # another thread may be setting it
+            cond = self.cond
         if cond is None:
-            cond = FutureCondition()
+            cond = FutureCondition()  # made outside the lock: see _waiters
             with cython.critical_section(self):
                 if self.cond is None:
                     self.cond = cond
