@@ -35,7 +35,9 @@ def dask_client() -> Iterator[Any]:
             n_workers=WORKERS,
             processes=True,
             threads_per_worker=1,
-            dashboard_address=None,
+            # Any free port: with None the scheduler's HTTP server still
+            # takes 8787, and a second cluster on the machine then fails.
+            dashboard_address=":0",
         )
         client = distributed.Client(cluster)
     yield client
