@@ -848,6 +848,5 @@ def test_ctrl_c_flagged_while_parked_still_interrupts(core: ModuleType) -> None:
         capture_output=True,
         timeout=DEADLINE,
     )
-    assert proc.stdout == (
-        "interrupted queue_task\ninterrupted stop\nstopped, cancelled: 1\n"
-    ), proc.stderr
+    expected = "interrupted queue_task\ninterrupted stop\nstopped, cancelled: 1\n"
+    assert proc.stdout == expected, proc.stderr
