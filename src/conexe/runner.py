@@ -636,9 +636,7 @@ class Runner(Generic[R]):
             while len(self._slots) > mine:
                 if deadline is None:
                     wait_interruptibly(self._slot_gone)
-                elif not wait_interruptibly(
-                    self._slot_gone, max(0.0, deadline - time.monotonic())
-                ):
+                elif not wait_interruptibly(self._slot_gone, max(0.0, deadline - time.monotonic())):
                     if len(self._slots) > mine:
                         raise TimeoutError(
                             f"stop() timed out after {timeout} s with "
