@@ -66,6 +66,7 @@ import logging
 import sys
 import weakref
 from _thread import allocate_lock as _allocate_lock
+from threading import main_thread as _main_thread
 from collections import deque
 from concurrent.futures import CancelledError, InvalidStateError
 from concurrent.futures import Future as _StdFuture
@@ -104,6 +105,7 @@ cdef extern from "Python.h":
     PyLockStatus PyThread_acquire_lock_timed(
         PyThread_type_lock lock, long long microseconds, int intr_flag) nogil
     int Py_MakePendingCalls() except -1
+    int PyErr_CheckSignals() except -1
     int PyObject_GenericSetAttr(object o, object name, PyObject *value) except -1
     unsigned long PyThread_get_thread_ident() nogil
 
@@ -128,6 +130,12 @@ _STATE_DESCRIPTIONS = ("pending", "running", "cancelled", "cancelled", "finished
 # Longest single lock wait, in microseconds (PY_TIMEOUT_MAX is larger on
 # every platform we build for); longer waits simply loop.
 cdef long long MAX_WAIT_US = 1000000000000
+# Longest single lock wait on the main thread, where Python runs signal
+# handlers: a SIGINT whose C handler ran just before the thread parked
+# (CPython's lock code checks for signals only when a wait is interrupted)
+# is then handled at the next slice's end instead of never.
+cdef long long SIGNAL_SLICE_US = 50000
+cdef unsigned long MAIN_THREAD_IDENT = _main_thread().ident  # where handlers run
 
 
 def _check_contract():
@@ -218,21 +226,24 @@ cdef int acquire_timed(PyThread_type_lock lock, double timeout) except -1:
     cdef PyLockStatus r
     cdef long long us
     cdef double deadline = 0.0
+    cdef long long longest = MAX_WAIT_US
     if PyThread_acquire_lock_timed(lock, 0, 0) == PY_LOCK_ACQUIRED:
         return 1
     if timeout == 0.0:
         return 0
     if timeout > 0.0:
         deadline = now_s() + timeout
+    if PyThread_get_thread_ident() == MAIN_THREAD_IDENT:
+        longest = SIGNAL_SLICE_US
     while True:
         if timeout < 0.0:
-            us = -1
+            us = -1 if longest == MAX_WAIT_US else longest
         else:
             us = <long long>((deadline - now_s()) * 1e6)
             if us <= 0:
                 return 0
-            if us > MAX_WAIT_US:
-                us = MAX_WAIT_US
+            if us > longest:
+                us = longest
         with nogil:
             r = PyThread_acquire_lock_timed(lock, us, 1)
         if r == PY_LOCK_ACQUIRED:
@@ -240,6 +251,8 @@ cdef int acquire_timed(PyThread_type_lock lock, double timeout) except -1:
         if r == PY_LOCK_INTR:
             Py_MakePendingCalls()  # runs signal handlers; raises on Ctrl-C
             continue
+        if longest == SIGNAL_SLICE_US:
+            PyErr_CheckSignals()  # a slice ended: a signal that came too early
         if timeout < 0.0:
             continue
         if now_s() >= deadline:

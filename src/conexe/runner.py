@@ -33,6 +33,7 @@ from ._errors import QueueFull
 from ._impl import Core
 from ._impl import core as _default_core
 from ._options import check_on_full, check_size
+from ._signals import wait_interruptibly
 from ._task import check_priority, check_timeout
 from ._threads import EXIT_MESSAGE, WorkerThreads, interpreter_shutting_down
 
@@ -634,8 +635,8 @@ class Runner(Generic[R]):
         with self._lock:
             while len(self._slots) > mine:
                 if deadline is None:
-                    self._slot_gone.wait()
-                elif not self._slot_gone.wait(max(0.0, deadline - time.monotonic())):
+                    wait_interruptibly(self._slot_gone)
+                elif not wait_interruptibly(self._slot_gone, max(0.0, deadline - time.monotonic())):
                     if len(self._slots) > mine:
                         raise TimeoutError(
                             f"stop() timed out after {timeout} s with "
