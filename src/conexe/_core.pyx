@@ -1898,12 +1898,19 @@ cdef class Engine:
                 self.lock()
                 locked = True
                 if self.end_task_locked(item, end):
+                    # Counted as on its way back to the lanes while it
+                    # completes the future: a submit made as soon as the
+                    # waiter wakes needn't wake or start another worker.
+                    self.waking += 1
                     locked = False
                     self.unlock_and_wake_helper()  # for a key's next task
-                    item.finish_quietly(end.outcome == COMPLETED, end.value)
-                    end.value = None
-                    self.lock()
-                    locked = True
+                    try:
+                        item.finish_quietly(end.outcome == COMPLETED, end.value)
+                    finally:
+                        end.value = None
+                        self.lock()
+                        locked = True
+                        self.waking -= 1
                 item = None
         except BaseException:
             if locked:

@@ -1050,10 +1050,17 @@ class Engine:
             self._run(item, worker, end)  # outside every lock
             mutex.acquire()
             if self._end_task_locked(item, end):
+                # Counted as on its way back to the lanes while it completes
+                # the future: a submit made as soon as the waiter wakes
+                # needn't wake or start another worker.
+                self._waking += 1
                 self._unlock_and_wake_helper()  # for a key's next task
-                item._finish(end.outcome == _COMPLETED, end.value)
-                end.value = None
-                mutex.acquire()
+                try:
+                    item._finish(end.outcome == _COMPLETED, end.value)
+                finally:
+                    end.value = None
+                    mutex.acquire()
+                    self._waking -= 1
             item = None
 
     def _next_task_locked(self, worker: Worker, replace: bool) -> tuple[Future | None, bool]:
