@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from conexe._impl import cores
-from support import Blocker, wait_until
+from support import FREE_THREADED, Blocker, wait_until
 
 
 class Pool:
@@ -235,7 +235,11 @@ def test_flood_of_submits_costs_far_fewer_wakeups_than_tasks(core: ModuleType, p
     fs = [p.engine.submit(int, (), None) for _ in range(20000)]
     for f in fs:
         f.result(timeout=30)
-    assert p.engine.stats()["wakeups"] - before < 2000
+    # With the GIL, a woken worker drains many tasks before the producer
+    # runs again (< 10 %); with it off the producer runs in parallel and
+    # parked workers are woken more often, still a small fraction (< 25 %).
+    bound = 5000 if FREE_THREADED else 2000
+    assert p.engine.stats()["wakeups"] - before < bound
 
 
 # -- the garbage collector ----------------------------------------------------
