@@ -36,4 +36,21 @@ static inline void conexe_store_relaxed_ulong(unsigned long *p, unsigned long va
     __atomic_store_n(p, value, __ATOMIC_RELAXED);
 }
 
+/* Whether a future the engine made untracked by the cyclic GC still is
+ * (see gc_track in conexe/_core.pyx): cleared by exactly one thread, the one
+ * that then tracks it. PyObject_GC_Track() aborts the process on an object
+ * already tracked, and on a free-threaded build two threads (the worker
+ * completing the future and a waiter registering on it) can both find it
+ * untracked: the exchange lets only one of them track it.
+ */
+static inline int conexe_load_relaxed(const int *p)
+{
+    return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+static inline int conexe_exchange(int *p, int value)
+{
+    return __atomic_exchange_n(p, value, __ATOMIC_ACQ_REL);
+}
+
 #endif /* CONEXE_ATOMIC_H */

@@ -57,6 +57,7 @@ cdef class FutureBase:
     # Public state, mirrored by the _state/_result/_exception properties
     # that concurrent.futures.wait()/as_completed() read.
     cdef int st                     # PENDING .. FINISHED (see _core.pyx)
+    cdef int untracked              # 1: made untracked by the GC, not yet re-tracked
     cdef object res                 # the result
     cdef object exc                 # the exception, or None
     cdef object callback            # the first done callback (no list for one)

@@ -93,6 +93,8 @@ from ._errors import MaxRetriesExceeded, QueueFull
 
 cdef extern from "conexe/atomic.h" nogil:
     int conexe_load_acquire(const int *p)
+    int conexe_load_relaxed(const int *p)
+    int conexe_exchange(int *p, int value)
     void conexe_store_release(int *p, int value)
     unsigned long conexe_load_relaxed_ulong(const unsigned long *p)
     void conexe_store_relaxed_ulong(unsigned long *p, unsigned long value)
@@ -100,7 +102,6 @@ cdef extern from "conexe/atomic.h" nogil:
 cdef extern from "Python.h":
     void PyObject_GC_Track(object op)
     void PyObject_GC_UnTrack(object op)
-    int PyObject_GC_IsTracked(object op)
     int PyObject_IS_GC(object op)
     PyLockStatus PyThread_acquire_lock_timed(
         PyThread_type_lock lock, long long microseconds, int intr_flag) nogil
@@ -203,11 +204,13 @@ cdef inline int hist_index(long long ns) noexcept nogil:
     return i if i < HIST_BUCKETS else HIST_BUCKETS - 1
 
 
-cdef inline void gc_track(object op) noexcept:
+cdef inline void gc_track(FutureBase fut) noexcept:
     # Futures are created untracked (see new_future); this puts one under
-    # the cyclic GC as soon as it could be part of a reference cycle.
-    if not PyObject_GC_IsTracked(op):
-        PyObject_GC_Track(op)
+    # the cyclic GC as soon as it could be part of a reference cycle. The
+    # flag, not PyObject_GC_IsTracked(): two threads may get here at once
+    # (see conexe_exchange), and tracking a tracked object aborts.
+    if conexe_load_relaxed(&fut.untracked) and conexe_exchange(&fut.untracked, 0):
+        PyObject_GC_Track(fut)
 
 
 cdef inline int state(FutureBase fut) noexcept:
@@ -1296,6 +1299,7 @@ cdef inline FutureBase new_future(object fn, object args, object kwargs):
     # result, an exception, callbacks, waiters, attributes).
     cdef FutureBase fut = <FutureBase>conexe_new_instance(FutureType)
     PyObject_GC_UnTrack(fut)
+    fut.untracked = 1  # not yet seen by another thread: a plain store
     fut.fn = fn
     fut.args = args
     fut.kwargs = kwargs if kwargs else None
@@ -1496,7 +1500,7 @@ cdef class Engine:
                     item = ring_pop(&self.lanes[i].ring)
                     if item is None:
                         break
-                    gc_track(item)  # its arguments may close a cycle
+                    gc_track(<FutureBase>item)  # its arguments may close a cycle
                 conexe_ring_free(&self.lanes[i].ring)
             PyMem_Free(self.lanes)
             self.lanes = NULL
