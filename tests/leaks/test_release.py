@@ -95,8 +95,11 @@ class Kit:
     def release(self) -> None:
         self.gate.release()
 
-    def close(self, cancel: bool = False) -> None:
-        self.gate.release()
+    def close(self, cancel: bool = False, release: bool = True) -> None:
+        """Shut the executor down (``cancel``: dropping what is queued),
+        releasing the blocker first unless ``release`` is False."""
+        if release:
+            self.gate.release()
         if self.kind == "runner":
             self.ex.kill() if cancel else self.ex.stop()
         else:
@@ -187,7 +190,9 @@ def test_a_shutdown_that_cancels_releases_the_queued_tasks_arguments(
     refs = [weakref.ref(a) for a in args]
     futs = [kit.submit(_make_result, a) for a in args]
     del args
-    stopper = threading.Thread(target=kit.close, kwargs={"cancel": True})
+    # The blocker stays put until the queued tasks are cancelled: released
+    # first, the worker could start one of them before the cancel.
+    stopper = threading.Thread(target=kit.close, kwargs={"cancel": True, "release": False})
     stopper.start()
     assert not cf.wait(futs, WAIT).not_done  # cancelled while the blocker runs
     kit.release()
