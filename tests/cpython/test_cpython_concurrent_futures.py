@@ -30,6 +30,10 @@
 #   set_exception(); the two tests that read the logging "last resort"
 #   output from stderr read the log record instead (pytest installs its own
 #   log handler, so nothing reaches stderr).
+# * test_cancel_futures_wait_false takes CPython 3.13's fix for gh-116682:
+#   stdout may be empty when shutdown cancels the task before a worker takes
+#   it (on a free-threaded build ThreadPoolExecutor itself loses that race
+#   about 1 time in 300).
 # * The module skips cleanly when the ``test`` package is not installed.
 """CPython's own concurrent.futures tests, run against conexe.ConcurrentExecutor."""
 # ruff: noqa  (vendored: kept close to CPython's text, not to conexe's style)
@@ -477,7 +481,9 @@ class ThreadPoolShutdownTest(ExecutorShutdownTest):
         # Errors in atexit hooks don't change the process exit code, check
         # stderr manually.
         self.assertFalse(err)
-        self.assertEqual(out.strip(), b"apple")
+        # gh-116682: stdout may be empty if shutdown happens before task
+        # starts executing.
+        self.assertIn(out.strip(), [b"apple", b""])
 
 
 create_executor_tests(ThreadPoolShutdownTest, name="ConcurrentShutdownTest")
