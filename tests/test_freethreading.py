@@ -89,3 +89,34 @@ def test_the_gil_stays_off_while_every_api_runs_tasks(core: ModuleType) -> None:
     finally:
         runner.stop()
     assert not sys._is_gil_enabled()
+
+
+def _register_while_it_completes(core: ModuleType, rounds: int) -> None:
+    import concurrent.futures as cf
+
+    import conexe
+    from support import bind_core
+
+    with bind_core(conexe.ConcurrentExecutor, core)(2) as ex:
+        for _ in range(rounds):
+            # A container result puts the future under the cyclic GC as it
+            # completes; the waiter wait() registers does too, at the same
+            # moment on another thread.
+            fut = ex.submit(list, (1, 2))
+            done, _ = cf.wait([fut], timeout=30)
+            assert done == {fut} and fut.result() == [1, 2]
+
+
+@pytest.mark.skipif("c" not in cores, reason="the C core is not built")
+def test_a_waiter_registering_while_the_worker_completes_does_not_abort() -> None:
+    # The worker and the waiter both put the untracked future under the
+    # cyclic GC; tracking an object twice aborts the interpreter, so this
+    # runs in a child process (an abort there is a failed assertion here).
+    proc = _fresh_python(
+        "import sys; sys.path.insert(0, %r)\n"
+        "from conexe._impl import cores\n"
+        "from test_freethreading import _register_while_it_completes\n"
+        "_register_while_it_completes(cores['c'], 50000)\n"
+        "print('ok')\n" % os.path.dirname(__file__)
+    )
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", (proc.returncode, proc.stderr)
