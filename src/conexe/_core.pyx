@@ -717,7 +717,9 @@ cdef class Waiters:
         return len(self.snapshot())
 
     def __bool__(self):
-        return self.fut.waiter is not None or bool(self.fut.waiters)
+        cdef FutureBase fut = self.fut
+        with cython.critical_section(fut):  # another thread may be appending
+            return fut.waiter is not None or bool(fut.waiters)
 
     def __repr__(self):
         return repr(self.snapshot())
