@@ -189,12 +189,14 @@ def to_thread(s: Subject, n: int) -> float:
         await asyncio.gather(*[asyncio.to_thread(task, arg) for _ in range(n)])
         return time.perf_counter() - t0
 
-    # asyncio.run() would shut the default executor down: the subject's
-    # owner does that.
+    # The subject's owner shuts the executor down, not the loop: asyncio.run()
+    # and loop.close() both shut the default executor down, so the loop is
+    # closed with none installed (no public call uninstalls one).
     loop = asyncio.new_event_loop()
     try:
         return loop.run_until_complete(flood())
     finally:
+        loop._default_executor = None  # type: ignore[attr-defined]
         loop.close()
 
 
