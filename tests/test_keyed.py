@@ -380,6 +380,8 @@ def test_execute_ignores_cancelled_tasks(Keyed: Any) -> None:
     seen: list[Any] = []
     ex = Keyed(max_workers=1, error_handler=lambda k, e: seen.append(k))
     ex.submit("a", blocker, True)
+    # Started before the cancel, or the cancel would take it too.
+    assert blocker.started.wait(WAIT)
     ex.execute("b", int, "bad")
     ex.shutdown(wait=False, cancel_futures=True)
     blocker.release()
