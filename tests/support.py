@@ -18,6 +18,59 @@ def bind_core(cls: type, core: ModuleType) -> type:
     return type(cls.__name__, (cls,), {"_core": core})
 
 
+class HoldOnRelease:
+    """A task argument whose release (its last reference dropped) signals
+    ``released``, calls ``then()`` and holds the releasing thread until
+    ``go`` is set: it pins the deadline reaper inside ``_expire()`` while a
+    test looks. Submit it with :func:`made_in_a_thread_that_ends`, so that
+    the release runs where the last reference is dropped on every build.
+
+        >>> hold = HoldOnRelease()
+        >>> hold.go.set()
+        >>> arg = hold.arg()
+        >>> del arg
+        >>> hold.released.is_set()
+        True
+    """
+
+    def __init__(self, then: Callable[[], Any] | None = None) -> None:
+        self.released = threading.Event()
+        self.go = threading.Event()
+        self.then = then
+
+    def arg(self) -> Any:
+        hold = self
+
+        class Arg:
+            def __del__(self) -> None:
+                hold.released.set()
+                if hold.then is not None:
+                    hold.then()
+                hold.go.wait(10)
+
+        return Arg()
+
+
+def made_in_a_thread_that_ends(make: Callable[[], T]) -> T:
+    """``make()``, run in a thread that has ended when this returns.
+
+    On a free-threaded build an object is freed by the thread that drops its
+    last reference only if the thread that made it has ended; otherwise the
+    drop is queued to its maker (biased reference counting, see
+    ``FREE_THREADED`` below). Whatever ``make()`` builds (a future and its
+    task's arguments) is owned by no live thread, so its release happens
+    where the last reference goes, as on a GIL build.
+
+        >>> made_in_a_thread_that_ends(lambda: [1, 2])
+        [1, 2]
+    """
+    out: list[T] = []
+    maker = threading.Thread(target=lambda: out.append(make()), name="maker")
+    maker.start()
+    maker.join()
+    return out[0]
+
+
 class Blocker:
     """A task that holds its worker until released: ``started`` is set when
     it runs, ``release()`` lets it (and any other holder) return ``value``

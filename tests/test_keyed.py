@@ -16,7 +16,7 @@ import pytest
 
 import conexe
 from conexe import KeyedExecutor, QueueFull, Task
-from support import Blocker, bind_core
+from support import Blocker, HoldOnRelease, bind_core, made_in_a_thread_that_ends
 
 WAIT = 30  # seconds: generous bound for any single wait on a slow machine
 
@@ -404,6 +404,33 @@ def test_submit_task_start_timeout_fails_the_task_and_the_key_moves_on(Keyed: An
     assert after.result() == 2
     s = ex.stats()
     assert (s.completed, s.failed, s.active_keys) == (2, 1, 0)
+
+
+def test_a_task_expiring_behind_its_key_is_done_when_shutdown_returns(Keyed: Any) -> None:
+    # A key's queued task whose start deadline passes is failed by the
+    # reaper in one step: the worker that meets it when the key moves on
+    # skips it as failed, so it must already be done (this race left a
+    # task "running" after shutdown on free-threaded CPython). The task's
+    # argument is dropped once it is done; its finalizer releases the key's
+    # head and holds the reaper while the executor drains and shuts down.
+    blocker = Blocker()
+    hold = HoldOnRelease(then=blocker.release)
+    ex = Keyed(max_workers=1)
+    ex.submit("k", blocker, "first")
+    assert blocker.started.wait(WAIT)
+    late = made_in_a_thread_that_ends(
+        lambda: ex.submit_task("k", Task("late", id, (hold.arg(),), start_timeout=0.01))
+    )
+    try:
+        assert hold.released.wait(WAIT)
+        ex.shutdown(wait=True)
+        done_at_shutdown = late.done()
+        s = ex.stats()
+    finally:
+        hold.go.set()
+    assert done_at_shutdown
+    assert type(late.exception(timeout=WAIT)) is TimeoutError
+    assert (s.completed, s.failed, s.active_keys) == (1, 1, 0)
 
 
 def test_submit_task_priority_orders_ready_keys_not_a_keys_own_tasks(Keyed: Any) -> None:

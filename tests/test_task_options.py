@@ -14,7 +14,7 @@ import pytest
 
 import conexe
 from conexe import Task
-from support import Blocker
+from support import Blocker, HoldOnRelease, made_in_a_thread_that_ends
 
 
 def held_executor(make_executor: Any) -> tuple[Any, Blocker]:
@@ -109,6 +109,30 @@ def test_deadline_does_not_cut_a_task_that_already_runs(make_executor: Any) -> N
     assert not threading.Event().wait(0.6)
     slow.release()
     assert fut.result(timeout=10) == "done"
+
+
+def test_a_task_expired_while_queued_is_done_before_a_worker_can_skip_it(
+    make_executor: Any,
+) -> None:
+    # The reaper fails the task in one step, PENDING -> FINISHED: had it
+    # passed through RUNNING, the worker meeting the task meanwhile would
+    # count it failed and skip it, and shutdown(wait=True) would return with
+    # the future not done. The task's argument is dropped once it is done;
+    # its finalizer lets the worker go on and holds the reaper while the
+    # executor drains and shuts down.
+    ex, blocker = held_executor(make_executor)
+    hold = HoldOnRelease(then=blocker.release)
+    late = made_in_a_thread_that_ends(
+        lambda: ex.submit_task(Task("late", id, (hold.arg(),), start_timeout=0.01))
+    )
+    try:
+        assert hold.released.wait(10)
+        ex.shutdown(wait=True)
+        done_at_shutdown = late.done()
+    finally:
+        hold.go.set()
+    assert done_at_shutdown
+    assert type(late.exception(timeout=10)) is TimeoutError
 
 
 def test_expired_task_is_not_kept_alive_until_its_deadline(make_executor: Any) -> None:

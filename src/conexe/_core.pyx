@@ -1150,8 +1150,8 @@ cdef class FutureBase:
                     continue
                 if not moved:
                     return False
-                if new_state == CANCELLED_AND_NOTIFIED:
-                    self.release_task()
+                if new_state == CANCELLED_AND_NOTIFIED or expected == PENDING:
+                    self.release_task()  # it will never run
                 if lock != NULL:
                     PyThread_release_lock(lock)
                 if one is not None or waiters:
@@ -1203,7 +1203,7 @@ cdef class FutureBase:
                 if check_deadline and self.deadline != 0.0 and now_s() > self.deadline:
                     return EXPIRED_NOW
                 return CLAIMED
-            if st == FINISHED or st == RUNNING:  # _expire() got it first
+            if st == FINISHED or st == RUNNING:  # _expire() or a caller got it
                 return SKIP_EXPIRED
             return SKIP_CANCELLED
 
@@ -1237,12 +1237,12 @@ cdef class FutureBase:
     def _expire(self):
         """Fail a still-queued task with TimeoutError (its start deadline
         passed). Returns False if it already started or ended."""
-        with cython.critical_section(self):
-            if state(self) != PENDING:
-                return False
-            set_state(self, RUNNING)
-        self.fail_started(TimeoutError(START_DEADLINE_MESSAGE))
-        return True
+        cdef object err = TimeoutError(START_DEADLINE_MESSAGE)
+        gc_track(self)  # it holds an exception now (a traceback may cycle)
+        # PENDING -> FINISHED in one step, as cancel_from(): through RUNNING,
+        # a worker or close() meeting the task in between would count it
+        # failed and move on (shutdown() returning) before it was done.
+        return self.settle(FINISHED, None, err, PENDING)
 
     def _cancel_claimed(self):
         self.cancel_claimed()
@@ -2109,8 +2109,8 @@ cdef class Engine:
             for fut in drained:
                 c = fut.claim(False)
                 if c == SKIP_EXPIRED:
-                    # Its start deadline's reaper got it first (RUNNING
-                    # until it sets the TimeoutError): failed, not ours.
+                    # Its start deadline's reaper got it first (it is done,
+                    # with the TimeoutError): failed, not ours.
                     self.failed += 1
                 else:
                     self.cancelled += 1

@@ -487,7 +487,7 @@ class Future(_StdFuture):  # type: ignore[type-arg]
                 if check_deadline and self._deadline and time.monotonic() > self._deadline:
                     return _EXPIRED_NOW
                 return _CLAIMED
-            if state == FINISHED or state == RUNNING:  # _expire() got it first
+            if state == FINISHED or state == RUNNING:  # _expire() or a caller got it
                 return _SKIP_EXPIRED
             return _SKIP_CANCELLED
 
@@ -513,8 +513,18 @@ class Future(_StdFuture):  # type: ignore[type-arg]
         with self._condition:
             if self._state != PENDING:
                 return False
-            self._state = RUNNING
-        self._fail_started(TimeoutError(START_DEADLINE_MESSAGE))
+            # PENDING -> FINISHED in one step, as _cancel_claimed(): through
+            # RUNNING, a worker or close() meeting the task in between would
+            # count it failed and move on (shutdown() returning) before it
+            # was done.
+            self._exception = TimeoutError(START_DEADLINE_MESSAGE)
+            self._state = FINISHED
+            task = self._take_task()
+            for waiter in self._waiters:
+                waiter.add_exception(self)
+            self._condition.notify_all()
+        del task  # it will never run; its references drop outside the lock
+        self._invoke_callbacks()  # type: ignore[attr-defined]
         return True
 
     def _fail_started(self, exc: BaseException) -> None:

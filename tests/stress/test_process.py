@@ -82,11 +82,19 @@ def test_fork_with_live_executors_of_each_kind(core: ModuleType) -> None:
         """
         warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: fork with threads
         ce, ke = CE(2), KE(2)
-        destroyed = []
-        ru = RU(lambda: "res", destroyed.append, worker_count=2, resource_pool_size=1)
+        destroyed, made = [], []
+        def make():
+            made.append("res")
+            return "res"
+        ru = RU(make, destroyed.append, worker_count=2, resource_pool_size=1)
         assert ce.submit(pow, 2, 5).result() == 32
         assert ke.submit("a", pow, 2, 5).result() == 32
         assert ru.queue_task(lambda res: res) == "res"
+        # Both workers have made their resources (a worker stopped before
+        # it gets to that makes none): the parent then destroys 3.
+        deadline = time.monotonic() + 30
+        while len(made) < 3 and time.monotonic() < deadline:
+            time.sleep(0.001)
         pid = os.fork()
         if pid == 0:
             for name, submit in [("ce", lambda: ce.submit(pow, 2, 6)),
