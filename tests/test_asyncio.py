@@ -140,6 +140,11 @@ def test_completions_reach_the_loop_in_one_wakeup_per_batch(make_executor: Any) 
         # Every task completes while the loop thread is busy here.
         hold.release()
         cf.wait(futs, timeout=30)
+        # Done is not yet handed to the loop: a worker posts a completion
+        # just after its state change. Each worker taking one more task
+        # (meeting at a barrier) has handed over all it completed before.
+        meet = threading.Barrier(2, timeout=30)
+        cf.wait([ex.submit(meet.wait) for _ in range(2)], timeout=30)
         assert await gathered == list(range(n))
         return wakeups
 
