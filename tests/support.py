@@ -144,9 +144,9 @@ FREE_THREADED = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
 
 def let_worker_run(submit: Any, workers: int = 1) -> None:
     """On a free-threaded build, make each of an executor's ``workers`` run
-    Python code once (tasks through ``submit(fn)`` that meet at a barrier,
-    so no worker can take two), so that objects they made and other threads
-    dropped are freed; on a GIL build nothing is queued and this does nothing.
+    Python code once (:func:`each_worker_takes_a_task`), so that objects
+    they made and other threads dropped are freed; on a GIL build nothing
+    is queued and this does nothing.
 
         >>> import concurrent.futures as cf
         >>> with cf.ThreadPoolExecutor(2) as ex:
@@ -156,6 +156,19 @@ def let_worker_run(submit: Any, workers: int = 1) -> None:
         return
     # Barrier.wait is Python code: entering it runs the eval loop's pending
     # work, which is where a thread frees what other threads queued to it.
+    each_worker_takes_a_task(submit, workers)
+
+
+def each_worker_takes_a_task(submit: Any, workers: int) -> None:
+    """Make each of an executor's ``workers`` take one more task (tasks
+    through ``submit(fn)`` that meet at a barrier, so no worker can take
+    two) and wait for them: each worker has then finished everything it
+    took before, its futures' callbacks and hand-offs included.
+
+        >>> import concurrent.futures as cf
+        >>> with cf.ThreadPoolExecutor(2) as ex:
+        ...     each_worker_takes_a_task(ex.submit, workers=2)
+    """
     meet = threading.Barrier(workers, timeout=30)
     for fut in [submit(meet.wait) for _ in range(workers)]:
         fut.result(timeout=30)

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from conexe import KeyedExecutor
-from support import Blocker, bind_core, let_worker_run
+from support import Blocker, bind_core, each_worker_takes_a_task, let_worker_run
 
 
 def run(coro: Any) -> Any:
@@ -141,10 +141,9 @@ def test_completions_reach_the_loop_in_one_wakeup_per_batch(make_executor: Any) 
         hold.release()
         cf.wait(futs, timeout=30)
         # Done is not yet handed to the loop: a worker posts a completion
-        # just after its state change. Each worker taking one more task
-        # (meeting at a barrier) has handed over all it completed before.
-        meet = threading.Barrier(2, timeout=30)
-        cf.wait([ex.submit(meet.wait) for _ in range(2)], timeout=30)
+        # just after its state change. A worker that took another task has
+        # handed over all it completed before.
+        each_worker_takes_a_task(ex.submit, workers=2)
         assert await gathered == list(range(n))
         return wakeups
 

@@ -494,36 +494,40 @@ class Future(_StdFuture):  # type: ignore[type-arg]
     def _cancel_claimed(self) -> None:
         """Cancel a future that close(cancel=True) took off a lane (and so
         claimed): waiters wake, callbacks run. No-op if it already ended."""
-        with self._condition:
-            if self._state != RUNNING:
-                return
-            # RUNNING -> cancelled in one step: going back through PENDING
-            # let the deadline reaper's _expire() take it in between, and
-            # fail a future close() had already counted as cancelled.
-            self._state = CANCELLED_AND_NOTIFIED
-            self._release_task()
-            for waiter in self._waiters:
-                waiter.add_cancelled(self)
-            self._condition.notify_all()
-        self._invoke_callbacks()  # type: ignore[attr-defined]
+        # RUNNING -> cancelled in one step: going back through PENDING let
+        # the deadline reaper's _expire() take it in between, and fail a
+        # future close() had already counted as cancelled.
+        self._end_unstarted(RUNNING, None)
 
     def _expire(self) -> bool:
         """Fail a still-queued task with TimeoutError (its start deadline
         passed). Returns False if it already started or ended."""
+        # PENDING -> FINISHED in one step: through RUNNING, a worker or
+        # close() meeting the task in between would count it failed and
+        # move on (shutdown() returning) before it was done.
+        return self._end_unstarted(PENDING, TimeoutError(START_DEADLINE_MESSAGE))
+
+    def _end_unstarted(self, expected: str, exc: BaseException | None) -> bool:
+        """End a task that will never run, only from state ``expected`` and
+        in one step under the future's lock: failed with ``exc``, or
+        cancelled (None). Its task is released (outside the lock), waiters
+        wake, callbacks run. Returns False, changing nothing, otherwise."""
         with self._condition:
-            if self._state != PENDING:
+            if self._state != expected:
                 return False
-            # PENDING -> FINISHED in one step, as _cancel_claimed(): through
-            # RUNNING, a worker or close() meeting the task in between would
-            # count it failed and move on (shutdown() returning) before it
-            # was done.
-            self._exception = TimeoutError(START_DEADLINE_MESSAGE)
-            self._state = FINISHED
+            if exc is None:
+                self._state = CANCELLED_AND_NOTIFIED
+            else:
+                self._exception = exc
+                self._state = FINISHED
             task = self._take_task()
             for waiter in self._waiters:
-                waiter.add_exception(self)
+                if exc is None:
+                    waiter.add_cancelled(self)
+                else:
+                    waiter.add_exception(self)
             self._condition.notify_all()
-        del task  # it will never run; its references drop outside the lock
+        del task  # its references drop outside the lock
         self._invoke_callbacks()  # type: ignore[attr-defined]
         return True
 
