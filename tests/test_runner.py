@@ -837,11 +837,6 @@ print("stopped, cancelled:", runner.stats().cancelled, flush=True)
 
 @pytest.mark.timeout(120)
 def test_ctrl_c_flagged_while_parked_still_interrupts(core: ModuleType) -> None:
-    if core.IMPLEMENTATION == "py":
-        pytest.skip(
-            "the twin's result() waits in the stdlib Future's Condition in one piece: "
-            "slicing that wait hung CPython's failing-initializer test 1 run in 6"
-        )
     import subprocess
     import sys
 

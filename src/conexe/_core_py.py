@@ -78,7 +78,7 @@ from ._contract import (
 )
 from ._errors import MaxRetriesExceeded, QueueFull
 from ._options import check_callable, check_key
-from ._signals import acquire_interruptibly
+from ._signals import acquire_interruptibly, needs_slices, wait_interruptibly
 
 __all__ = ["ChunkItemError", "Engine", "Future", "Worker", "IMPLEMENTATION", "run_chunk"]
 
@@ -385,9 +385,24 @@ class Future(_StdFuture):  # type: ignore[type-arg]
             assert self._inbox is not None
             self._inbox.deliver(self, aio)
 
+    def _wait_done(self, timeout: float | None) -> float | None:
+        """Wait until done, or ``timeout`` passed, in waits a Ctrl-C always
+        interrupts (see :mod:`conexe._signals`); returns the timeout left
+        for the stdlib's own wait, which then returns at once."""
+        if not needs_slices(timeout):
+            return timeout
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._condition:
+            while self._state not in (CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED):
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return 0.0
+                wait_interruptibly(self._condition, left)
+        return timeout if deadline is None else max(0.0, deadline - time.monotonic())
+
     def result(self, timeout: float | None = None) -> Any:
         try:
-            return super().result(timeout)
+            return super().result(self._wait_done(timeout))
         except CancelledError:
             self._raise_if_cancelled()
             raise
@@ -400,7 +415,7 @@ class Future(_StdFuture):  # type: ignore[type-arg]
         # Returns the task's exception rather than raising it: no cycle
         # through this frame to break, unlike result().
         try:
-            return super().exception(timeout)
+            return super().exception(self._wait_done(timeout))
         except CancelledError:
             self._raise_if_cancelled()
             raise
