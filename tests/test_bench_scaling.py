@@ -40,6 +40,26 @@ def test_verdicts_compare_gil_off_with_the_same_build_gil_on() -> None:
     )
 
 
+def test_the_cpu_verdict_reads_the_per_repeat_speedup_when_the_run_has_it() -> None:
+    # The medians of the seconds say 1.90x; the median of each repeat's own
+    # ratio, which a slow spell between the 1- and 2-worker runs can't skew,
+    # says 1.70x: the verdict takes the latter.
+    run = _run(False, True, 95.0, 10.0)
+    run["cpu_speedup"] = {"TPE": {"1": 1.0, "2": 1.6}, "conexe": {"1": 1.0, "2": 1.7}}
+    line = next(v for v in scaling.verdicts([run]) if "cpu speedup" in v)
+    assert line == (
+        "[GIL off] cpu speedup at 2 workers: conexe 1.70x, TPE 1.60x (target >= 1.8x) MISSED"
+    )
+
+
+def test_cpu_curve_runs_every_count_once_per_repeat(monkeypatch: pytest.MonkeyPatch) -> None:
+    seconds = iter([4.0, 2.0, 8.0, 2.0, 4.0, 1.0])  # repeat by repeat: 1 worker, then 2
+    monkeypatch.setattr(scaling, "cpu_seconds", lambda *_: next(seconds))
+    secs, up = scaling.cpu_curve({"x": lambda n: None}, [1, 2], 3, 8, 10)
+    assert secs == {"x": {"1": 4.0, "2": 2.0}}
+    assert up == {"x": {"1": 1.0, "2": 4.0}}  # median of 2x, 4x, 4x
+
+
 def test_from_needs_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "run.json"
     path.write_text(json.dumps([_run(False, True, 1.0, 1.0)]))

@@ -7,8 +7,9 @@ machine noise hits both alike; medians are reported, as ratios measured in the
 same run:
 
 * ``cpu``: pure-Python CPU tasks on 1, 2, ... workers up to the usable cores.
-  The ratio is the speedup over 1 worker of the same executor: on a GIL build
-  it stays near 1.0x, on a free-threaded build it should follow the cores.
+  The ratio is the speedup over 1 worker of the same executor (the median of
+  each repeat's own ratio, every worker count run once per repeat): on a GIL
+  build it stays near 1.0x, on a free-threaded build it should follow the cores.
 * ``tiny-result``: no-op tasks submitted in a loop, then ``result()`` on each.
   Measures the executor's own overhead per task.
 * ``tiny-wait``: the same tasks waited with ``concurrent.futures.wait``.
@@ -44,6 +45,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 __all__ = [
+    "cpu_curve",
     "cpu_seconds",
     "gil_enabled",
     "main",
@@ -183,6 +185,39 @@ def _median_by(
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
+def cpu_curve(
+    impls: dict[str, Factory], counts: Sequence[int], repeat: int, tasks: int, iterations: int
+) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
+    """The CPU tasks on each worker count in ``counts`` (1 first): median
+    seconds, and the median over repeats of each repeat's speedup over 1
+    worker. Every count and implementation runs once per repeat, in turn,
+    so a slow spell of a shared machine lands inside one repeat's ratios
+    instead of between the 1-worker and the N-worker runs.
+
+    >>> secs, up = cpu_curve({"TPE": lambda n: cf.ThreadPoolExecutor(n)}, [1, 2], 1, 4, 10)
+    >>> sorted(up["TPE"]), up["TPE"]["1"]
+    (['1', '2'], 1.0)
+    """
+    samples: dict[str, dict[int, list[float]]] = {n: {w: [] for w in counts} for n in impls}
+    for _ in range(repeat):
+        for w in counts:
+            for name, factory in impls.items():
+                samples[name][w].append(cpu_seconds(factory, w, tasks, iterations))
+    seconds = {
+        n: {str(w): statistics.median(by_w[w]) for w in counts} for n, by_w in samples.items()
+    }
+    speedup = {
+        n: {
+            str(w): statistics.median(
+                one / t for one, t in zip(by_w[counts[0]], by_w[w], strict=True)
+            )
+            for w in counts
+        }
+        for n, by_w in samples.items()
+    }
+    return seconds, speedup
+
+
 def run_scaling(
     *, quick: bool = False, repeat: int = 3, tiny_only: bool = False, echo: bool = True
 ) -> dict[str, Any]:
@@ -215,19 +250,18 @@ def run_scaling(
     mode = "GIL on" if out["gil_enabled"] else "GIL off"
     say(f"-- {sys.implementation.name} {out['python']} ({mode}), {cores} usable cores")
     if not tiny_only:
-        cpu: dict[str, dict[str, float]] = {name: {} for name in impls}
+        out["cpu"], out["cpu_speedup"] = cpu_curve(
+            impls, cpu_workers(cores), repeat, tasks, iterations
+        )
         for w in cpu_workers(cores):
-            medians = _median_by(impls, repeat, lambda f, w=w: cpu_seconds(f, w, tasks, iterations))
-            for name, seconds in medians.items():
-                cpu[name][str(w)] = seconds
             say(
                 f"cpu  {w:>3} workers: "
                 + "  ".join(
-                    f"{n} {cpu[n]['1'] / cpu[n][str(w)]:.2f}x ({tasks / cpu[n][str(w)]:,.0f}/s)"
+                    f"{n} {out['cpu_speedup'][n][str(w)]:.2f}x "
+                    f"({tasks / out['cpu'][n][str(w)]:,.0f}/s)"
                     for n in impls
                 )
             )
-        out["cpu"] = cpu
     for scenario in ("result", "wait"):
         rates: dict[str, dict[str, float]] = {name: {} for name in impls}
         for w in TINY_WORKERS:
@@ -256,6 +290,18 @@ def run_child_with_gil(*, quick: bool, repeat: int, tiny_only: bool) -> dict[str
             return result
 
 
+def cpu_speedup_at(run: dict[str, Any], name: str, workers: str) -> float:
+    """``name``'s CPU speedup over 1 worker at ``workers``: the per-repeat
+    median where the run has it, else (older JSON) the ratio of the medians.
+
+    >>> cpu_speedup_at({"cpu": {"TPE": {"1": 2.0, "2": 1.25}}}, "TPE", "2")
+    1.6
+    """
+    if "cpu_speedup" in run:
+        return float(run["cpu_speedup"][name][workers])
+    return float(run["cpu"][name]["1"] / run["cpu"][name][workers])
+
+
 def verdicts(runs: Sequence[dict[str, Any]]) -> list[str]:
     """One line per target, ``ok`` or ``MISSED``, from the runs of one session
     (a GIL-off run and, when present, the same build's GIL-on run)."""
@@ -269,8 +315,7 @@ def verdicts(runs: Sequence[dict[str, Any]]) -> list[str]:
     for run in runs:
         mode = "GIL on" if run["gil_enabled"] else "GIL off"
         if "cpu" in run and "2" in run["cpu"]["conexe"]:
-            ours = run["cpu"]["conexe"]["1"] / run["cpu"]["conexe"]["2"]
-            tpe = run["cpu"]["TPE"]["1"] / run["cpu"]["TPE"]["2"]
+            ours, tpe = (cpu_speedup_at(run, name, "2") for name in ("conexe", "TPE"))
             want = CPU_TARGET_AT_2 if not run["gil_enabled"] else None
             goal = f" (target >= {want}x)" if want else " (GIL: no target)"
             ok = mark(ours >= want and ours >= 0.95 * tpe) if want else "--"
