@@ -51,6 +51,11 @@ def wait_interruptibly(condition: threading.Condition, timeout: float | None = N
     main thread. Like ``wait()``, may return early: callers re-check what
     they wait for. False once ``timeout`` has passed.
 
+    On the main thread it waits one slice and returns, True unless the
+    whole ``timeout`` passed: a ``Condition.wait`` whose timeout ends just
+    as a notify picks it returns False although it was notified, so a wait
+    that kept slicing until notified could wait for a notify already spent.
+
         >>> c = threading.Condition()
         >>> with c:
         ...     wait_interruptibly(c, 0.01)
@@ -58,10 +63,5 @@ def wait_interruptibly(condition: threading.Condition, timeout: float | None = N
     """
     if not needs_slices(timeout):
         return condition.wait(timeout)
-    deadline = None if timeout is None else time.monotonic() + timeout
-    while True:
-        left = SIGNAL_SLICE if deadline is None else deadline - time.monotonic()
-        if left <= 0:
-            return False
-        if condition.wait(min(left, SIGNAL_SLICE)):
-            return True
+    piece = SIGNAL_SLICE if timeout is None else min(timeout, SIGNAL_SLICE)
+    return condition.wait(piece) or timeout is None or timeout > piece
