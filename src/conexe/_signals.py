@@ -51,8 +51,8 @@ def wait_interruptibly(condition: threading.Condition, timeout: float | None = N
     main thread. Like ``wait()``, may return early: callers re-check what
     they wait for. False once ``timeout`` has passed.
 
-    On the main thread it waits one slice and returns, True unless the
-    whole ``timeout`` passed: a ``Condition.wait`` whose timeout ends just
+    On the main thread, where a wait longer than a slice is cut, it waits
+    one slice and returns True: a ``Condition.wait`` whose timeout ends just
     as a notify picks it returns False although it was notified, so a wait
     that kept slicing until notified could wait for a notify already spent.
 
@@ -63,5 +63,5 @@ def wait_interruptibly(condition: threading.Condition, timeout: float | None = N
     """
     if not needs_slices(timeout):
         return condition.wait(timeout)
-    piece = SIGNAL_SLICE if timeout is None else min(timeout, SIGNAL_SLICE)
-    return condition.wait(piece) or timeout is None or timeout > piece
+    condition.wait(SIGNAL_SLICE)  # timeout is None or longer: time is left
+    return True
