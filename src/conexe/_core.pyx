@@ -1571,10 +1571,13 @@ cdef class Engine:
 
     cdef Worker pick_helper_locked(self, bint *spawn):
         """Who takes the queued work: a parked worker (returned), a new
-        thread (*spawn), or nobody (the awake workers keep up)."""
+        thread (*spawn), or nobody (the awake workers keep up, or a worker
+        is spinning: it takes the first task and then picks a helper for
+        the rest itself, so a producer of tiny tasks makes no futex wake-up
+        per submit while one worker keeps up)."""
         cdef Worker w
         spawn[0] = False
-        if self.in_lanes <= self.waking:
+        if self.in_lanes <= self.waking or self.spinning:
             return None
         if self.parked_workers:
             w = <Worker>self.parked_workers.pop()
@@ -1593,7 +1596,9 @@ cdef class Engine:
         GIL off, one idle worker at a time releases the lock and polls for new
         work for up to SPIN_NS before parking, so a producer of tiny tasks
         hands them over without a futex wake-up each. It counts as a worker
-        on its way (``waking``): a push wakes nobody for the first new task.
+        on its way (``waking``), and while it spins a push wakes nobody
+        (pick_helper_locked): once it has taken a task, the worker loop
+        picks a helper for whatever else is queued.
         Returns whether it spun (the lock was released and taken again, so
         the caller looks at the lanes again); False on a GIL build."""
         cdef long long until
