@@ -26,6 +26,7 @@ cdef extern from "conexe/mutex.h":
     void conexe_mutex_free(conexe_mutex *mx)
     void conexe_mutex_lock(conexe_mutex *mx)
     void conexe_mutex_unlock(conexe_mutex *mx)
+    void conexe_mutex_sleep_at_once(conexe_mutex *mx, int sleeps)
     bint CONEXE_FREE_THREADED
     void conexe_cpu_relax() nogil
 
@@ -187,6 +188,7 @@ cdef class Engine:
 
     cdef int lock(self) except -1
     cdef void unlock(self) noexcept
+    cdef void fit_lock_to_pool_locked(self) noexcept
     cdef int enqueue_locked(self, FutureBase fut, int priority, bint front, bint restamp) except -1
     cdef FutureBase pop_locked(self)
     cdef Worker pick_helper_locked(self, bint *spawn)

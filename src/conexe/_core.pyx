@@ -63,6 +63,7 @@ from libc.string cimport memmove, memset
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 
 import logging
+import os
 import sys
 import weakref
 from _thread import allocate_lock as _allocate_lock
@@ -168,6 +169,10 @@ _check_contract()
 # free-threaded build with the GIL off (Engine.spin_for_work_locked). A
 # producer submitting tiny tasks is a few microseconds apart per submit.
 cdef long long SPIN_NS = 50000
+# The CPUs this process may run on: a pool with more workers than these
+# takes its engine lock the way that suits oversubscription (mutex.h).
+cdef Py_ssize_t USABLE_CORES = (
+    len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 # None on a GIL build: sys._is_gil_enabled() tells whether the GIL is off now
 # (an incompatible extension imported later can turn it back on).
 _is_gil_enabled = getattr(sys, "_is_gil_enabled", None)
@@ -1467,6 +1472,9 @@ cdef class Engine:
             raise ValueError(must_be_non_negative("max_retries"))
         self.max_queue = max_queue_size
         self.target = target_workers
+        self.lock()
+        self.fit_lock_to_pool_locked()
+        self.unlock()
         self.on_need_worker = on_need_worker
         self.pass_resource = pass_resource
         self.check_health = check_health
@@ -1517,6 +1525,13 @@ cdef class Engine:
 
     cdef void unlock(self) noexcept:
         conexe_mutex_unlock(&self.mutex)
+
+    cdef void fit_lock_to_pool_locked(self) noexcept:
+        # With more workers than cores, waiters on the engine lock sleep at
+        # once instead of yielding to each other (include/conexe/mutex.h;
+        # free-threaded Linux builds only, a no-op elsewhere).
+        conexe_mutex_sleep_at_once(
+            &self.mutex, max(self.target, self.workers) > USABLE_CORES)
 
     # -- lanes ----------------------------------------------------------------
     cdef int enqueue_locked(self, FutureBase fut, int priority, bint front,
@@ -1586,7 +1601,7 @@ cdef class Engine:
             self.wakeups += 1
             return w
         if self.on_need_worker is not None and not self._closed and self.workers < self.target:
-            self.workers += 1
+            self.workers += 1  # workers <= target: the lock already fits
             self.waking += 1
             spawn[0] = True
         return None
@@ -1850,6 +1865,7 @@ cdef class Engine:
         self.lock()
         self.workers += n
         self.waking += n
+        self.fit_lock_to_pool_locked()
         self.unlock()
 
     def worker_started_failed(self):
@@ -1864,6 +1880,7 @@ cdef class Engine:
             raise ValueError(must_be_non_negative("target_workers"))
         self.lock()
         self.target = n
+        self.fit_lock_to_pool_locked()
         self.unlock_and_wake_helper()
 
     def retire_worker(self, Worker worker):
@@ -2018,6 +2035,7 @@ cdef class Engine:
         else:
             reason = EXIT_SHUTDOWN
         self.workers -= 1
+        self.fit_lock_to_pool_locked()
         if reason is EXIT_SHUTDOWN and self.workers == 0:
             self.wake_all_producers_locked()
         # A task retried above went back into a lane without a helper being
