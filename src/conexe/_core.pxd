@@ -123,7 +123,7 @@ cdef class KeyChain:
 
 cdef class Worker:
     cdef PyThread_type_lock park
-    cdef bint _parked
+    cdef int _parked               # atomic: resize() reads it without the lock
     cdef bint _retire
     cdef public object resource
     cdef public long long tasks_done

@@ -1407,7 +1407,9 @@ cdef class Worker:
 
     @property
     def parked(self):
-        return self._parked
+        # A snapshot, read without the engine lock (resize() sorts idle
+        # workers first by it); written under the lock, atomically.
+        return conexe_load_relaxed(&self._parked) != 0
 
     @property
     def retire(self):
@@ -1596,7 +1598,7 @@ cdef class Engine:
             return None
         if self.parked_workers:
             w = <Worker>self.parked_workers.pop()
-            w._parked = False
+            conexe_store_release(&w._parked, 0)
             self.waking += 1
             self.wakeups += 1
             return w
@@ -1887,9 +1889,9 @@ cdef class Engine:
         """Ask ``worker`` to leave once its current task is done."""
         self.lock()
         worker._retire = True
-        if worker._parked:
+        if conexe_load_relaxed(&worker._parked):
             self.parked_workers.remove(worker)
-            worker._parked = False
+            conexe_store_release(&worker._parked, 0)
             self.waking += 1
             PyThread_release_lock(worker.park)
         self.unlock()
@@ -1992,7 +1994,7 @@ cdef class Engine:
     cdef int park_locked(self, Worker worker) except -1:
         """Sleep, the engine lock released, until someone wakes ``worker``."""
         self.parked_workers.append(worker)
-        worker._parked = True
+        conexe_store_release(&worker._parked, 1)
         self.unlock()
         with nogil:
             PyThread_acquire_lock(worker.park, 1)
@@ -2127,7 +2129,7 @@ cdef class Engine:
             parked = self.parked_workers
             self.parked_workers = []
             for w in parked:
-                w._parked = False
+                conexe_store_release(&w._parked, 0)
             self.waking += len(parked)
             for fut in drained:
                 c = fut.claim(False)
