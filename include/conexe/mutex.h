@@ -4,18 +4,19 @@
  * On a free-threaded build the producer and every worker take the engine
  * lock for each task, in parallel, so it is contended for real. A PyThread
  * lock is a POSIX semaphore: a contended acquire goes to the kernel at once
- * (a futex wait and a wake-up per hand-off). A PyMutex first yields its CPU
- * up to 40 times (sched_yield), then parks on CPython's parking lot with the
- * thread state detached (the GIL released on a GIL build), so a
- * stop-the-world pause or a GIL waiter is never held up; after a 1 ms wait
- * the unlocker hands it the lock directly. On a GIL build the lock is never
- * contended: its holder never lets the GIL go while holding it.
+ * (a futex wait and a wake-up per hand-off). A PyMutex (on a free-threaded
+ * build) first yields its CPU up to 40 times (sched_yield), then parks on
+ * CPython's parking lot with the thread state detached (the GIL released on
+ * a GIL build), so a stop-the-world pause or a GIL waiter is never held up;
+ * after a 1 ms wait the unlocker hands it the lock directly. On a GIL build
+ * the lock is never contended: its holder never lets the GIL go while
+ * holding it.
  *
  * Those yields suit a pool that fits the cores: the waiter gives its CPU to
  * the thread that will release the lock. With more threads than cores the
  * yields go to other waiters, and the hand-off to a parked thread waits for
  * the scheduler to run it: on 2 cores, 4 workers fed tiny tasks made 27-78k
- * involuntary context switches per 50k tasks and ran 3-10x slower than 2
+ * involuntary context switches per 50k tasks and ran 3-14x slower than 2
  * workers. So where the pool has more workers than usable cores the engine
  * switches (conexe_mutex_sleep_at_once, called with the lock held) to a
  * futex lock whose waiters sleep at once and never yield, and that any
