@@ -799,8 +799,10 @@ def test_ctrl_c_interrupts_queue_task_and_stop(core: ModuleType) -> None:
 # lands just before the main thread parks does (CPython checks for signals
 # only when the park itself is interrupted); the wait must still end.
 FLAGGED_CTRL_C_SCRIPT = """
-import os, signal, threading, time
+import faulthandler, os, signal, threading, time
 import conexe
+# A hang shows every thread's stack in the failure, not just a timeout.
+faulthandler.dump_traceback_later(25, exit=True)
 signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
 gate = threading.Event()
 runner = conexe.Runner(lambda: 1)

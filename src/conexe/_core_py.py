@@ -1235,23 +1235,27 @@ class Engine:
                 self._closed_message = message
             drained = self._drain_locked() if cancel else []
             parked, self._parked = self._parked, []
-            for w in parked:
-                w.parked = False
-            self._waking += len(parked)
             claimed = []  # those this close() took: only they are cancelled
-            for fut in drained:
-                claim = fut._claim(False)
-                if claim == _SKIP_EXPIRED:
-                    # Its start deadline's reaper got it first (RUNNING
-                    # until it sets the TimeoutError): failed, not ours.
-                    self._failed += 1
-                else:
-                    self._cancelled += 1
-                    if claim != _SKIP_CANCELLED:
-                        claimed.append(fut)
-            self._wake_all_producers_locked()
-        for w in parked:
-            w._park.release()
+            try:
+                for fut in drained:
+                    claim = fut._claim(False)
+                    if claim == _SKIP_EXPIRED:
+                        # Its start deadline's reaper got it first (RUNNING
+                        # until it sets the TimeoutError): failed, not ours.
+                        self._failed += 1
+                    else:
+                        self._cancelled += 1
+                        if claim != _SKIP_CANCELLED:
+                            claimed.append(fut)
+                self._wake_all_producers_locked()
+            finally:
+                # Taken off the list, a parked worker is woken here or never:
+                # a Ctrl-C whose handler runs in the lines above (Python code
+                # runs it between bytecodes) must not leave it asleep.
+                self._waking += len(parked)
+                for w in parked:
+                    w.parked = False
+                    w._park.release()
         for fut in claimed:
             fut._cancel_claimed()
         return sum(1 for fut in drained if fut.cancelled())
