@@ -122,11 +122,6 @@ def test_a_waiter_registering_while_the_worker_completes_does_not_abort() -> Non
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", (proc.returncode, proc.stderr)
 
 
-def _usable_cores() -> int:
-    affinity = getattr(os, "sched_getaffinity", None)
-    return len(affinity(0)) if affinity else (os.cpu_count() or 1)
-
-
 def test_resizing_across_the_core_count_loses_no_task(core: ModuleType) -> None:
     # A pool with more workers than cores takes its engine lock another way
     # (include/conexe/mutex.h, free-threaded Linux builds): the switch
@@ -138,9 +133,10 @@ def test_resizing_across_the_core_count_loses_no_task(core: ModuleType) -> None:
     import threading
 
     import conexe
+    from conexe._options import usable_cores
     from support import bind_core
 
-    cores_here = _usable_cores()
+    cores_here = usable_cores()
     sizes = [1, cores_here + 2, cores_here, 2 * cores_here + 1]
     per_producer = 20_000
     ex = bind_core(conexe.ConcurrentExecutor, core)(1)

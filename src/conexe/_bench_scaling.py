@@ -44,6 +44,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ._options import usable_cores
+
 __all__ = [
     "cpu_curve",
     "cpu_seconds",
@@ -77,18 +79,6 @@ def free_threaded_build() -> bool:
     import sysconfig
 
     return bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
-
-
-def usable_cores() -> int:
-    """CPUs this process may run on (its affinity mask, not the machine's count).
-
-    >>> usable_cores() >= 1
-    True
-    """
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def cpu_workers(cores: int) -> list[int]:

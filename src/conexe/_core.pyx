@@ -63,7 +63,6 @@ from libc.string cimport memmove, memset
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 
 import logging
-import os
 import sys
 import weakref
 from _thread import allocate_lock as _allocate_lock
@@ -91,6 +90,7 @@ from ._contract import (
     must_be_non_negative,
 )
 from ._errors import MaxRetriesExceeded, QueueFull
+from ._options import usable_cores as _usable_cores
 
 cdef extern from "conexe/atomic.h" nogil:
     int conexe_load_acquire(const int *p)
@@ -171,8 +171,7 @@ _check_contract()
 cdef long long SPIN_NS = 50000
 # The CPUs this process may run on: a pool with more workers than these
 # takes its engine lock the way that suits oversubscription (mutex.h).
-cdef Py_ssize_t USABLE_CORES = (
-    len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+cdef Py_ssize_t USABLE_CORES = _usable_cores()
 # None on a GIL build: sys._is_gil_enabled() tells whether the GIL is off now
 # (an incompatible extension imported later can turn it back on).
 _is_gil_enabled = getattr(sys, "_is_gil_enabled", None)

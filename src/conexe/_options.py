@@ -23,6 +23,7 @@ __all__ = [
     "check_on_full",
     "check_size",
     "default_max_workers",
+    "usable_cores",
 ]
 
 
@@ -42,6 +43,18 @@ def check_key(key: object) -> None:
         hash(key)
     except TypeError as exc:
         raise TypeError(KEY_NOT_HASHABLE_MESSAGE % (type(key).__name__, exc)) from None
+
+
+def usable_cores() -> int:
+    """CPUs this process may run on (its affinity mask, not the machine's count).
+
+    >>> usable_cores() >= 1
+    True
+    """
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 def default_max_workers() -> int:
