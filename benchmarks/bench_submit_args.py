@@ -21,15 +21,12 @@ import sys
 import time
 from collections.abc import Callable
 
-
-def noop(*_: object) -> None:
-    return None
+from conexe._bench_subjects import noop, warm
 
 
-def rate(ex: cf.Executor, with_arg: bool, n: int) -> float:
+def rate(ex: cf.Executor, workers: int, with_arg: bool, n: int) -> float:
     """No-op tasks per second: ``n`` submitted, then ``result()`` on each."""
-    for f in [ex.submit(time.sleep, 0.002) for _ in range(8)]:
-        f.result()  # every worker started before the clock runs
+    warm(ex, workers)  # every worker started before the clock runs
     start = time.perf_counter()
     if with_arg:
         futures = [ex.submit(noop, None) for _ in range(n)]
@@ -62,7 +59,9 @@ def main() -> None:
         for with_arg in (False, True):
             for name, make in makers.items():
                 with make(opts.workers) as ex:
-                    results.setdefault((name, with_arg), []).append(rate(ex, with_arg, opts.tasks))
+                    results.setdefault((name, with_arg), []).append(
+                        rate(ex, opts.workers, with_arg, opts.tasks)
+                    )
     for (name, with_arg), rates in results.items():
         how = "submit(fn, None)" if with_arg else "submit(fn)"
         print(
