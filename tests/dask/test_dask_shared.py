@@ -22,14 +22,18 @@ pytestmark = pytest.mark.timeout(60)
 
 
 def start_blockers(ex, tmp_path: Path, n: int = 2) -> tuple[list[cf.Future], Path]:
-    """Occupy ``n`` workers until the returned release file is touched."""
+    """Occupy ``n`` workers until the returned release file is touched.
+
+    Each blocker is running before the next is submitted: with a queue
+    bound of 1, a second blocker submitted while the first still waits in
+    the queue would find it full (and, under ``on_full="caller_runs"``,
+    block the caller itself)."""
     release = tmp_path / "release"
     futures = []
     for i in range(n):
         started = tmp_path / f"started-{i}"
         futures.append(ex.submit(t.block, str(started), str(release), f"blocker-{i}"))
-    for i in range(n):
-        assert t.wait_for(tmp_path / f"started-{i}"), "a blocker never started"
+        assert t.wait_for(started), "a blocker never started"
     return futures, release
 
 
