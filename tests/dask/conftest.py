@@ -30,7 +30,14 @@ def dask_client() -> Iterator[Any]:
 
     # worker-saturation 1.0: the scheduler hands a worker only as many tasks
     # as it has threads and keeps the rest queued in priority order.
-    with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
+    # No statistical profiler: its thread reads every other thread's frames
+    # (sys._current_frames), which free-threaded 3.13 does not make safe
+    # (CI's 3.13t run crashed in distributed/profile.py reading f_lineno).
+    settings = {
+        "distributed.scheduler.worker-saturation": 1.0,
+        "distributed.worker.profile.enabled": False,
+    }
+    with dask.config.set(settings):
         cluster = distributed.LocalCluster(
             n_workers=WORKERS,
             processes=True,
