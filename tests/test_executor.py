@@ -69,6 +69,30 @@ def test_non_callable_fn_raises_type_error_at_the_call(make_executor: Any) -> No
     assert ex.stats().submitted == 0
 
 
+def test_submit_without_a_callable_raises_type_error_at_the_call(make_executor: Any) -> None:
+    ex = make_executor(1)
+    with pytest.raises(TypeError, match="positional argument"):
+        ex.submit()
+    with pytest.raises(TypeError, match="positional argument"):
+        ex.submit(fn=abs)  # fn is positional-only, as in ThreadPoolExecutor
+    assert ex.stats().submitted == 0
+
+
+@pytest.mark.parametrize("on_full", ["raise", "block", "caller_runs"])
+def test_a_subclass_overriding_submit_keeps_its_override(Executor: Any, on_full: str) -> None:
+    calls: list[Any] = []
+
+    class Logged(Executor):  # type: ignore[misc, valid-type]
+        def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+            calls.append(fn)
+            return super().submit(fn, *args, **kwargs)
+
+    with Logged(2, on_full=on_full) as ex:
+        assert ex.submit(pow, 2, 5).result() == 32
+        assert list(ex.map(abs, [-1])) == [1]  # map submits through submit() too
+    assert len(calls) == 2 and calls[0] is pow
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [

@@ -60,6 +60,7 @@ class Engine:
     def submit(
         self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any] | None
     ) -> Future[Any]: ...
+    def submit_call(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]: ...
     def submit_with(
         self,
         fn: Callable[..., Any],

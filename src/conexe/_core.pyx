@@ -1691,6 +1691,17 @@ cdef class Engine:
         self.push(fut, 0, None, UNKEYED_NO_WAIT)
         return fut
 
+    def submit_call(self, fn, /, *args, **kwargs):
+        """:meth:`submit` taking the call as written: ``submit_call(fn, 1, x=2)``
+        queues ``fn(1, x=2)``. Bound to an executor's ``submit``, it spares
+        each task the Python frame that would repack its arguments."""
+        if not PyCallable_Check(fn):
+            raise not_callable(fn)
+        cdef FutureBase fut = new_future(fn, args, kwargs)
+        bind_loop(fut)
+        self.push(fut, 0, None, UNKEYED_NO_WAIT)
+        return fut
+
     def submit_with(self, fn, tuple args, kwargs, *, int priority=0, double deadline=0.0,
                     context=None, bint no_retry=False, bint block=False, timeout=None):
         """:meth:`submit` with per-task options (see the twin)."""

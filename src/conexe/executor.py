@@ -167,6 +167,13 @@ class ConcurrentExecutor(cf.ThreadPoolExecutor):
             self._engine.close(message=EXIT_MESSAGE)
         # The hot path: bound once, so submit() is one Python frame over C.
         self._submit_fast = self._engine.submit
+        if on_full == "raise" and type(self).submit is ConcurrentExecutor.submit:
+            # Hotter still: submit() is the core's own method, bound on the
+            # instance (it shadows the class's), no Python frame in between:
+            # that frame, repacking ``*args`` only to hand them on, was a
+            # sixth of a tiny task's cost. Not when a subclass overrides
+            # submit(): its override must stay in force.
+            self.submit = self._engine.submit_call  # type: ignore[method-assign]
 
     # -- threads -----------------------------------------------------------
     _threads: WorkerThreads  # type: ignore[assignment]  # iterates like TPE's set
@@ -189,6 +196,7 @@ class ConcurrentExecutor(cf.ThreadPoolExecutor):
         with self._shutdown_lock:
             self._broken = _BROKEN_MESSAGE
             self._submit_fast = self._submit_broken
+            vars(self).pop("submit", None)  # back to the class's, which raises
             _break(self._engine)
 
     def _submit_broken(self, fn: Any, args: Any, kwargs: Any) -> NoReturn:
@@ -200,6 +208,9 @@ class ConcurrentExecutor(cf.ThreadPoolExecutor):
 
         Raises RuntimeError after shutdown, TypeError if ``fn`` isn't
         callable, and (full queue, ``on_full="raise"``) QueueFull."""
+        # Reached with another on_full policy, once broken, or through a
+        # subclass's super(): otherwise the instance's submit is the core's
+        # submit_call.
         if self._on_full == "raise":
             return self._submit_fast(fn, args, kwargs)
         return self._submit_policy(fn, args, kwargs, 0, 0.0)
