@@ -58,20 +58,103 @@ def test_submit_from_a_loop_is_awaitable_without_wrapping(make_executor: Any) ->
     assert run(main()) == [(3, 1), 3]
 
 
-def test_a_future_made_outside_any_loop_is_a_plain_concurrent_future(
+def test_a_future_made_outside_any_loop_is_adopted_by_the_first_loop_that_looks(
     make_executor: Any,
 ) -> None:
     ex = make_executor(1)
     fut = ex.submit(pow, 3, 2)
-    assert not asyncio.isfuture(fut)
+    assert not asyncio.isfuture(fut)  # no loop runs here
     with pytest.raises(RuntimeError, match="not submitted from a running event loop"):
         fut.get_loop()
 
     async def main() -> Any:
-        assert not asyncio.isfuture(fut)  # not this loop's
-        return await fut  # through wrap_future
+        loop = asyncio.get_running_loop()
+        assert asyncio.wrap_future(fut) is fut  # no second future
+        assert fut.get_loop() is loop
+        return await fut
 
     assert run(main()) == 9
+    assert not asyncio.isfuture(fut)  # outside its loop, a concurrent future
+    assert fut.result() == 9
+
+
+def test_futures_made_outside_reach_the_loop_in_one_wakeup_per_batch(
+    make_executor: Any,
+) -> None:
+    ex = make_executor(2)
+    n = 500
+    hold = Blocker()
+    blockers = [ex.submit(hold, True) for _ in range(2)]  # hold both workers
+    futs = [ex.submit(abs, -i) for i in range(n)]  # no loop runs yet
+
+    async def main() -> int:
+        loop = asyncio.get_running_loop()
+        wakeups = 0
+        real = loop.call_soon_threadsafe
+
+        def counting(*args: Any, **kwargs: Any) -> Any:
+            nonlocal wakeups
+            wakeups += 1
+            return real(*args, **kwargs)
+
+        loop.call_soon_threadsafe = counting  # type: ignore[method-assign]
+        gathered = asyncio.gather(*[asyncio.wrap_future(f) for f in futs])
+        hold.release()
+        cf.wait(futs, timeout=30)
+        each_worker_takes_a_task(ex.submit, workers=2)  # see the test above
+        assert await gathered == list(range(n))
+        return wakeups
+
+    # With ThreadPoolExecutor's futures: one call_soon_threadsafe per task.
+    assert run(main()) == 1
+    assert all(b.result(10) for b in blockers)
+
+
+def test_a_future_adopted_by_one_loop_can_be_awaited_from_another(make_executor: Any) -> None:
+    ex = make_executor(1)
+    task = Blocker()
+    fut = ex.submit(task, "both")
+    adopted = threading.Event()
+
+    async def first() -> Any:
+        assert asyncio.isfuture(fut)  # adopted: this loop's from now on
+        adopted.set()
+        return await fut
+
+    async def second() -> Any:
+        assert not asyncio.isfuture(fut)  # the other loop's
+        return await fut  # through wrap_future
+
+    with cf.ThreadPoolExecutor(2) as loops:  # each loop in its own thread
+        in_first = loops.submit(run, first())
+        assert adopted.wait(10)
+        in_second = loops.submit(run, second())
+        task.release()
+        assert in_second.result(10) == "both"
+        assert in_first.result(10) == "both"
+
+
+def test_an_adopted_queued_task_cancelled_in_its_loop_is_cancelled_everywhere(
+    make_executor: Any, wait_until: Any
+) -> None:
+    ex = make_executor(1)
+    hold = Blocker()
+    blocker = ex.submit(hold, True)
+    ran: list[int] = []
+    queued = ex.submit(ran.append, 1)
+
+    async def main() -> None:
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.wrap_future(queued), 0.05)
+
+    run(main())
+    assert queued.cancelled()
+    with pytest.raises(cf.CancelledError):  # outside the loop: concurrent.futures' error
+        queued.result()
+    hold.release()
+    assert blocker.result(10)
+    wait_until(lambda: ex.stats().cancelled == 1, what="the cancelled task to be counted")
+    assert ran == []
 
 
 def test_a_future_bound_to_one_loop_can_be_awaited_from_another(make_executor: Any) -> None:

@@ -99,6 +99,7 @@ cdef class FutureBase:
     cdef bint settle(self, int new_state, object res, object exc, int expected) except -1
     cdef int wait_done(self, double timeout) except -1
     cdef bint in_own_loop(self) except -1
+    cdef bint own_loop_here(self, bint adopt) except -1
     cdef bint asyncio_has_it(self) except -1
     cdef int raise_cancelled(self) except -1
 

@@ -283,7 +283,9 @@ cdef PyThread_type_lock new_locked_lock() except NULL:
 
 # -- asyncio ------------------------------------------------------------------
 # A future submitted from inside a running event loop is bound to that loop
-# (its ``inbox``). Until asyncio looks at it, it is a plain
+# (its ``inbox``); one submitted outside any loop is bound to the first loop
+# in whose thread asyncio looks at it (``wrap_future``, ``gather``, ``await``
+# in a coroutine). Until asyncio looks at it, it is a plain
 # concurrent.futures.Future. Once asyncio does (``isfuture()`` reads
 # ``_asyncio_future_blocking``: ``loop.run_in_executor``, ``wrap_future``,
 # ``await``, ``gather``...), it is, inside that loop, the asyncio future
@@ -991,9 +993,9 @@ cdef class FutureBase:
     @property
     def _asyncio_future_blocking(self):
         # asyncio.isfuture() reads this: not None means "an asyncio future
-        # of get_loop()". Only true inside the loop the task was submitted
-        # from; reading it there hands the future to asyncio.
-        if not self.in_own_loop():
+        # of get_loop()". Only true inside the future's own loop (see
+        # "asyncio" above); reading it there hands the future to asyncio.
+        if not self.own_loop_here(True):
             return None
         self.aio |= AIO_CLAIMED
         return bool(self.aio & AIO_BLOCKING)
@@ -1014,7 +1016,8 @@ cdef class FutureBase:
         self.cancel_msg = value
 
     def get_loop(self):
-        """The event loop the task was submitted from."""
+        """The future's event loop: the one the task was submitted from,
+        or the first one asyncio looked at it in."""
         if self.inbox is None:
             raise RuntimeError("this future was not submitted from a running event loop")
         return self.inbox.loop
@@ -1024,9 +1027,9 @@ cdef class FutureBase:
         return exc_type() if self.cancel_msg is None else exc_type(self.cancel_msg)
 
     def __await__(self):
-        """``await future`` in any event loop; in the one it was submitted
-        from without a second future in between."""
-        if self.in_own_loop():
+        """``await future`` in any event loop; in its own loop (see
+        get_loop()) without a second future in between."""
+        if self.own_loop_here(True):
             self.aio |= AIO_CLAIMED
             if state(self) < CANCELLED:
                 self.aio |= AIO_BLOCKING
@@ -1085,8 +1088,29 @@ cdef class FutureBase:
         return self.aio & AIO_CLAIMED and self.in_own_loop()
 
     cdef bint in_own_loop(self) except -1:
-        """Whether this thread is running the loop the task came from."""
-        return self.inbox is not None and running_loop() is self.inbox.loop
+        """Whether this thread is running the future's loop."""
+        return self.own_loop_here(False)
+
+    cdef bint own_loop_here(self, bint adopt) except -1:
+        """Whether this thread is running the future's loop: the one it was
+        submitted from or, with ``adopt``, for a future submitted outside
+        any loop, the one running here, which it is bound to from now on."""
+        cdef object loop = running_loop()
+        cdef LoopInbox inbox, fresh
+        if loop is None:  # no loop here, as in every worker: inbox unread
+            return False
+        # Under the future's lock: another loop's thread may be adopting it.
+        with cython.critical_section(self):
+            inbox = self.inbox
+        if inbox is None:
+            if not adopt:
+                return False
+            fresh = inbox_for(loop)  # outside the lock: it may allocate
+            with cython.critical_section(self):
+                if self.inbox is None:
+                    self.inbox = fresh
+                inbox = self.inbox
+        return inbox.loop is loop
 
     cdef int wait_done(self, double timeout) except -1:
         """Block until done. Returns 1 when done, 0 on timeout."""

@@ -101,7 +101,9 @@ _log = logging.getLogger("conexe")
 
 # -- asyncio ------------------------------------------------------------------
 # A future submitted from inside a running event loop is bound to that loop
-# (its ``_inbox``). Until asyncio looks at it, it is a plain
+# (its ``_inbox``); one submitted outside any loop is bound to the first loop
+# in whose thread asyncio looks at it (``wrap_future``, ``gather``, ``await``
+# in a coroutine). Until asyncio looks at it, it is a plain
 # concurrent.futures.Future. Once asyncio does (``isfuture()`` reads
 # ``_asyncio_future_blocking``: ``loop.run_in_executor``, ``wrap_future``,
 # ``await``, ``gather``...), it is, inside that loop, the asyncio future
@@ -428,9 +430,9 @@ class Future(_StdFuture):  # type: ignore[type-arg]
     @property
     def _asyncio_future_blocking(self) -> bool | None:
         # asyncio.isfuture() reads this: not None means "an asyncio future
-        # of get_loop()". Only true inside the loop the task was submitted
-        # from; reading it there hands the future to asyncio.
-        if not self._in_own_loop():
+        # of get_loop()". Only true inside the future's own loop (see
+        # "asyncio" above); reading it there hands the future to asyncio.
+        if not self._own_loop_here(adopt=True):
             return None
         self._aio |= _AIO_CLAIMED
         return bool(self._aio & _AIO_BLOCKING)
@@ -443,7 +445,8 @@ class Future(_StdFuture):  # type: ignore[type-arg]
             self._aio &= ~_AIO_BLOCKING
 
     def get_loop(self) -> Any:
-        """The event loop the task was submitted from."""
+        """The future's event loop: the one the task was submitted from,
+        or the first one asyncio looked at it in."""
         if self._inbox is None:
             raise RuntimeError("this future was not submitted from a running event loop")
         return self._inbox.loop
@@ -453,9 +456,9 @@ class Future(_StdFuture):  # type: ignore[type-arg]
         return exc_type() if self._cancel_message is None else exc_type(self._cancel_message)  # type: ignore[no-any-return]
 
     def __await__(self) -> Any:
-        """``await future`` in any event loop; in the one it was submitted
-        from without a second future in between."""
-        if self._in_own_loop():
+        """``await future`` in any event loop; in its own loop (see
+        get_loop()) without a second future in between."""
+        if self._own_loop_here(adopt=True):
             self._aio |= _AIO_CLAIMED
             if not self.done():
                 self._aio |= _AIO_BLOCKING
@@ -471,8 +474,26 @@ class Future(_StdFuture):  # type: ignore[type-arg]
         return bool(self._aio & _AIO_CLAIMED) and self._in_own_loop()
 
     def _in_own_loop(self) -> bool:
-        """Whether this thread is running the loop the task came from."""
-        return self._inbox is not None and _running_loop() is self._inbox.loop
+        """Whether this thread is running the future's loop."""
+        return self._own_loop_here(adopt=False)
+
+    def _own_loop_here(self, adopt: bool) -> bool:
+        """Whether this thread is running the future's loop: the one it was
+        submitted from or, with ``adopt``, for a future submitted outside
+        any loop, the one running here, which it is bound to from now on."""
+        loop = _running_loop()
+        if loop is None:  # no loop here, as in every worker
+            return False
+        inbox = self._inbox
+        if inbox is None:
+            if not adopt:
+                return False
+            fresh = _inbox_for(loop)
+            with self._condition:  # another loop's thread may be adopting it
+                if self._inbox is None:
+                    self._inbox = fresh
+                inbox = self._inbox
+        return inbox.loop is loop
 
     # -- core-private ----------------------------------------------------
     def _release_task(self) -> None:
