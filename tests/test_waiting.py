@@ -370,6 +370,69 @@ def test_condition_wait_and_notify_work_as_a_condition(core: ModuleType) -> None
         fut._condition.notify()
 
 
+def test_condition_acquire_waits_for_the_holder_or_times_out(core: ModuleType) -> None:
+    fut = core.Future()
+    cond = fut._condition
+    holding, release = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        with cond:
+            holding.set()
+            release.wait(10)
+
+    t = threading.Thread(target=holder)
+    t.start()
+    assert holding.wait(10)
+    t0 = time.monotonic()
+    assert cond.acquire(timeout=0.05) is False  # held elsewhere: times out
+    assert time.monotonic() - t0 >= 0.04
+    got: list[float] = []
+
+    def contender() -> None:
+        assert cond.acquire()  # blocks until the holder lets go
+        got.append(time.monotonic())
+        cond.release()
+
+    c = threading.Thread(target=contender)
+    c.start()
+    time.sleep(0.05)
+    assert got == []
+    released_at = time.monotonic()
+    release.set()
+    c.join(10)
+    t.join(10)
+    assert len(got) == 1 and got[0] >= released_at
+
+
+def test_condition_excludes_every_other_thread_under_contention(core: ModuleType) -> None:
+    # Threads taking turns (and sleeping on the lock while another holds it,
+    # with the holder switched out mid-section): never two inside at once,
+    # no acquire lost, no thread left asleep.
+    cond = core.Future()._condition
+    inside, overlaps, entries = [0], [0], [0]
+
+    def hammer() -> None:
+        for i in range(2000):
+            with cond:
+                inside[0] += 1
+                if inside[0] != 1:
+                    overlaps[0] += 1
+                entries[0] += 1
+                if i % 100 == 0:
+                    time.sleep(0.0005)  # let the others find it held and sleep
+                inside[0] -= 1
+
+    threads = [threading.Thread(target=hammer) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not any(t.is_alive() for t in threads)
+    assert (overlaps[0], entries[0]) == (0, 8000)
+    assert cond.acquire(blocking=False)  # free again, and usable
+    cond.release()
+
+
 # -- the race: completion against registration --------------------------------------------
 @pytest.mark.parametrize("how", ["wait", "first_completed", "as_completed"])
 def test_no_lost_wake_up_when_completion_races_registration(make_executor: Any, how: str) -> None:

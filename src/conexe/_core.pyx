@@ -526,9 +526,14 @@ cdef class FutureCondition:
     """
 
     def __cinit__(self):
-        self.lock = PyThread_allocate_lock()
-        if self.lock == NULL:
-            raise MemoryError("cannot allocate a lock")
+        # A GIL build makes its sleepers' lock only if it is ever contended:
+        # wait() gives each future it sees a condition, and most are never
+        # contended (the allocation, and a semaphore operation on each
+        # acquire and release, were a tenth of a wait(FIRST_COMPLETED) loop).
+        if CONEXE_FREE_THREADED:
+            self.lock = PyThread_allocate_lock()
+            if self.lock == NULL:
+                raise MemoryError("cannot allocate a lock")
 
     def __dealloc__(self):
         if self.lock != NULL:
@@ -541,11 +546,47 @@ cdef class FutureCondition:
         if self.owned_by(me):
             self.depth += 1
             return 1
+        if not CONEXE_FREE_THREADED:
+            if self.owned_by(0):  # free: under the GIL, check and take are one step
+                self.set_owner(me)
+                self.depth = 1
+                return 1
+            return self.take_contended(me, timeout)
         if acquire_timed(self.lock, timeout) != 1:
             return 0
         self.set_owner(me)
         self.depth = 1
         return 1
+
+    cdef int take_contended(self, unsigned long me, double timeout) except -1:
+        """GIL build, held by another thread: sleep (GIL released) until a
+        release finds it free, or ``timeout`` passes. A release wakes one
+        sleeper while any sleep; a thread that takes the lock first meanwhile
+        sends the woken one back to sleep, and its own release wakes it."""
+        cdef double deadline = 0.0, left = timeout
+        cdef int woken
+        if timeout == 0.0:
+            return 0
+        if self.lock == NULL:
+            self.lock = new_locked_lock()  # held: acquiring it sleeps until a release
+        if timeout > 0.0:
+            deadline = now_s() + timeout
+        self.sleepers += 1
+        try:
+            while True:
+                woken = acquire_timed(self.lock, left)  # raises if Ctrl-C's handler does
+                if self.owned_by(0):
+                    self.set_owner(me)
+                    self.depth = 1
+                    return 1
+                if not woken:
+                    return 0
+                if timeout > 0.0:
+                    left = deadline - now_s()
+                    if left <= 0.0:
+                        return 0
+        finally:
+            self.sleepers -= 1
 
     cdef bint owned_by(self, unsigned long me) noexcept:
         """Whether thread ``me`` holds the lock. Read without the lock (by
@@ -560,9 +601,18 @@ cdef class FutureCondition:
             raise RuntimeError("cannot release un-acquired lock")
         self.depth -= 1
         if self.depth == 0:
-            self.set_owner(0)
-            PyThread_release_lock(self.lock)
+            self.let_go()
         return 0
+
+    cdef Py_ssize_t let_go(self) except -1:
+        """Release the lock however deeply held (the caller holds it);
+        returns the depth it was held at."""
+        cdef Py_ssize_t depth = self.depth
+        self.depth = 0
+        self.set_owner(0)
+        if CONEXE_FREE_THREADED or self.sleepers:
+            PyThread_release_lock(self.lock)  # GIL build: wakes one sleeper
+        return depth
 
     cdef int notify_waiting(self) except -1:
         """notify_all() if anyone waits (the lock is held)."""
@@ -606,10 +656,7 @@ cdef class FutureCondition:
         if self.waiting is None:
             self.waiting = []
         self.waiting.append(waiter)
-        cdef Py_ssize_t saved = self.depth
-        self.depth = 0
-        self.set_owner(0)
-        PyThread_release_lock(self.lock)
+        cdef Py_ssize_t saved = self.let_go()
         notified = False
         try:
             if timeout is None:
@@ -620,8 +667,7 @@ cdef class FutureCondition:
                 notified = waiter.acquire(False)
             return notified
         finally:
-            acquire_timed(self.lock, -1.0)
-            self.set_owner(PyThread_get_thread_ident())
+            self.take(-1.0)
             self.depth = saved
             if not notified:
                 try:
