@@ -201,6 +201,7 @@ cdef class Engine:
     cdef FutureBase pop_locked(self)
     cdef Worker pick_helper_locked(self, bint *spawn)
     cdef void unlock_and_wake_helper(self)
+    cdef FutureBase queue_call(self, object fn, tuple args, object kwargs)
     cdef int push(self, FutureBase fut, int priority, object key, PushMode mode) except -1
     cdef bint wait_for_room_locked(self, dict shard, object key, PushMode mode,
                                    double deadline) except -1

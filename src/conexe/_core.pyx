@@ -1754,17 +1754,16 @@ cdef class Engine:
 
         Raises QueueFull when the bound is reached and RuntimeError once
         closed."""
-        if not PyCallable_Check(fn):
-            raise not_callable(fn)
-        cdef FutureBase fut = new_future(fn, args, kwargs)
-        bind_loop(fut)
-        self.push(fut, 0, None, UNKEYED_NO_WAIT)
-        return fut
+        return self.queue_call(fn, args, kwargs)
 
     def submit_call(self, fn, /, *args, **kwargs):
         """:meth:`submit` taking the call as written: ``submit_call(fn, 1, x=2)``
         queues ``fn(1, x=2)``. Bound to an executor's ``submit``, it spares
         each task the Python frame that would repack its arguments."""
+        return self.queue_call(fn, args, kwargs)
+
+    cdef FutureBase queue_call(self, object fn, tuple args, object kwargs):
+        """What submit() and submit_call() do: queue at priority 0, unkeyed."""
         if not PyCallable_Check(fn):
             raise not_callable(fn)
         cdef FutureBase fut = new_future(fn, args, kwargs)
