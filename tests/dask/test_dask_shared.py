@@ -271,6 +271,29 @@ def test_keyed_submit_unique_refuses_a_busy_key(backend, tmp_path):
         assert again is not None and again.result(t.WAIT) == 25
 
 
+def test_keyed_key_is_free_once_its_result_is_back(backend):
+    # Whoever a result wakes may submit_unique on the key at once: the key
+    # is released before the future completes, never just after.
+    with backend.keyed() as ex:
+        for i in range(30):
+            fut = ex.submit_unique("k", t.square, i)
+            assert fut is not None, f"refused on round {i}"
+            assert fut.result(t.WAIT) == i * i
+        # A done-callback runs as the future completes: the key is free there too.
+        resubmitted = []
+        called = threading.Event()
+
+        def resubmit(_):
+            resubmitted.append(ex.submit_unique("k", t.square, 3))
+            called.set()
+
+        first = ex.submit_unique("k", t.square, 2)
+        first.add_done_callback(resubmit)
+        assert first.result(t.WAIT) == 4
+        assert called.wait(t.WAIT)
+        assert resubmitted[0] is not None and resubmitted[0].result(t.WAIT) == 9
+
+
 def test_keyed_cancelled_waiting_task_is_skipped(backend, tmp_path):
     log = tmp_path / "log"
     release = tmp_path / "release"

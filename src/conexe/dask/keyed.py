@@ -281,9 +281,13 @@ class KeyedExecutor:
                 self._completed += 1
             else:
                 self._failed += 1
-        self._gate.release()  # before completing: a done-callback may submit
+        # The key is freed (or handed to its next task) and the gate opened
+        # before the future completes: whoever its result wakes, or a
+        # done-callback, may submit on the key again, even submit_unique.
+        following = self._next_locked_pop(key)
+        self._gate.release()
         set_outcome(fut, ok, value)
-        self._dispatch(key, self._next_locked_pop(key))
+        self._dispatch(key, following)
 
     def _on_waiting_done(self, key: Any, item: _Item) -> None:
         # Only a waiting task can end here (cancelled, or failed by its
