@@ -71,6 +71,7 @@ def test_methods_have_the_same_signatures(c_core: Any, name: str) -> None:
 
 def test_module_functions_have_the_same_signatures(c_core: Any) -> None:
     assert _shape(c_core.run_chunk) == _shape(_core_py.run_chunk)
+    assert _shape(c_core.executor_submit) == _shape(_core_py.executor_submit)
 
 
 def test_constructors_take_the_same_arguments(c_core: Any) -> None:

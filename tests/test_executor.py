@@ -251,6 +251,27 @@ def test_cancel_futures_wakes_everyone_waiting_on_the_cancelled_futures(
         t.join(10)
 
 
+def test_a_bound_submit_keeps_its_executor_alive(Executor: Any) -> None:
+    # As with ThreadPoolExecutor: ex.submit is a bound method of ex, so a
+    # temporary executor works, and a kept ex.submit keeps the executor.
+    assert Executor(1).submit(abs, -1).result(10) == 1
+    ex = Executor(1, thread_name_prefix="kept-submit")
+    submit = ex.submit
+    assert submit.__self__ is ex
+    ref = weakref.ref(ex)
+    del ex
+    gc.collect()
+    assert ref() is not None
+    assert submit(abs, -2).result(10) == 2
+    threads = ref()._threads.threads()
+    del submit
+    gc.collect()
+    assert ref() is None
+    for t in threads:
+        t.join(10)
+        assert not t.is_alive()
+
+
 def test_dropped_executor_finishes_its_work_and_its_threads_leave(Executor: Any) -> None:
     ex = Executor(2, thread_name_prefix="dropped-pool")
     futures = [ex.submit(abs, -i) for i in range(20)]

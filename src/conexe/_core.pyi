@@ -7,7 +7,15 @@ from typing import Any, Final, Generic, TypeVar
 
 from typing_extensions import disjoint_base
 
-__all__ = ["ChunkItemError", "Engine", "Future", "Worker", "IMPLEMENTATION", "run_chunk"]
+__all__ = [
+    "ChunkItemError",
+    "Engine",
+    "Future",
+    "Worker",
+    "IMPLEMENTATION",
+    "executor_submit",
+    "run_chunk",
+]
 
 _T = TypeVar("_T")
 
@@ -33,6 +41,9 @@ class ChunkItemError:
     def __init__(self, error: BaseException) -> None: ...
 
 def run_chunk(fn: Callable[..., Any], chunk: list[tuple[Any, ...]]) -> list[Any]: ...
+def executor_submit(
+    self: Any, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
+) -> Future[Any]: ...
 
 @disjoint_base
 class Worker:
@@ -60,7 +71,6 @@ class Engine:
     def submit(
         self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any] | None
     ) -> Future[Any]: ...
-    def submit_call(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]: ...
     def submit_with(
         self,
         fn: Callable[..., Any],

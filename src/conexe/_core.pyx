@@ -111,7 +111,15 @@ cdef extern from "Python.h":
     int PyObject_GenericSetAttr(object o, object name, PyObject *value) except -1
     unsigned long PyThread_get_thread_ident() nogil
 
-__all__ = ["ChunkItemError", "Engine", "Future", "Worker", "IMPLEMENTATION", "run_chunk"]
+__all__ = [
+    "ChunkItemError",
+    "Engine",
+    "Future",
+    "Worker",
+    "IMPLEMENTATION",
+    "executor_submit",
+    "run_chunk",
+]
 
 IMPLEMENTATION = "c"
 
@@ -1756,14 +1764,8 @@ cdef class Engine:
         closed."""
         return self.queue_call(fn, args, kwargs)
 
-    def submit_call(self, fn, /, *args, **kwargs):
-        """:meth:`submit` taking the call as written: ``submit_call(fn, 1, x=2)``
-        queues ``fn(1, x=2)``. Bound to an executor's ``submit``, it spares
-        each task the Python frame that would repack its arguments."""
-        return self.queue_call(fn, args, kwargs)
-
     cdef FutureBase queue_call(self, object fn, tuple args, object kwargs):
-        """What submit() and submit_call() do: queue at priority 0, unkeyed."""
+        """What submit() and executor_submit() do: queue at priority 0, unkeyed."""
         if not PyCallable_Check(fn):
             raise not_callable(fn)
         cdef FutureBase fut = new_future(fn, args, kwargs)
@@ -2349,3 +2351,21 @@ cdef class Engine:
         hist = [src[i] for i in range(HIST_BUCKETS)]
         self.unlock()
         return hist_percentiles(hist, percentiles)
+
+
+def executor_submit(self, fn, /, *args, **kwargs):
+    """Schedule ``fn(*args, **kwargs)``; returns its Future.
+
+    ``ConcurrentExecutor.submit`` itself: a function of this core placed
+    in the executor class, so ``ex.submit`` is a true bound method (it
+    holds the executor, as ThreadPoolExecutor's does) and a call runs no
+    Python frame. While the executor's ``_plain_engine`` is an Engine of
+    this core (no full-queue policy, not broken) the call is queued here;
+    otherwise ``self._submit(fn, args, kwargs)`` decides.
+
+    Raises RuntimeError after shutdown, TypeError if ``fn`` isn't
+    callable, and (full queue, ``on_full="raise"``) QueueFull."""
+    engine = self._plain_engine
+    if type(engine) is Engine:
+        return (<Engine>engine).queue_call(fn, args, kwargs)
+    return self._submit(fn, args, kwargs)

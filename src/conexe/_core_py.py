@@ -80,7 +80,15 @@ from ._errors import MaxRetriesExceeded, QueueFull
 from ._options import check_callable, check_key
 from ._signals import acquire_interruptibly, needs_slices, wait_interruptibly
 
-__all__ = ["ChunkItemError", "Engine", "Future", "Worker", "IMPLEMENTATION", "run_chunk"]
+__all__ = [
+    "ChunkItemError",
+    "Engine",
+    "Future",
+    "Worker",
+    "IMPLEMENTATION",
+    "executor_submit",
+    "run_chunk",
+]
 
 IMPLEMENTATION = "py"
 
@@ -752,12 +760,6 @@ class Engine:
         self._push(fut, 0)
         return fut
 
-    def submit_call(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
-        """:meth:`submit` taking the call as written: ``submit_call(fn, 1, x=2)``
-        queues ``fn(1, x=2)``. Bound to an executor's ``submit``, it spares
-        each task the Python frame that would repack its arguments."""
-        return self.submit(fn, args, kwargs)
-
     def submit_with(
         self,
         fn: Callable[..., Any],
@@ -1391,3 +1393,28 @@ class Engine:
             else:
                 raise ValueError(LATENCY_KIND_MESSAGE % (which,))
         return hist_percentiles(hist, percentiles)
+
+
+def executor_submit(self: Any, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+    """Schedule ``fn(*args, **kwargs)``; returns its Future.
+
+    ``ConcurrentExecutor.submit`` itself: a function of the core placed in
+    the executor class (the C core's runs no Python frame). While the
+    executor's ``_plain_engine`` is set (no full-queue policy, not broken)
+    the call is queued on it; otherwise ``self._submit(fn, args, kwargs)``
+    decides.
+
+        >>> class Plain:
+        ...     _plain_engine = None
+        ...     submit = executor_submit
+        ...     def _submit(self, fn, args, kwargs):
+        ...         return fn(*args)
+        >>> Plain().submit(abs, -3)
+        3
+
+    Raises RuntimeError after shutdown, TypeError if ``fn`` isn't
+    callable, and (full queue, ``on_full="raise"``) QueueFull."""
+    engine = self._plain_engine
+    if engine is not None:
+        return engine.submit(fn, args, kwargs)  # type: ignore[no-any-return]
+    return self._submit(fn, args, kwargs)  # type: ignore[no-any-return]

@@ -43,6 +43,9 @@ class Core(Protocol):
     @property
     def run_chunk(self) -> Callable[[Callable[..., Any], list[tuple[Any, ...]]], list[Any]]: ...
 
+    @property
+    def executor_submit(self) -> Callable[..., Any]: ...
+
 
 def _load_extension() -> Core | None:
     """The Cython core, or None where it isn't built (a pure install, or an

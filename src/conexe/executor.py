@@ -29,7 +29,7 @@ import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Literal, NoReturn
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 from . import _deadlines
 from ._errors import BrokenExecutor, QueueFull
@@ -165,15 +165,10 @@ class ConcurrentExecutor(cf.ThreadPoolExecutor):
         weakref.finalize(self, engine.close).atexit = False
         if interpreter_shutting_down():
             self._engine.close(message=EXIT_MESSAGE)
-        # The hot path: bound once, so submit() is one Python frame over C.
-        self._submit_fast = self._engine.submit
-        if on_full == "raise" and type(self).submit is ConcurrentExecutor.submit:
-            # Hotter still: submit() is the core's own method, bound on the
-            # instance (it shadows the class's), no Python frame in between:
-            # that frame, repacking ``*args`` only to hand them on, was a
-            # sixth of a tiny task's cost. Not when a subclass overrides
-            # submit(): its override must stay in force.
-            self.submit = self._engine.submit_call  # type: ignore[method-assign]
+        # submit() queues straight on this engine while no full-queue policy
+        # applies and the executor isn't broken (see _submit for the rest).
+        self._plain_engine: Any = engine if on_full == "raise" else None
+        self._submit_fast = engine.submit
 
     # -- threads -----------------------------------------------------------
     _threads: WorkerThreads  # type: ignore[assignment]  # iterates like TPE's set
@@ -196,21 +191,29 @@ class ConcurrentExecutor(cf.ThreadPoolExecutor):
         with self._shutdown_lock:
             self._broken = _BROKEN_MESSAGE
             self._submit_fast = self._submit_broken
-            vars(self).pop("submit", None)  # back to the class's, which raises
+            self._plain_engine = None  # submit() now goes through _submit, which raises
             _break(self._engine)
 
     def _submit_broken(self, fn: Any, args: Any, kwargs: Any) -> NoReturn:
         raise BrokenExecutor(self._broken)
 
     # -- submitting --------------------------------------------------------
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> cf.Future[Any]:
-        """Schedule ``fn(*args, **kwargs)``; returns its Future.
+    if TYPE_CHECKING:
 
-        Raises RuntimeError after shutdown, TypeError if ``fn`` isn't
-        callable, and (full queue, ``on_full="raise"``) QueueFull."""
-        # Reached with another on_full policy, once broken, or through a
-        # subclass's super(): otherwise the instance's submit is the core's
-        # submit_call.
+        def submit(
+            self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
+        ) -> cf.Future[Any]: ...
+
+    else:
+        # The core's function, so ``ex.submit`` is a bound method like any
+        # other (it keeps the executor alive) and a call runs no Python
+        # frame: the frame that repacked ``*args`` only to hand them on was
+        # a sixth of a tiny task's cost. A subclass may override it.
+        submit = _default_core.executor_submit
+
+    def _submit(self, fn: Any, args: tuple[Any, ...], kwargs: Any) -> CoreFuture:
+        """What submit() does with another on_full policy, once broken, or
+        with a core other than the class's."""
         if self._on_full == "raise":
             return self._submit_fast(fn, args, kwargs)
         return self._submit_policy(fn, args, kwargs, 0, 0.0)
