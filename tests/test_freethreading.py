@@ -109,8 +109,9 @@ def _register_while_it_completes(core: ModuleType, rounds: int) -> None:
 
 @pytest.mark.skipif("c" not in cores, reason="the C core is not built")
 def test_a_waiter_registering_while_the_worker_completes_does_not_abort() -> None:
-    # The worker and the waiter both put the untracked future under the
-    # cyclic GC; tracking an object twice aborts the interpreter, so this
+    # The worker and the waiter both put the future under the cyclic GC if
+    # it is untracked (GIL builds; free-threaded ones track it from the
+    # start); tracking an object twice aborts the interpreter, so this
     # runs in a child process (an abort there is a failed assertion here).
     proc = _fresh_python(
         "import sys; sys.path.insert(0, %r)\n"
