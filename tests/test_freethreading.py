@@ -172,3 +172,26 @@ def test_resizing_across_the_core_count_loses_no_task(core: ModuleType) -> None:
         assert stats.queued == stats.running == stats.failed == 0
     finally:
         ex.shutdown()
+
+
+@pytest.mark.skipif("c" not in cores, reason="the C core is not built")
+def test_a_queued_future_is_under_the_cyclic_gc_only_without_a_young_generation() -> None:
+    # GIL builds: untracked while queued, so young-generation passes skip
+    # the futures in flight. Free-threaded builds: tracked from the start,
+    # so their collector (whole heap each pass, scheduled against the
+    # tracked survivors) counts the futures in flight and runs less often.
+    import gc
+    import threading
+
+    import conexe
+
+    gate = threading.Event()
+    with conexe.ConcurrentExecutor(1) as ex:
+        blocker = ex.submit(gate.wait, 30)
+        queued = ex.submit(int)
+        try:
+            assert not queued.done()
+            assert gc.is_tracked(queued) == FREE_THREADED
+        finally:
+            gate.set()
+        assert blocker.result(30) and queued.result(30) == 0
