@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 import threading
+import time
+import types
 
 import pytest
 
@@ -73,6 +75,26 @@ def test_task_that_does_not_pickle_fails_at_submit_and_frees_its_slot(dask_clien
             ex.submit(t.square, threading.Lock())
         assert ex.submit(t.square, 3).result(t.WAIT) == 9
         assert ex.stats()["in_flight"] == 0
+
+
+def test_keyed_shutdown_waits_for_a_future_whose_key_is_already_free(dask_client):
+    # A key is freed just before its future completes (so that whoever the
+    # result wakes can submit on it again); shutdown(wait=True) must still
+    # return only once the future is done. Completing is slowed down here
+    # to hold that window open.
+    from conexe._impl import core
+
+    class SlowToComplete(core.Future):
+        def set_result(self, result):
+            time.sleep(0.3)
+            super().set_result(result)
+
+    class Keyed(conexe_dask.KeyedExecutor):
+        _core = types.SimpleNamespace(Future=SlowToComplete)
+
+    with Keyed(dask_client) as ex:
+        fut = ex.submit("k", t.square, 3)
+    assert fut.done() and fut.result() == 9
 
 
 def test_keyed_waiting_task_fails_at_its_start_deadline_and_the_key_moves_on(dask_client, tmp_path):

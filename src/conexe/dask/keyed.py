@@ -142,6 +142,7 @@ class KeyedExecutor:
         self._submitted = 0
         self._pending = 0
         self._running = 0
+        self._completing = 0  # futures whose key is freed, not yet completed
         self._completed = 0
         self._failed = 0
         self._cancelled = 0
@@ -281,12 +282,19 @@ class KeyedExecutor:
                 self._completed += 1
             else:
                 self._failed += 1
+            self._completing += 1  # shutdown(wait=True) waits for it
         # The key is freed (or handed to its next task) and the gate opened
         # before the future completes: whoever its result wakes, or a
         # done-callback, may submit on the key again, even submit_unique.
         following = self._next_locked_pop(key)
         self._gate.release()
-        set_outcome(fut, ok, value)
+        try:
+            set_outcome(fut, ok, value)
+        finally:
+            with self._lock:
+                self._completing -= 1
+                if not self._completing and not self._chains:
+                    self._idle.notify_all()
         self._dispatch(key, following)
 
     def _on_waiting_done(self, key: Any, item: _Item) -> None:
@@ -353,7 +361,7 @@ class KeyedExecutor:
                 fut.cancel()
         if wait:
             with self._idle:
-                while self._chains:
+                while self._chains or self._completing:
                     self._idle.wait(0.1)  # sliced: Ctrl-C reaches the caller
 
     def __enter__(self) -> KeyedExecutor:
