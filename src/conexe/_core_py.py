@@ -1399,13 +1399,11 @@ def executor_submit(self: Any, fn: Callable[..., Any], /, *args: Any, **kwargs: 
     """Schedule ``fn(*args, **kwargs)``; returns its Future.
 
     ``ConcurrentExecutor.submit`` itself: a function of the core placed in
-    the executor class (the C core's runs no Python frame). While the
-    executor's ``_plain_engine`` is set (no full-queue policy, not broken)
-    the call is queued on it; otherwise ``self._submit(fn, args, kwargs)``
-    decides.
+    the executor class. The C core's queues on the executor's
+    ``_plain_engine`` with no Python frame; this one hands the call to
+    ``self._submit(fn, args, kwargs)``, which does the same in Python.
 
         >>> class Plain:
-        ...     _plain_engine = None
         ...     submit = executor_submit
         ...     def _submit(self, fn, args, kwargs):
         ...         return fn(*args)
@@ -1414,7 +1412,4 @@ def executor_submit(self: Any, fn: Callable[..., Any], /, *args: Any, **kwargs: 
 
     Raises RuntimeError after shutdown, TypeError if ``fn`` isn't
     callable, and (full queue, ``on_full="raise"``) QueueFull."""
-    engine = self._plain_engine
-    if engine is not None:
-        return engine.submit(fn, args, kwargs)  # type: ignore[no-any-return]
     return self._submit(fn, args, kwargs)  # type: ignore[no-any-return]

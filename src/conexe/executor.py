@@ -29,7 +29,7 @@ import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, NoReturn
+from typing import TYPE_CHECKING, Any, Literal
 
 from . import _deadlines
 from ._errors import BrokenExecutor, QueueFull
@@ -168,7 +168,6 @@ class ConcurrentExecutor(cf.ThreadPoolExecutor):
         # submit() queues straight on this engine while no full-queue policy
         # applies and the executor isn't broken (see _submit for the rest).
         self._plain_engine: Any = engine if on_full == "raise" else None
-        self._submit_fast = engine.submit
 
     # -- threads -----------------------------------------------------------
     _threads: WorkerThreads  # type: ignore[assignment]  # iterates like TPE's set
@@ -190,12 +189,8 @@ class ConcurrentExecutor(cf.ThreadPoolExecutor):
     def _initializer_failed(self) -> None:
         with self._shutdown_lock:
             self._broken = _BROKEN_MESSAGE
-            self._submit_fast = self._submit_broken
             self._plain_engine = None  # submit() now goes through _submit, which raises
             _break(self._engine)
-
-    def _submit_broken(self, fn: Any, args: Any, kwargs: Any) -> NoReturn:
-        raise BrokenExecutor(self._broken)
 
     # -- submitting --------------------------------------------------------
     if TYPE_CHECKING:
@@ -212,10 +207,11 @@ class ConcurrentExecutor(cf.ThreadPoolExecutor):
         submit = _default_core.executor_submit
 
     def _submit(self, fn: Any, args: tuple[Any, ...], kwargs: Any) -> CoreFuture:
-        """What submit() does with another on_full policy, once broken, or
-        with a core other than the class's."""
-        if self._on_full == "raise":
-            return self._submit_fast(fn, args, kwargs)
+        """What submit() does when the class's core can't queue the call
+        itself: the engine is another core's, the executor is broken, or
+        another on_full policy applies."""
+        if self._plain_engine is not None:
+            return self._plain_engine.submit(fn, args, kwargs)  # type: ignore[no-any-return]
         return self._submit_policy(fn, args, kwargs, 0, 0.0)
 
     def _submit_policy(
