@@ -195,3 +195,54 @@ def test_a_queued_future_is_under_the_cyclic_gc_only_without_a_young_generation(
         finally:
             gate.set()
         assert blocker.result(30) and queued.result(30) == 0
+
+
+def test_blocking_tasks_after_short_ones_all_run_at_once(core: ModuleType) -> None:
+    # With the GIL off, a pool fed short tasks keeps only as many workers
+    # awake as there are cores; its watcher must wake the others as soon
+    # as the awake ones block. Here every worker must be in a task at once
+    # for the barrier to open: a pool that left one asleep breaks it.
+    import threading
+
+    import conexe
+    from conexe._options import usable_cores
+    from support import bind_core
+
+    workers = 2 * usable_cores() + 4
+    with bind_core(conexe.ConcurrentExecutor, core)(workers) as ex:
+        for _ in range(3):
+            futures = [ex.submit(abs, -i) for i in range(5_000)]
+            assert [f.result(timeout=60) for f in futures] == list(range(5_000))
+        barrier = threading.Barrier(workers, timeout=30)
+        waits = [ex.submit(barrier.wait) for _ in range(workers)]
+        assert sorted(f.result(timeout=60) for f in waits) == list(range(workers))
+        # Short tasks again, then a second wave of blockers behind them.
+        futures = [ex.submit(abs, -i) for i in range(5_000)]
+        waits = [ex.submit(barrier.wait) for _ in range(workers)]
+        assert [f.result(timeout=60) for f in futures] == list(range(5_000))
+        assert sorted(f.result(timeout=60) for f in waits) == list(range(workers))
+
+
+def test_a_capped_pool_shrunk_and_grown_under_short_tasks_still_runs_blockers_at_once(
+    core: ModuleType,
+) -> None:
+    # Shrinking while short tasks are queued retires workers that may be
+    # the watcher, or on their way to watch; the pool grown again must
+    # still wake every worker for blocking tasks.
+    import threading
+
+    import conexe
+    from conexe._options import usable_cores
+    from support import bind_core
+
+    workers = 2 * usable_cores() + 4
+    with bind_core(conexe.ConcurrentExecutor, core)(workers) as ex:
+        for size in (1, 2, workers):
+            futures = [ex.submit(abs, -i) for i in range(20_000)]
+            ex.resize(size)
+            assert [f.result(timeout=60) for f in futures] == list(range(20_000))
+        barrier = threading.Barrier(workers, timeout=30)
+        waits = [ex.submit(barrier.wait) for _ in range(workers)]
+        assert sorted(f.result(timeout=60) for f in waits) == list(range(workers))
+        stats = ex.stats()
+        assert stats.submitted == stats.completed == 3 * 20_000 + workers

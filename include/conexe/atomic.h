@@ -53,4 +53,18 @@ static inline int conexe_exchange(int *p, int value)
     return __atomic_exchange_n(p, value, __ATOMIC_ACQ_REL);
 }
 
+/* When a worker's current task started (Worker.run_since in
+ * conexe/_core.pyx): stored by the worker, read by the engine's watcher
+ * under the engine lock, which the worker does not hold then.
+ */
+static inline long long conexe_load_relaxed_ll(const long long *p)
+{
+    return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+static inline void conexe_store_relaxed_ll(long long *p, long long value)
+{
+    __atomic_store_n(p, value, __ATOMIC_RELAXED);
+}
+
 #endif /* CONEXE_ATOMIC_H */

@@ -135,6 +135,9 @@ cdef class Worker:
     cdef bint _retire
     cdef public object resource
     cdef public long long tasks_done
+    cdef long long run_since        # atomic: its task's start (ns), 0 between tasks
+    cdef bint _watch                # woken to watch the lanes (Engine.watch_locked)
+    cdef bint _watch_woken          # watching, and its park lock was released
 
 
 cdef class TaskEnd:
@@ -191,6 +194,12 @@ cdef class Engine:
     cdef long long rejected
     cdef long long retried
     cdef long long wakeups          # parked workers woken for work
+    cdef bint short_tasks           # tasks run briefly and the GIL is off (capping_locked)
+    cdef long long run_ewma_ns      # recent tasks' run time, averaged (free-threaded builds)
+    cdef list live_workers          # every Worker in worker_loop
+    cdef Worker watcher             # a worker watching for stuck ones, or None
+    cdef bint spawn_watcher         # a thread is starting to be the watcher
+    cdef Py_ssize_t stuck           # workers the watcher last saw in a long task
     cdef long long wait_hist[HIST_BUCKETS]
     cdef long long run_hist[HIST_BUCKETS]
 
@@ -200,6 +209,13 @@ cdef class Engine:
     cdef int enqueue_locked(self, FutureBase fut, int priority, bint front, bint restamp) except -1
     cdef FutureBase pop_locked(self)
     cdef Worker pick_helper_locked(self, bint *spawn)
+    cdef bint capping_locked(self) noexcept
+    cdef bint capped_locked(self) except -1
+    cdef Worker call_watcher_locked(self, bint *spawn)
+    cdef Worker wake_watcher_locked(self)
+    cdef int watch_locked(self, Worker worker) except -1
+    cdef Py_ssize_t count_stuck_locked(self) except -1
+    cdef int note_run_time_locked(self, long long ns) except -1
     cdef void unlock_and_wake_helper(self)
     cdef FutureBase queue_call(self, object fn, tuple args, object kwargs)
     cdef int push(self, FutureBase fut, int priority, object key, PushMode mode) except -1

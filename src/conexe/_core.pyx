@@ -99,6 +99,8 @@ cdef extern from "conexe/atomic.h" nogil:
     void conexe_store_release(int *p, int value)
     unsigned long conexe_load_relaxed_ulong(const unsigned long *p)
     void conexe_store_relaxed_ulong(unsigned long *p, unsigned long value)
+    long long conexe_load_relaxed_ll(const long long *p)
+    void conexe_store_relaxed_ll(long long *p, long long value)
 
 cdef extern from "Python.h":
     void PyObject_GC_Track(object op)
@@ -177,6 +179,20 @@ _check_contract()
 # free-threaded build with the GIL off (Engine.spin_for_work_locked). A
 # producer submitting tiny tasks is a few microseconds apart per submit.
 cdef long long SPIN_NS = 50000
+# Free-threaded builds with the GIL off: while tasks run for less than
+# SHORT_TASK_NS on average, a pool sized for more than twice the cores
+# keeps only as many workers awake as there are cores (Engine.capped_locked);
+# more would only fight over the engine lock and the cores. (Up to twice
+# the cores, the futex lock of mutex.h serves all of them better: measured
+# on 2 cores, capping 4 workers at 2 cost 10-35 % in the idiom bench, and
+# capping 16 at 2 gained 3-5x.) A watcher looks every WATCH_US for workers
+# whose task has run longer than STUCK_NS (blocked, or long after all) and
+# lets another worker wake in their place, so blocking tasks never leave
+# work waiting.
+cdef long long SHORT_TASK_NS = 20000
+cdef long long WATCH_US = 500
+cdef long long STUCK_NS = 500000
+cdef long long LONG_SAMPLE_NS = 32 * SHORT_TASK_NS
 # The CPUs this process may run on: a pool with more workers than these
 # takes its engine lock the way that suits oversubscription (mutex.h).
 cdef Py_ssize_t USABLE_CORES = _usable_cores()
@@ -1570,6 +1586,8 @@ cdef class Engine:
         self.max_retries = max_retries
         self.track_latency = track_latency
         self.parked_workers = []
+        self.live_workers = []
+        self.run_ewma_ns = 4 * SHORT_TASK_NS + 1  # long, until tasks show otherwise
         self.blocked = deque()
         self.closed_message = CLOSED_MESSAGE
         self.shards = [{} for _ in range(KEY_SHARDS)]
@@ -1619,8 +1637,11 @@ cdef class Engine:
         # With more workers than cores, waiters on the engine lock sleep at
         # once instead of yielding to each other (include/conexe/mutex.h;
         # free-threaded Linux builds only, a no-op elsewhere).
+        # While short tasks cap the awake workers at the cores, the few
+        # threads that take the lock suit the yielding PyMutex again.
+        cdef Py_ssize_t size = max(self.target, self.workers)
         conexe_mutex_sleep_at_once(
-            &self.mutex, max(self.target, self.workers) > USABLE_CORES)
+            &self.mutex, size > USABLE_CORES and not self.capping_locked())
 
     # -- lanes ----------------------------------------------------------------
     cdef int enqueue_locked(self, FutureBase fut, int priority, bint front,
@@ -1683,6 +1704,8 @@ cdef class Engine:
         spawn[0] = False
         if self.in_lanes <= self.waking or self.spinning:
             return None
+        if self.capped_locked():
+            return self.call_watcher_locked(spawn)
         if self.parked_workers:
             w = <Worker>self.parked_workers.pop()
             conexe_store_release(&w._parked, 0)
@@ -1693,7 +1716,121 @@ cdef class Engine:
             self.workers += 1  # workers <= target: the lock already fits
             self.waking += 1
             spawn[0] = True
+            return None
+        w = self.wake_watcher_locked()  # the last worker left: put it to work
+        if w is not None:
+            self.wakeups += 1
+        return w
+
+    # -- short tasks on a free-threaded build: as many awake workers as cores
+    cdef bint capping_locked(self) noexcept:
+        """Whether the awake workers are capped at the cores: the tasks are
+        short, and the pool is sized for more than twice the cores. Never
+        on a GIL build (short_tasks is only set with the GIL off)."""
+        return self.short_tasks and max(self.target, self.workers) > 2 * USABLE_CORES
+
+    cdef bint capped_locked(self) except -1:
+        """Whether, capping, enough workers are awake for the queued short
+        tasks: as many as there are cores, not counting the watcher and the
+        workers it saw stuck in a long task."""
+        cdef Py_ssize_t awake
+        if not self.capping_locked():
+            return False
+        awake = self.workers - len(self.parked_workers) - self.stuck
+        if self.watcher is not None or self.spawn_watcher:
+            awake -= 1
+        return awake >= USABLE_CORES
+
+    cdef Worker call_watcher_locked(self, bint *spawn):
+        """Awake workers are capped and work waits: make sure one worker
+        watches them (watch_locked), so that work never waits behind tasks
+        that block. Returns the parked worker to wake for it, or starts a
+        thread for it (*spawn), or nothing when one watches already."""
+        cdef Worker w
+        if self.watcher is not None or self.spawn_watcher:
+            return None
+        if self.parked_workers:
+            w = <Worker>self.parked_workers.pop()
+            conexe_store_release(&w._parked, 0)
+            w._watch = True
+            self.watcher = w
+            self.waking += 1
+            return w
+        if self.on_need_worker is not None and not self._closed and self.workers < self.target:
+            self.workers += 1
+            self.waking += 1
+            self.spawn_watcher = True  # the thread watches once in the loop
+            spawn[0] = True
         return None
+
+    cdef Worker wake_watcher_locked(self):
+        """The watcher, if one waits in watch_locked() and nobody woke it
+        yet: marked woken and counted as on its way, for the caller to
+        release (once) after unlocking. Otherwise None."""
+        cdef Worker w = self.watcher
+        if w is None or w._watch or w._watch_woken:
+            return None  # none, not watching yet (it looks again), or woken
+        w._watch_woken = True
+        self.waking += 1
+        return w
+
+    cdef int watch_locked(self, Worker worker) except -1:
+        """Watch, with the lock released between looks, while short tasks
+        are queued and the awake workers are capped: every WATCH_US, count
+        the workers whose task has run longer than STUCK_NS. Once those
+        leave room under the cap, or the lanes are empty, or someone wakes
+        it, the watcher stops watching and goes on as a worker."""
+        cdef PyLockStatus got
+        worker._watch = False
+        while (not self._closed and not worker._retire and self.in_lanes
+               and self.capped_locked()):
+            self.unlock()
+            with nogil:
+                got = PyThread_acquire_lock_timed(worker.park, WATCH_US, 0)
+            self.lock()
+            if got == PY_LOCK_ACQUIRED or worker._watch_woken:
+                if got != PY_LOCK_ACQUIRED:
+                    # Woken just after the wait timed out: take that
+                    # release now, or the next park would return at once.
+                    self.unlock()
+                    with nogil:
+                        PyThread_acquire_lock(worker.park, 1)
+                    self.lock()
+                self.waking -= 1
+                break
+            self.stuck = self.count_stuck_locked()
+        worker._watch_woken = False
+        self.watcher = None
+        if not self.in_lanes:
+            self.stuck = 0
+        return 0
+
+    cdef Py_ssize_t count_stuck_locked(self) except -1:
+        cdef long long since, started_before = now_ns() - STUCK_NS
+        cdef Py_ssize_t n = 0
+        cdef Worker w
+        for w in self.live_workers:
+            since = conexe_load_relaxed_ll(&w.run_since)
+            if since and since < started_before:
+                n += 1
+        return n
+
+    cdef int note_run_time_locked(self, long long ns) except -1:
+        """Average the tasks' run times (free-threaded builds): below
+        SHORT_TASK_NS with the GIL off the awake workers get capped, above
+        four times that (no flapping in between) they do not. A sample
+        counts for at most LONG_SAMPLE_NS, so one task that the scheduler
+        preempted does not lift the cap: two long ones in a row do."""
+        self.run_ewma_ns = (self.run_ewma_ns * 7 + min(ns, LONG_SAMPLE_NS)) >> 3
+        if self.short_tasks:
+            if self.run_ewma_ns > 4 * SHORT_TASK_NS:
+                self.short_tasks = False
+                self.stuck = 0
+                self.fit_lock_to_pool_locked()
+        elif self.run_ewma_ns < SHORT_TASK_NS and not _is_gil_enabled():
+            self.short_tasks = True
+            self.fit_lock_to_pool_locked()
+        return 0
 
     cdef bint spin_for_work_locked(self) except -1:
         """Called by a worker that found no work, with the lock held. With the
@@ -1736,6 +1873,7 @@ cdef class Engine:
             self.lock()
             self.workers -= 1
             self.waking -= 1
+            self.spawn_watcher = False  # if it was to watch, the next one will
             none_left = self.workers == 0
             self.unlock()
             if none_left:
@@ -1985,6 +2123,8 @@ cdef class Engine:
             conexe_store_release(&worker._parked, 0)
             self.waking += 1
             PyThread_release_lock(worker.park)
+        elif worker is self.watcher and self.wake_watcher_locked() is not None:
+            PyThread_release_lock(worker.park)
         self.unlock()
 
     def worker_loop(self, Worker worker):
@@ -2000,9 +2140,15 @@ cdef class Engine:
         cdef TaskEnd end = TaskEnd()
         cdef FutureBase item
         cdef bint expired, locked = True
+        cdef long long started = 0
         self.lock()
         try:
             self.waking -= 1  # this worker is in the loop now
+            self.live_workers.append(worker)
+            if self.spawn_watcher:
+                self.spawn_watcher = False
+                self.watcher = worker
+                worker._watch = True
             while True:
                 item = self.next_task_locked(worker, end.replace, &expired)
                 if item is None:
@@ -2015,9 +2161,16 @@ cdef class Engine:
                     self.lock()
                     locked = True
                     continue
+                if CONEXE_FREE_THREADED:
+                    started = now_ns()
+                    conexe_store_relaxed_ll(&worker.run_since, started)
                 self.run(item, worker, end)  # with the GIL, outside every lock
+                if CONEXE_FREE_THREADED:
+                    conexe_store_relaxed_ll(&worker.run_since, 0)
                 self.lock()
                 locked = True
+                if CONEXE_FREE_THREADED:
+                    self.note_run_time_locked(now_ns() - started)
                 if self.end_task_locked(item, end):
                     # Counted as on its way back to the lanes while it
                     # completes the future: a submit made as soon as the
@@ -2034,8 +2187,13 @@ cdef class Engine:
                         self.waking -= 1
                 item = None
         except BaseException:
-            if locked:
-                self.unlock()
+            if not locked:
+                self.lock()
+            if worker in self.live_workers:
+                self.live_workers.remove(worker)
+            if self.watcher is worker:
+                self.watcher = None
+            self.unlock()
             raise
 
     cdef FutureBase next_task_locked(self, Worker worker, bint replace, bint *expired):
@@ -2052,6 +2210,9 @@ cdef class Engine:
         while True:
             if replace or worker._retire:
                 return None
+            if worker._watch:
+                self.watch_locked(worker)
+                continue
             item = self.pop_locked()
             if item is None:
                 if self._closed:
@@ -2128,6 +2289,10 @@ cdef class Engine:
         else:
             reason = EXIT_SHUTDOWN
         self.workers -= 1
+        self.live_workers.remove(worker)
+        if self.watcher is worker:  # woken to watch, then retired or replaced
+            self.watcher = None
+            worker._watch = False
         self.fit_lock_to_pool_locked()
         if reason is EXIT_SHUTDOWN and self.workers == 0:
             self.wake_all_producers_locked()
@@ -2222,6 +2387,9 @@ cdef class Engine:
             for w in parked:
                 conexe_store_release(&w._parked, 0)
             self.waking += len(parked)
+            w = self.wake_watcher_locked()
+            if w is not None:
+                parked.append(w)
             for fut in drained:
                 c = fut.claim(False)
                 if c == SKIP_EXPIRED:
@@ -2308,6 +2476,10 @@ cdef class Engine:
         self.waking = 0
         self.spinning = False
         self.running = 0
+        self.live_workers = []
+        self.watcher = None
+        self.spawn_watcher = False
+        self.stuck = 0
 
     # -- reading ---------------------------------------------------------------------
     @property
