@@ -246,3 +246,50 @@ def test_a_capped_pool_shrunk_and_grown_under_short_tasks_still_runs_blockers_at
         assert sorted(f.result(timeout=60) for f in waits) == list(range(workers))
         stats = ex.stats()
         assert stats.submitted == stats.completed == 3 * 20_000 + workers
+
+
+class _Payload:
+    pass
+
+
+class _Boom(Exception):
+    pass
+
+
+def _raise_boom() -> None:
+    raise _Boom
+
+
+@needs_free_threading
+@pytest.mark.skipif("c" not in cores, reason="the C core is not built")
+@pytest.mark.parametrize("outcome", ["result", "exception"])
+def test_what_a_parked_worker_made_goes_with_its_future(outcome: str) -> None:
+    # A free-threaded build counts the references of an object made by one
+    # thread and dropped by another apart, and frees it only once its maker
+    # runs Python code again. The C core hands the future's reference to a
+    # result or exception over to the shared count (include/conexe/refs.h),
+    # so it goes with the future here although its worker stays parked.
+    # Without that, the weak reference outlives the future.
+    import gc
+    import time
+    import weakref
+
+    import conexe
+
+    enabled = gc.isenabled()
+    gc.disable()  # the collector must not be what frees it
+    try:
+        with conexe.ConcurrentExecutor(1) as ex:
+            if outcome == "result":
+                fut = ex.submit(_Payload)
+                ref = weakref.ref(fut.result(timeout=30))
+            else:
+                fut = ex.submit(_raise_boom)
+                ref = weakref.ref(fut.exception(timeout=30))
+            time.sleep(0.2)  # the worker has let go of it and parked
+            assert ref() is not None
+            del fut
+            assert ref() is None
+    finally:
+        if enabled:
+            gc.enable()

@@ -67,4 +67,17 @@ static inline void conexe_store_relaxed_ll(long long *p, long long value)
     __atomic_store_n(p, value, __ATOMIC_RELAXED);
 }
 
+/* A future's _condition (the `cond` field of FutureBase in
+ * conexe/_core.pyx): set once, from None to a FutureCondition, under the
+ * future's lock, and never changed again while the future lives. So a reader
+ * that finds it set may use it without the lock: the pointer cannot be
+ * replaced under it, and the release store makes the condition's own fields
+ * visible before the pointer. Macros, since Cython cannot take the address
+ * of an object field; `fut` is the FutureBase struct pointer Cython passes.
+ */
+#define conexe_load_cond(fut) \
+    ((PyObject *)__atomic_load_n((void **)&(fut)->cond, __ATOMIC_ACQUIRE))
+#define conexe_store_cond(fut, value) \
+    __atomic_store_n((void **)&(fut)->cond, (void *)(value), __ATOMIC_RELEASE)
+
 #endif /* CONEXE_ATOMIC_H */

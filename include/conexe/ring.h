@@ -5,7 +5,8 @@
  * pointers, so they are safe to call with that lock held.
  *
  * Ownership: push takes its own reference to the item; pop hands that
- * reference to the caller (who must DECREF it or keep it). The buffer's
+ * reference to the caller (who must DECREF it or keep it). Push counts it
+ * as one another thread will drop (conexe/refs.h). The buffer's
  * capacity is a power of two so an index wraps with a mask.
  */
 #ifndef CONEXE_RING_H
@@ -14,6 +15,8 @@
 #include <Python.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "conexe/refs.h"
 
 typedef struct {
     PyObject **buf;     /* capacity slots, NULL when capacity is 0 */
@@ -52,6 +55,7 @@ static inline int conexe_ring_push(conexe_ring *r, PyObject *item) {
         return -1;
     }
     Py_INCREF(item);
+    conexe_hand_over(item);  /* popped by a worker, most likely */
     r->buf[(r->head + r->size) & r->mask] = item;
     r->size++;
     return 0;
@@ -65,6 +69,7 @@ static inline int conexe_ring_push_front(conexe_ring *r, PyObject *item) {
         return -1;
     }
     Py_INCREF(item);
+    conexe_hand_over(item);  /* popped by a worker, most likely */
     r->head = (r->head - 1) & r->mask;
     r->buf[r->head] = item;
     r->size++;

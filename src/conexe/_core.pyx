@@ -55,7 +55,7 @@ from cpython.pythread cimport (
     PyThread_type_lock,
 )
 from cpython.object cimport PyCallable_Check
-from cpython.ref cimport PyObject, Py_DECREF
+from cpython.ref cimport PyObject, Py_DECREF, Py_INCREF, Py_XDECREF
 from cpython.mem cimport PyMem_Realloc, PyMem_Free
 from cpython.contextvars cimport PyContext_CopyCurrent, PyContext_Enter, PyContext_Exit
 from libc.math cimport log2
@@ -92,6 +92,9 @@ from ._contract import (
 from ._errors import MaxRetriesExceeded, QueueFull
 from ._options import usable_cores as _usable_cores
 
+cdef extern from "conexe/refs.h":
+    void conexe_hand_over(object op)
+
 cdef extern from "conexe/atomic.h" nogil:
     int conexe_load_acquire(const int *p)
     int conexe_load_relaxed(const int *p)
@@ -101,6 +104,8 @@ cdef extern from "conexe/atomic.h" nogil:
     void conexe_store_relaxed_ulong(unsigned long *p, unsigned long value)
     long long conexe_load_relaxed_ll(const long long *p)
     void conexe_store_relaxed_ll(long long *p, long long value)
+    PyObject *conexe_load_cond(FutureBase fut)
+    void conexe_store_cond(FutureBase fut, PyObject *value)
 
 cdef extern from "Python.h":
     void PyObject_GC_Track(object op)
@@ -248,6 +253,25 @@ cdef inline int state(FutureBase fut) noexcept:
 
 cdef inline void set_state(FutureBase fut, int value) noexcept:
     conexe_store_release(&fut.st, value)
+
+
+cdef inline FutureCondition condition_of(FutureBase fut):
+    """The future's ``_condition`` if one was made, else None. Read without
+    the future's lock: once set it never changes (conexe_load_cond), and
+    every wait() and every completion asks."""
+    cdef PyObject *p = conexe_load_cond(fut)
+    if p == NULL:  # Cython keeps None there, never NULL: checked all the same
+        return None
+    return <FutureCondition>p
+
+
+cdef inline void publish_condition(FutureBase fut, FutureCondition cond) noexcept:
+    """Set the future's ``_condition`` to ``cond``; the caller holds the
+    future's lock and found none set."""
+    cdef PyObject *old = <PyObject *>fut.cond
+    Py_INCREF(cond)
+    conexe_store_cond(fut, <PyObject *>cond)
+    Py_XDECREF(old)
 
 
 cdef int acquire_timed(PyThread_type_lock lock, double timeout) except -1:
@@ -846,14 +870,12 @@ cdef class FutureBase:
 
     @property
     def _condition(self):
-        cdef FutureCondition cond
-        with cython.critical_section(self):  # another thread may be setting it
-            cond = self.cond
+        cdef FutureCondition cond = condition_of(self)
         if cond is None:
             cond = FutureCondition()  # made outside the lock: see _waiters
-            with cython.critical_section(self):
+            with cython.critical_section(self):  # another thread may be setting it
                 if self.cond is None:
-                    self.cond = cond
+                    publish_condition(self, cond)
                 cond = self.cond
         return cond
 
@@ -941,8 +963,7 @@ cdef class FutureBase:
         cdef list waiters = None
         cdef object one = None
         cdef int st
-        with cython.critical_section(self):
-            cond = self.cond
+        cond = condition_of(self)
         if cond is not None:
             cond.take(-1.0)  # as settle(): wait() may be installing a waiter
         try:
@@ -1221,8 +1242,7 @@ cdef class FutureBase:
         cdef bint again, moved = False
         cdef int how
         while True:
-            with cython.critical_section(self):  # _condition may be making it
-                cond = self.cond
+            cond = condition_of(self)  # _condition may be making one: see again
             if cond is not None:
                 cond.take(-1.0)
             try:
@@ -1234,6 +1254,10 @@ cdef class FutureBase:
                         moved = True
                         self.res = res
                         self.exc = exc
+                        # Dropped with the future, by its holder: see refs.h.
+                        conexe_hand_over(res)
+                        if exc is not None:
+                            conexe_hand_over(exc)
                         set_state(self, new_state)
                         lock = self.done_lock
                         one = self.waiter
@@ -1413,6 +1437,11 @@ cdef inline FutureBase new_future(object fn, object args, object kwargs):
     fut.fn = fn
     fut.args = args
     fut.kwargs = kwargs if kwargs else None
+    # The worker that runs the task drops these: see conexe/refs.h.
+    conexe_hand_over(fn)
+    conexe_hand_over(args)
+    if kwargs:
+        conexe_hand_over(kwargs)
     return fut
 
 
@@ -1932,6 +1961,8 @@ cdef class Engine:
         fut.priority = priority
         fut.deadline = deadline
         fut.ctx = context
+        if context is not None:
+            conexe_hand_over(context)  # dropped by the worker: see new_future
         fut.no_retry = no_retry
         bind_loop(fut)
         self.push(fut, priority, None, PushMode(
@@ -1952,6 +1983,8 @@ cdef class Engine:
         fut.priority = priority
         fut.deadline = deadline
         fut.ctx = context
+        if context is not None:
+            conexe_hand_over(context)  # dropped by the worker: see new_future
         bind_loop(fut)
         if not self.push(fut, priority, key, PushMode(
                 keyed=True, unique=unique, block=block, timeout=timeout_arg(timeout))):
@@ -2056,7 +2089,9 @@ cdef class Engine:
             raise not_callable(fn)
         check_key(key)
         cdef FutureBase fut = new_future(fn, args, kwargs or None)
-        fut.ctx = PyContext_CopyCurrent()
+        cdef object ctx = PyContext_CopyCurrent()
+        fut.ctx = ctx
+        conexe_hand_over(ctx)  # dropped by the worker: see new_future
         bind_loop(fut)
         self.push(fut, 0, key, KEYED_NO_WAIT)
         return fut
