@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from conexe import KeyedExecutor
-from support import Blocker, bind_core, each_worker_takes_a_task, let_worker_run
+from support import FREE_THREADED, Blocker, bind_core, each_worker_takes_a_task, let_worker_run
 
 
 def run(coro: Any) -> Any:
@@ -567,3 +567,128 @@ def test_the_loop_and_results_are_freed_by_refcount_once_done(
     finally:
         if enabled:
             gc.enable()
+
+
+def test_await_steps_as_asyncios_own_future_does(make_executor: Any) -> None:
+    # The await yields the pending future once to whoever steps it (the
+    # Task, in real code), refuses a second step while it is still
+    # pending, and returns whatever the task returned, tuples and
+    # exception objects included.
+    ex = make_executor(1)
+
+    async def main() -> Any:
+        loop = asyncio.get_running_loop()
+        task = Blocker()
+        fut = loop.run_in_executor(ex, task, (1, 2))
+        steps = fut.__await__()
+        assert steps.send(None) is fut
+        with pytest.raises(RuntimeError, match="await wasn't used with future"):
+            next(steps)
+        task.release()
+        assert await fut == (1, 2)
+        done_steps = fut.__await__()
+        with pytest.raises(StopIteration) as stopped:
+            next(done_steps)
+        assert stopped.value.value == (1, 2)
+        error = await loop.run_in_executor(ex, ValueError, "returned, not raised")
+        return await asyncio.gather(fut, loop.run_in_executor(ex, lambda: None)), error
+
+    gathered, error = run(main())
+    assert gathered == [(1, 2), None]
+    assert type(error) is ValueError and str(error) == "returned, not raised"
+
+
+def test_asyncio_callbacks_keep_their_order_through_removals(make_executor: Any) -> None:
+    ex = make_executor(1)
+    seen: list[str] = []
+
+    def note(name: str) -> Any:
+        return lambda f: seen.append(name)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        task = Blocker()
+        fut = loop.run_in_executor(ex, task, True)
+        first, second = note("first"), note("second")
+        fut.add_done_callback(first)
+        fut.add_done_callback(second)
+        fut.add_done_callback(note("third"))
+        assert fut.remove_done_callback(first) == 1
+        fut.add_done_callback(note("fourth"))  # after the others, not in first's place
+        fut.add_done_callback(first)
+        assert fut.remove_done_callback(second) == 1
+        task.release()
+        await fut
+        await asyncio.sleep(0)
+
+    run(main())
+    assert seen == ["third", "fourth", "first"]
+
+
+def test_an_interrupting_callback_leaves_the_rest_to_the_next_drain(make_executor: Any) -> None:
+    # KeyboardInterrupt leaves the loop as asyncio lets it; the callbacks
+    # after it, of the same future and of the others completed with it,
+    # run when the loop runs again, in their order.
+    ex = make_executor(1)
+    seen: list[str] = []
+    task = Blocker()
+
+    def interrupt(f: Any) -> None:
+        seen.append("interrupt")
+        raise KeyboardInterrupt
+
+    async def submit() -> list[Any]:
+        loop = asyncio.get_running_loop()
+        first = loop.run_in_executor(ex, task, 1)
+        second = loop.run_in_executor(ex, abs, -2)
+        first.add_done_callback(lambda f: seen.append("first"))
+        first.add_done_callback(interrupt)
+        first.add_done_callback(lambda f: seen.append("after"))
+        second.add_done_callback(lambda f: seen.append("second"))
+        return [first, second]
+
+    loop = asyncio.new_event_loop()
+    try:
+        futures = loop.run_until_complete(submit())
+        task.release()  # both complete while the loop is not running: one drain
+        for fut in futures:
+            assert fut.result(10) in (1, 2)
+        with pytest.raises(KeyboardInterrupt):
+            loop.run_until_complete(asyncio.sleep(0.05))
+        assert seen == ["first", "interrupt"]
+        loop.run_until_complete(asyncio.sleep(0.05))
+        assert seen == ["first", "interrupt", "after", "second"]
+    finally:
+        loop.close()
+
+
+@pytest.mark.skipif(FREE_THREADED, reason="free-threaded builds keep every future tracked")
+def test_a_queued_future_asyncio_awaits_stays_out_of_the_cyclic_gc(core: ModuleType) -> None:
+    # The engine settles every future it queued, and settling drops the
+    # callbacks that could close a cycle: neither asyncio's flag nor its
+    # callback needs the future under the collector (GIL builds, where a
+    # gathered batch in flight would otherwise fill the young generation).
+    import gc
+
+    import conexe
+
+    if core.__name__ != "conexe._core":
+        pytest.skip("the twin's futures are ordinary tracked objects")
+    task = Blocker()
+
+    async def main() -> Any:
+        loop = asyncio.get_running_loop()
+        with bind_core(conexe.ConcurrentExecutor, core)(1) as ex:
+            loop.set_default_executor(ex)
+            fut = loop.run_in_executor(None, task, 5)
+            waiting = asyncio.ensure_future(asyncio.wait_for(fut, 30))
+            await asyncio.sleep(0.01)
+            try:
+                assert not fut.done() and not gc.is_tracked(fut)
+            finally:
+                task.release()
+            result = await waiting
+            loop._default_executor = None  # type: ignore[attr-defined]
+            return result
+
+    assert run(main()) == 5

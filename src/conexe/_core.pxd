@@ -90,7 +90,9 @@ cdef class FutureBase:
     # the task was submitted from (None: submitted outside any loop), the
     # callbacks asyncio added, the cancel message, and the AIO_* flags.
     cdef LoopInbox inbox
-    cdef list aio_callbacks         # flat [fn, context, fn, context, ...]
+    cdef object aio_fn              # the first of them (no list for one)
+    cdef object aio_ctx             # and its context
+    cdef list aio_callbacks         # any after it: flat [fn, context, fn, context, ...]
     cdef object cancel_msg
     cdef int aio
 
@@ -103,6 +105,7 @@ cdef class FutureBase:
     cdef void cancel_claimed(self)
     cdef bint cancel_from(self, int expected) except -1
     cdef bint store_callback(self, object fn, list fresh) except -1
+    cdef bint store_aio_callback(self, object fn, object context, list fresh) except -1
     cdef bint settle(self, int new_state, object res, object exc, int expected) except -1
     cdef int wait_done(self, double timeout) except -1
     cdef bint in_own_loop(self) except -1
@@ -113,13 +116,14 @@ cdef class FutureBase:
 
 cdef class LoopInbox:
     cdef readonly object loop
-    cdef list items                 # flat [future, callbacks, ...] to deliver
+    cdef list items                 # flat [future, fn, context, more, ...] to deliver
     cdef bint scheduled             # a drain is on its way to the loop
     cdef object ref                 # a weak reference to this inbox
     cdef object __weakref__
 
-    cdef void post(self, FutureBase fut, list callbacks)
-    cdef int deliver(self, FutureBase fut, list callbacks) except -1
+    cdef void post(self, FutureBase fut, object fn, object ctx, list more)
+    cdef int post_flat(self, FutureBase fut, list callbacks, Py_ssize_t start) except -1
+    cdef int deliver(self, FutureBase fut, object fn, object ctx, list more) except -1
 
 
 cdef class KeyChain:
