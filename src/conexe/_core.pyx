@@ -883,8 +883,10 @@ cdef class FutureBase:
         return self.exc
 
     def __setattr__(self, name, value):
-        if name != "_asyncio_future_blocking":  # a flag: it holds no object
-            gc_track(self)  # an attribute could close a cycle
+        # An attribute could close a cycle, but only through a value the
+        # collector sees (asyncio's blocking flag, a bool, never does).
+        if PyObject_IS_GC(value):
+            gc_track(self)
         # Not object.__setattr__: it refuses a type with its own
         # __setattr__ (CPython's "hackcheck").
         PyObject_GenericSetAttr(self, name, <PyObject *>value)
