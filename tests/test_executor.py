@@ -316,6 +316,24 @@ def test_map_over_an_endless_iterator_reads_ahead_only_a_bounded_window(
     results.close()  # cancels the chunks still queued
 
 
+@pytest.mark.parametrize("n", [1000, 5000])  # the input read at once, or a window at a time
+def test_map_runs_the_inputs_last_items_one_to_a_chunk_on_every_worker(
+    make_executor: Any, n: int
+) -> None:
+    # The last items meet at a barrier: they only get past it if each one
+    # runs on a worker of its own, not one after another in a shared chunk.
+    workers = 4
+    ex = make_executor(workers)
+    barrier = threading.Barrier(workers, timeout=10)
+
+    def f(i: int) -> int:
+        if i >= n - workers:
+            barrier.wait()
+        return i
+
+    assert list(ex.map(f, range(n))) == list(range(n))
+
+
 def test_map_runs_items_after_a_failing_one_and_raises_when_iteration_reaches_it(
     make_executor: Any, wait_until: Any
 ) -> None:
