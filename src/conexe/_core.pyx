@@ -140,9 +140,13 @@ cdef enum FutureState:
     CANCELLED = 2
     CANCELLED_AND_NOTIFIED = 3
     FINISHED = 4
-_STATE_NAMES = ("PENDING", "RUNNING", "CANCELLED", "CANCELLED_AND_NOTIFIED", "FINISHED")
+# C-level names, not module globals: a module global is a dict lookup on
+# every use where Cython can't cache it (3.12 and later), and wait() reads
+# every future's ``_state``.
+cdef tuple _STATE_NAMES = (
+    "PENDING", "RUNNING", "CANCELLED", "CANCELLED_AND_NOTIFIED", "FINISHED")
 # What repr() shows, as concurrent.futures' _STATE_TO_DESCRIPTION_MAP.
-_STATE_DESCRIPTIONS = ("pending", "running", "cancelled", "cancelled", "finished")
+cdef tuple _STATE_DESCRIPTIONS = ("pending", "running", "cancelled", "cancelled", "finished")
 
 # Longest single lock wait, in microseconds (PY_TIMEOUT_MAX is larger on
 # every platform we build for); longer waits simply loop.
@@ -203,7 +207,7 @@ cdef long long LONG_SAMPLE_NS = 32 * SHORT_TASK_NS
 cdef Py_ssize_t USABLE_CORES = _usable_cores()
 # None on a GIL build: sys._is_gil_enabled() tells whether the GIL is off now
 # (an incompatible extension imported later can turn it back on).
-_is_gil_enabled = getattr(sys, "_is_gil_enabled", None)
+cdef object _is_gil_enabled = getattr(sys, "_is_gil_enabled", None)
 
 
 cdef inline object ring_pop(conexe_ring *r):
@@ -784,6 +788,7 @@ cdef class FutureCondition:
 
 @cython.final
 @cython.no_gc  # short-lived; the future it refers to is tracked
+@cython.freelist(8)  # one per ``f._waiters`` read: wait() reads it twice per future
 cdef class Waiters:
     """A future's ``_waiters``: the concurrent.futures waiters that
     ``wait()``/``as_completed()`` install and remove (under ``_condition``),
