@@ -28,6 +28,11 @@ if os.environ.get("CONEXE_REQUIRE_EXTENSION") and "c" not in cores:
 
 C_EXTENSION = pytest.mark.c_extension
 
+# Other projects' own suites, vendored to run with conexe in their executor
+# slots; each runs in a child pytest with its own settings (see the
+# test_*_suite.py that drives it), never collected with conexe's.
+collect_ignore = ["thirdparty"]
+
 
 @pytest.fixture(params=[pytest.param("c", marks=C_EXTENSION), "py"])
 def core(request: pytest.FixtureRequest) -> ModuleType:

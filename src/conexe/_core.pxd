@@ -94,7 +94,8 @@ cdef class FutureBase:
     cdef object aio_ctx             # and its context
     cdef list aio_callbacks         # any after it: flat [fn, context, fn, context, ...]
     cdef object cancel_msg
-    cdef int aio
+    cdef int aio                    # AIO_* flags: written in the loop's thread, under the lock
+    cdef bint aio_blocking          # _asyncio_future_blocking (the loop's thread only)
 
     cdef void release_task(self)
     cdef tuple take_task(self)
@@ -112,18 +113,21 @@ cdef class FutureBase:
     cdef bint own_loop_here(self, bint adopt) except -1
     cdef bint asyncio_has_it(self) except -1
     cdef int raise_cancelled(self) except -1
+    cdef bint cancel_in_loop(self, object msg) except -1
+    cdef object loop_outcome(self, bint want_result)
+    cdef int note_claimed(self) except -1
+    cdef bint end_in_loop(self, bint cancelled, list due) except -1
 
 
 cdef class LoopInbox:
     cdef readonly object loop
-    cdef list items                 # flat [future, fn, context, more, ...] to deliver
+    cdef list items                 # the futures to show the loop
     cdef bint scheduled             # a drain is on its way to the loop
     cdef object ref                 # a weak reference to this inbox
     cdef object __weakref__
 
-    cdef void post(self, FutureBase fut, object fn, object ctx, list more)
-    cdef int post_flat(self, FutureBase fut, list callbacks, Py_ssize_t start) except -1
-    cdef int deliver(self, FutureBase fut, object fn, object ctx, list more) except -1
+    cdef int ended(self, FutureBase fut) except -1
+    cdef void post(self, FutureBase fut)
 
 
 cdef class KeyChain:

@@ -351,9 +351,21 @@ cdef PyThread_type_lock new_locked_lock() except NULL:
 # instead of one ``call_soon_threadsafe`` (and self-pipe write) per task,
 # one per batch: completions queue in the loop's inbox and a single
 # callback in the loop drains them.
+#
+# What the loop sees changes only in the loop's thread, as with the future
+# ``wrap_future`` would have made: a coroutine between two awaits must not
+# see the future become done (asgiref's cancellation path reads done() right
+# after an await and relies on it). So inside its loop, once asyncio has it,
+# the future answers done()/cancelled()/result()/exception() from its *loop
+# view* (the AIO_LOOP_* flags), which only the loop's thread moves: when a
+# drain reaches the future, or at once when the future ends in the loop's
+# own thread. The concurrent state (``st``) moves as before, for every other
+# thread.
 
-DEF AIO_CLAIMED = 1   # asyncio has seen the future (isfuture() was True)
-DEF AIO_BLOCKING = 2  # _asyncio_future_blocking
+cdef enum AioFlag:
+    AIO_CLAIMED = 1         # asyncio has seen the future (isfuture() was True)
+    AIO_LOOP_DONE = 2       # its loop has seen it end (the loop view is done)
+    AIO_LOOP_CANCELLED = 4  # ... cancelled in the loop, whatever the task did
 
 cdef object _running_loop_fn = None
 cdef object _sys_modules = sys.modules
@@ -407,10 +419,11 @@ cdef inline void bind_loop(FutureBase fut) except *:
 
 
 cdef class LoopInbox:
-    """Completed loop-bound futures on their way to the loop, with the
-    asyncio callbacks to run there. A completing thread appends and, only
-    if no drain is pending, schedules one with ``call_soon_threadsafe``;
-    the drain runs everything that arrived meanwhile."""
+    """Loop-bound futures that ended in another thread, on their way to
+    their loop. An ending thread appends and, only if no drain is pending,
+    schedules one with ``call_soon_threadsafe``; the drain, in the loop,
+    shows the loop every future that arrived meanwhile and runs their
+    asyncio callbacks."""
 
     def __cinit__(self, loop):
         self.loop = loop
@@ -418,42 +431,24 @@ cdef class LoopInbox:
         self.scheduled = False
         self.ref = weakref.ref(self)
 
-    cdef int deliver(self, FutureBase fut, object fn, object ctx, list more) except -1:
-        """Run asyncio's callbacks for the now done ``fut`` in the loop:
-        ``fn`` (None: none) in ``ctx``, then the flat ``[fn, context, ...]``
-        pairs of ``more`` (None: none). Scheduled right away in the loop's
-        own thread, as an asyncio future does, or posted to the inbox from
-        any other."""
-        cdef Py_ssize_t i
+    cdef int ended(self, FutureBase fut) except -1:
+        """``fut``, which asyncio has, just ended: its loop sees it at once
+        in the loop's own thread (as an asyncio future), or from the next
+        drain (as ``_chain_future``'s state copy, one per batch here)."""
+        cdef list due
         if running_loop() is self.loop:
-            call_soon = self.loop.call_soon
-            if fn is not None:
-                call_soon(fn, fut, context=ctx)
-            if more is not None:
-                for i in range(0, len(more), 2):
-                    call_soon(more[i], fut, context=more[i + 1])
-        elif fn is not None:
-            self.post(fut, fn, ctx, more)
-        elif more:
-            self.post_flat(fut, more, 0)
+            due = []
+            fut.end_in_loop(False, due)
+            schedule_callbacks(self.loop, due, 0)
+        else:
+            self.post(fut)
         return 0
 
-    cdef int post_flat(self, FutureBase fut, list callbacks, Py_ssize_t start) except -1:
-        """post() the pairs of ``callbacks`` from index ``start`` on, if any."""
-        cdef Py_ssize_t n = len(callbacks)
-        if start < n:
-            self.post(fut, callbacks[start], callbacks[start + 1],
-                      callbacks[start + 2:] if start + 2 < n else None)
-        return 0
-
-    cdef void post(self, FutureBase fut, object fn, object ctx, list more):
+    cdef void post(self, FutureBase fut):
         cdef bint wake
         gc_track(fut)  # fut -> inbox -> items -> fut, until drained
         with cython.critical_section(self):
             self.items.append(fut)
-            self.items.append(fn)
-            self.items.append(ctx)
-            self.items.append(more)
             wake = not self.scheduled
             self.scheduled = True
         if not wake:
@@ -470,23 +465,37 @@ cdef class LoopInbox:
             _log.exception("waking the event loop failed")
 
     def _drain(self):
-        cdef list items, more
-        cdef Py_ssize_t i, j, n
-        cdef object fut, fn, ctx
+        cdef list items, due = []
+        cdef object fut
         with cython.critical_section(self):
             items = self.items
             self.items = []
             self.scheduled = False
-        n = len(items)
-        i = 0
-        while i < n:
-            fut = items[i]
-            fn = items[i + 1]
-            ctx = items[i + 2]
-            more = <list>items[i + 3]
-            i += 4
-            j = 0  # the next of ``more`` to run after ``fn``
-            while True:
+        # Every future of the batch ends for the loop before any callback
+        # runs, as the state copies asyncio queued would all run before the
+        # callbacks they schedule.
+        for fut in items:
+            (<FutureBase>fut).end_in_loop(False, due)
+        run_callbacks(self.loop, due)
+
+
+cdef int run_callbacks(object loop, list due) except -1:
+    """Run asyncio callbacks ``due`` (flat future, fn, context, more),
+    in the loop's thread, as its handles would: an exception goes to the
+    loop's handler; SystemExit and KeyboardInterrupt leave the loop, as
+    asyncio lets them, and what is left is scheduled for its next turn."""
+    cdef Py_ssize_t i = 0, j, n = len(due)
+    cdef object fut, fn, ctx
+    cdef list more
+    while i < n:
+        fut = due[i]
+        fn = due[i + 1]
+        ctx = due[i + 2]
+        more = <list>due[i + 3]
+        i += 4
+        j = 0  # the next of ``more`` to run after ``fn``
+        while True:
+            if fn is not None:
                 try:
                     PyContext_Enter(ctx)
                     try:
@@ -494,26 +503,50 @@ cdef class LoopInbox:
                     finally:
                         PyContext_Exit(ctx)
                 except (SystemExit, KeyboardInterrupt):
-                    # Out of the loop, as asyncio lets them; what is left
-                    # is delivered by the next drain.
-                    if more is not None:
-                        self.post_flat(<FutureBase>fut, more, j)
-                    while i < n:
-                        self.post(<FutureBase>items[i], items[i + 1], items[i + 2],
-                                  <list>items[i + 3])
-                        i += 4
+                    while more is not None and j < len(more):
+                        loop.call_soon(more[j], fut, context=more[j + 1])
+                        j += 2
+                    schedule_callbacks(loop, due, i)
                     raise
                 except BaseException as exc:
-                    self.loop.call_exception_handler({
+                    loop.call_exception_handler({
                         "message": "Exception in callback %r" % (fn,),
                         "exception": exc,
                         "future": fut,
                     })
-                if more is None or j >= len(more):
-                    break
-                fn = more[j]
-                ctx = more[j + 1]
-                j += 2
+            if more is None or j >= len(more):
+                break
+            fn = more[j]
+            ctx = more[j + 1]
+            j += 2
+    return 0
+
+
+cdef int schedule_callbacks(object loop, list due, Py_ssize_t start) except -1:
+    """``loop.call_soon`` each asyncio callback of ``due`` (flat future,
+    fn, context, more) from entry index ``start`` on, in order."""
+    cdef Py_ssize_t i, j
+    cdef list more
+    call_soon = loop.call_soon
+    for i in range(start, len(due), 4):
+        if due[i + 1] is not None:
+            call_soon(due[i + 1], due[i], context=due[i + 2])
+        more = <list>due[i + 3]
+        if more is not None:
+            for j in range(0, len(more), 2):
+                call_soon(more[j], due[i], context=more[j + 1])
+    return 0
+
+
+cdef inline int loop_state(FutureBase fut) noexcept:
+    """The future's state as its loop sees it (see "asyncio" above):
+    PENDING until the loop has seen it end."""
+    cdef int flags = conexe_load_acquire(&fut.aio)
+    if not flags & AIO_LOOP_DONE:
+        return PENDING
+    if flags & AIO_LOOP_CANCELLED:
+        return CANCELLED_AND_NOTIFIED
+    return state(fut)
 
 
 # -- what concurrent.futures.wait() and as_completed() use ----------------------
@@ -942,7 +975,7 @@ cdef class FutureBase:
 
     def cancelled(self):
         """True if the future was cancelled."""
-        cdef int st = state(self)
+        cdef int st = loop_state(self) if self.asyncio_has_it() else state(self)
         return st == CANCELLED or st == CANCELLED_AND_NOTIFIED
 
     def running(self):
@@ -951,6 +984,8 @@ cdef class FutureBase:
 
     def done(self):
         """True if the future was cancelled or finished."""
+        if self.asyncio_has_it():
+            return loop_state(self) >= CANCELLED
         return state(self) >= CANCELLED
 
     def cancel(self, msg=None):
@@ -961,12 +996,28 @@ cdef class FutureBase:
         running task, whose outcome is then dropped, and ``msg`` is the
         CancelledError's message."""
         if self.asyncio_has_it():
-            with cython.critical_section(self):
-                if state(self) >= CANCELLED:
-                    return False
-                self.cancel_msg = msg
-            return self.settle(CANCELLED_AND_NOTIFIED, None, None, -1)
+            return self.cancel_in_loop(msg)
         return self.cancel_from(PENDING)
+
+    cdef bint cancel_in_loop(self, object msg) except -1:
+        """asyncio's cancel(), in the future's loop: False once the loop has
+        seen the future end, else cancelled for the loop (True)."""
+        cdef list due
+        with cython.critical_section(self):
+            if conexe_load_relaxed(&self.aio) & AIO_LOOP_DONE:
+                return False
+            self.cancel_msg = msg
+        # Settled here, in the loop's thread, the loop sees it at once.
+        if self.settle(CANCELLED_AND_NOTIFIED, None, None, -1):
+            return True
+        # The task has ended, but the loop has not seen it yet (its drain
+        # is on its way): only the loop's view is cancelled, as asyncio
+        # cancels the future wrap_future made while _chain_future's copy of
+        # the outcome is on its way (the copy then leaves it cancelled).
+        due = []
+        self.end_in_loop(True, due)
+        schedule_callbacks(self.inbox.loop, due, 0)
+        return True
 
     def _cancel_if_pending(self):
         """concurrent.futures' cancel() wherever it is called from: never
@@ -1085,10 +1136,10 @@ cdef class FutureBase:
     cdef bint store_aio_callback(self, object fn, object context, list fresh) except -1:
         """store_callback() for asyncio's callbacks, each with its context:
         in the first slot, or after the others (``fresh``, ``[fn,
-        context]``, if there is no list yet). False if the future is done
-        (the caller schedules ``fn``) or a list is needed."""
+        context]``, if there is no list yet). False if the loop has seen
+        the future end (the caller schedules ``fn``) or a list is needed."""
         with cython.critical_section(self):
-            if state(self) >= CANCELLED:
+            if conexe_load_relaxed(&self.aio) & AIO_LOOP_DONE:
                 return False
             if self.aio_callbacks is not None:
                 self.aio_callbacks.append(fn)
@@ -1140,15 +1191,12 @@ cdef class FutureBase:
         # "asyncio" above); reading it there hands the future to asyncio.
         if not self.own_loop_here(True):
             return None
-        self.aio |= AIO_CLAIMED
-        return bool(self.aio & AIO_BLOCKING)
+        self.note_claimed()
+        return self.aio_blocking
 
     @_asyncio_future_blocking.setter
     def _asyncio_future_blocking(self, value):
-        if value:
-            self.aio |= AIO_BLOCKING
-        else:
-            self.aio &= ~AIO_BLOCKING
+        self.aio_blocking = bool(value)
 
     @property
     def _cancel_message(self):
@@ -1174,16 +1222,27 @@ cdef class FutureBase:
         get_loop()) without a second future in between."""
         cdef AwaitInOwnLoop it
         if self.own_loop_here(True):
-            self.aio |= AIO_CLAIMED
+            self.note_claimed()
             it = AwaitInOwnLoop.__new__(AwaitInOwnLoop)
             it.fut = self
             return it
         return asyncio_attr("wrap_future")(self).__await__()
 
+    def __iter__(self):
+        """``yield from future`` in a generator-based coroutine, as
+        asyncio's futures allow: the same as ``__await__``."""
+        return self.__await__()
+
     def result(self, timeout=None):
         """Wait (at most ``timeout`` seconds) and return the result, or
-        raise the task's exception, CancelledError or TimeoutError."""
+        raise the task's exception, CancelledError or TimeoutError.
+
+        In its loop, once asyncio has it, this is asyncio's result(): it
+        never waits, and raises asyncio.InvalidStateError until the loop has
+        seen the future end."""
         cdef int st = state(self)
+        if self.asyncio_has_it():
+            return self.loop_outcome(True)
         if st == FINISHED:
             if self.exc is not None:
                 self._raise()
@@ -1201,6 +1260,8 @@ cdef class FutureBase:
     def exception(self, timeout=None):
         """Wait like :meth:`result`; return the exception (None if none)."""
         cdef int st = state(self)
+        if self.asyncio_has_it():
+            return self.loop_outcome(False)
         if st < CANCELLED:
             if not self.wait_done(timeout_arg(timeout)):
                 raise TimeoutError()
@@ -1219,14 +1280,69 @@ cdef class FutureBase:
 
     # -- core-private -----------------------------------------------------
     cdef int raise_cancelled(self) except -1:
-        if self.asyncio_has_it():
-            raise self._make_cancelled_error()
         raise CancelledError()
+
+    cdef object loop_outcome(self, bint want_result):
+        """asyncio's result() (``want_result``) or exception(), read from
+        the loop's view (see "asyncio" above)."""
+        cdef int st = loop_state(self)
+        if st < CANCELLED:
+            raise asyncio_attr("InvalidStateError")(
+                "Result is not set." if want_result else "Exception is not set.")
+        if st != FINISHED:
+            raise self._make_cancelled_error()
+        if not want_result:
+            return self.exc
+        if self.exc is not None:
+            self._raise()
+        return self.res
+
+    cdef int note_claimed(self) except -1:
+        """asyncio has the future from now on (its loop's thread calls
+        this). Already ended, it is ended for the loop too: nothing is on
+        its way to the loop for a future nobody claimed when it ended."""
+        cdef int flags
+        if conexe_load_relaxed(&self.aio) & AIO_CLAIMED:
+            return 0
+        with cython.critical_section(self):  # settle() reads the flag under it
+            flags = self.aio | AIO_CLAIMED
+            if state(self) >= CANCELLED:
+                flags |= AIO_LOOP_DONE
+            conexe_store_release(&self.aio, flags)
+        return 0
+
+    cdef bint end_in_loop(self, bint cancelled, list due) except -1:
+        """In the loop's thread: the loop sees the future end (``cancelled``:
+        by the loop's own cancel()), and asyncio's callbacks go to ``due``
+        (flat future, fn, context, more) to be run. False, doing nothing,
+        if the loop had seen it end already."""
+        cdef object fn, ctx
+        cdef list more
+        cdef int flags
+        with cython.critical_section(self):
+            flags = self.aio
+            if flags & AIO_LOOP_DONE:
+                return False
+            flags |= AIO_LOOP_DONE
+            if cancelled:
+                flags |= AIO_LOOP_CANCELLED
+            conexe_store_release(&self.aio, flags)
+            fn = self.aio_fn
+            ctx = self.aio_ctx
+            more = self.aio_callbacks
+            self.aio_fn = self.aio_ctx = None
+            self.aio_callbacks = None
+        if fn is not None or more:
+            due.append(self)
+            due.append(fn)
+            due.append(ctx)
+            due.append(more)
+        return True
 
     cdef bint asyncio_has_it(self) except -1:
         """Whether this future is asyncio's here: claimed by asyncio, and
         this thread runs its loop (asyncio's rules apply)."""
-        return self.aio & AIO_CLAIMED and self.in_own_loop()
+        return conexe_load_relaxed(&self.aio) & AIO_CLAIMED and self.in_own_loop()
 
     cdef bint in_own_loop(self) except -1:
         """Whether this thread is running the future's loop."""
@@ -1286,10 +1402,10 @@ cdef class FutureBase:
         it is re-checked under the future's own lock in case one was made
         meanwhile. Without one, nobody can be installing a waiter."""
         cdef FutureCondition cond
-        cdef list waiters, cbs, aio = None
-        cdef object one = None, first_cb = None, aio_fn = None, aio_ctx = None
+        cdef list waiters, cbs
+        cdef object one = None, first_cb = None
         cdef PyThread_type_lock lock = NULL
-        cdef bint again, moved = False
+        cdef bint again, moved = False, claimed = False
         cdef int how
         while True:
             cond = condition_of(self)  # _condition may be making one: see again
@@ -1316,11 +1432,9 @@ cdef class FutureBase:
                         self.callback = None
                         cbs = self.callbacks
                         self.callbacks = None
-                        aio_fn = self.aio_fn
-                        aio_ctx = self.aio_ctx
-                        self.aio_fn = self.aio_ctx = None
-                        aio = self.aio_callbacks
-                        self.aio_callbacks = None
+                        # asyncio's callbacks stay until the loop sees the
+                        # end (LoopInbox.ended): it may cancel before then.
+                        claimed = self.aio & AIO_CLAIMED
                 if again:
                     continue
                 if not moved:
@@ -1347,8 +1461,8 @@ cdef class FutureBase:
             invoke_callback(self, first_cb)
         if cbs:
             invoke_callbacks(self, cbs)
-        if aio_fn is not None or aio:
-            self.inbox.deliver(self, aio_fn, aio_ctx, aio)
+        if claimed:
+            self.inbox.ended(self)
         return True
 
     cdef void release_task(self):
@@ -1523,12 +1637,12 @@ cdef class AwaitInOwnLoop:
         cdef FutureBase fut = self.fut
         if fut is None:
             raise StopIteration
-        if not self.yielded and state(fut) < CANCELLED:
+        if not self.yielded and loop_state(fut) < CANCELLED:
             self.yielded = True
-            fut.aio |= AIO_BLOCKING
+            fut.aio_blocking = True
             return fut  # the Task waits for it, then steps us again
         self.fut = None
-        if state(fut) < CANCELLED:
+        if loop_state(fut) < CANCELLED:
             raise RuntimeError("await wasn't used with future")
         raise StopIteration(fut.result())
 

@@ -44,7 +44,6 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import CancelledError
 from concurrent.futures import Future as _StdFuture
 from concurrent.futures._base import (
     _STATE_TO_DESCRIPTION_MAP,
@@ -125,9 +124,20 @@ _log = logging.getLogger("conexe")
 # instead of one ``call_soon_threadsafe`` (and self-pipe write) per task,
 # one per batch: completions queue in the loop's inbox and a single
 # callback in the loop drains them.
+#
+# What the loop sees changes only in the loop's thread, as with the future
+# ``wrap_future`` would have made: a coroutine between two awaits must not
+# see the future become done (asgiref's cancellation path reads done() right
+# after an await and relies on it). So inside its loop, once asyncio has it,
+# the future answers done()/cancelled()/result()/exception() from its *loop
+# view* (the _AIO_LOOP_* flags), which only the loop's thread moves: when a
+# drain reaches the future, or at once when the future ends in the loop's
+# own thread. The concurrent state (``_state``) moves as before, for every
+# other thread.
 
 _AIO_CLAIMED = 1  # asyncio has seen the future (isfuture() was True)
-_AIO_BLOCKING = 2  # _asyncio_future_blocking
+_AIO_LOOP_DONE = 2  # its loop has seen it end (the loop view is done)
+_AIO_LOOP_CANCELLED = 4  # ... cancelled in the loop, whatever the task did
 
 
 def _running_loop() -> Any:
@@ -142,30 +152,31 @@ def _asyncio_attr(name: str) -> Any:
 
 
 class LoopInbox:
-    """Completed loop-bound futures on their way to the loop, with the
-    asyncio callbacks to run there. A completing thread appends and, only
-    if no drain is pending, schedules one with ``call_soon_threadsafe``;
-    the drain runs everything that arrived meanwhile."""
+    """Loop-bound futures that ended in another thread, on their way to
+    their loop. An ending thread appends and, only if no drain is pending,
+    schedules one with ``call_soon_threadsafe``; the drain, in the loop,
+    shows the loop every future that arrived meanwhile and runs their
+    asyncio callbacks."""
 
     def __init__(self, loop: Any) -> None:
         self.loop = loop
         self._lock = threading.Lock()
-        self._items: list[tuple[Future, list[tuple[Any, Any]]]] = []
+        self._items: list[Future] = []
         self._scheduled = False
 
-    def deliver(self, fut: Future, callbacks: list[tuple[Any, Any]]) -> None:
-        """Run ``callbacks`` (asyncio's, for the now done ``fut``) in the
-        loop: scheduled right away in the loop's own thread, as an asyncio
-        future does, or posted to the inbox from any other."""
+    def ended(self, fut: Future) -> None:
+        """``fut``, which asyncio has, just ended: its loop sees it at once
+        in the loop's own thread (as an asyncio future), or from the next
+        drain (as ``_chain_future``'s state copy, one per batch here)."""
         if _running_loop() is self.loop:
-            for fn, ctx in callbacks:
+            for fn, ctx in fut._end_in_loop(cancelled=False) or ():
                 self.loop.call_soon(fn, fut, context=ctx)
         else:
-            self._post(fut, callbacks)
+            self._post(fut)
 
-    def _post(self, fut: Future, callbacks: list[tuple[Any, Any]]) -> None:
+    def _post(self, fut: Future) -> None:
         with self._lock:
-            self._items.append((fut, callbacks))
+            self._items.append(fut)
             if self._scheduled:
                 return
             self._scheduled = True
@@ -184,17 +195,22 @@ class LoopInbox:
         with self._lock:
             items, self._items = self._items, []
             self._scheduled = False
-        for i, (fut, callbacks) in enumerate(items):
-            for j, (fn, ctx) in enumerate(callbacks):
+        # Every future of the batch ends for the loop before any callback
+        # runs, as the state copies asyncio queued would all run before the
+        # callbacks they schedule.
+        due = [(fut, fut._end_in_loop(cancelled=False)) for fut in items]
+        for i, (fut, callbacks) in enumerate(due):
+            for j, (fn, ctx) in enumerate(callbacks or ()):
                 try:
                     ctx.run(fn, fut)
                 except (SystemExit, KeyboardInterrupt):
                     # Out of the loop, as asyncio lets them; what is left
-                    # is delivered by the next drain.
-                    if callbacks[j + 1 :]:
-                        self._post(fut, callbacks[j + 1 :])
-                    for rest in items[i + 1 :]:
-                        self._post(*rest)
+                    # runs in the loop's next turn.
+                    assert callbacks is not None
+                    rest = [(fut, callbacks[j + 1 :])] + due[i + 1 :]
+                    for later, cbs in rest:
+                        for fn, ctx in cbs or ():
+                            self.loop.call_soon(fn, later, context=ctx)
                     raise
                 except BaseException as exc:
                     self.loop.call_exception_handler(
@@ -277,7 +293,8 @@ class Future(_StdFuture):  # type: ignore[type-arg]
         self._inbox: LoopInbox | None = None
         self._aio_callbacks: list[tuple[Any, Any]] | None = None
         self._cancel_message: Any = None
-        self._aio = 0
+        self._aio = 0  # the _AIO_* flags: written in the loop's thread
+        self._aio_blocking = False
 
     def __repr__(self) -> str:
         with self._condition:
@@ -309,18 +326,47 @@ class Future(_StdFuture):  # type: ignore[type-arg]
         running task, whose outcome is then dropped, and ``msg`` is the
         CancelledError's message."""
         if self._asyncio_has_it():
-            with self._condition:
-                if self._state in (CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED):
-                    return False
-                self._cancel_message = msg
+            return self._cancel_in_loop(msg)
+        return self._cancel_if_pending()
+
+    def _cancel_in_loop(self, msg: Any) -> bool:
+        """asyncio's cancel(), in the future's loop: False once the loop has
+        seen the future end, else cancelled for the loop (True)."""
+        with self._condition:
+            if self._aio & _AIO_LOOP_DONE:
+                return False
+            self._cancel_message = msg
+            ended = self._state in (CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED)
+            if not ended:
                 self._state = CANCELLED_AND_NOTIFIED
                 self._release_task()
                 for waiter in self._waiters:
                     waiter.add_cancelled(self)
                 self._condition.notify_all()
+        if not ended:
+            # Ended here, in the loop's thread: the loop sees it at once.
             self._invoke_callbacks()
             return True
-        return self._cancel_if_pending()
+        # The task has ended, but the loop has not seen it yet (its drain
+        # is on its way): only the loop's view is cancelled, as asyncio
+        # cancels the future wrap_future made while _chain_future's copy of
+        # the outcome is on its way (the copy then leaves it cancelled).
+        assert self._inbox is not None
+        for fn, ctx in self._end_in_loop(cancelled=True) or ():
+            self._inbox.loop.call_soon(fn, self, context=ctx)
+        return True
+
+    def done(self) -> bool:
+        """True if the future was cancelled or finished."""
+        if self._asyncio_has_it():
+            return self._loop_state() in (CANCELLED_AND_NOTIFIED, FINISHED)
+        return super().done()
+
+    def cancelled(self) -> bool:
+        """True if the future was cancelled."""
+        if self._asyncio_has_it():
+            return self._loop_state() == CANCELLED_AND_NOTIFIED
+        return super().cancelled()
 
     def _cancel_if_pending(self) -> bool:
         """concurrent.futures' cancel() wherever it is called from: never
@@ -360,7 +406,7 @@ class Future(_StdFuture):  # type: ignore[type-arg]
             if context is None:
                 context = contextvars.copy_context()
             with self._condition:
-                if self._state not in (CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED):
+                if not self._aio & _AIO_LOOP_DONE:
                     if self._aio_callbacks is None:
                         self._aio_callbacks = []
                     self._aio_callbacks.append((fn, context))
@@ -389,11 +435,64 @@ class Future(_StdFuture):  # type: ignore[type-arg]
 
     def _invoke_callbacks(self) -> None:
         super()._invoke_callbacks()  # type: ignore[misc]
-        with self._condition:
-            aio, self._aio_callbacks = self._aio_callbacks, None
-        if aio:
+        # asyncio's callbacks stay until the loop sees the end: it may
+        # cancel before then. Read after the state change, so a claim made
+        # before it is seen here, and one made after it saw the end.
+        if self._aio & _AIO_CLAIMED:
             assert self._inbox is not None
-            self._inbox.deliver(self, aio)
+            self._inbox.ended(self)
+
+    def _loop_state(self) -> str:
+        """The future's state as its loop sees it (see "asyncio" above):
+        PENDING until the loop has seen it end."""
+        aio = self._aio
+        if not aio & _AIO_LOOP_DONE:
+            return PENDING
+        if aio & _AIO_LOOP_CANCELLED:
+            return CANCELLED_AND_NOTIFIED
+        return self._state  # type: ignore[no-any-return]
+
+    def _loop_outcome(self, want_result: bool) -> Any:
+        """asyncio's result() (``want_result``) or exception(), read from
+        the loop's view (see "asyncio" above)."""
+        state = self._loop_state()
+        if state == PENDING:
+            raise _asyncio_attr("InvalidStateError")(
+                "Result is not set." if want_result else "Exception is not set."
+            )
+        if state != FINISHED:
+            raise self._make_cancelled_error()
+        if not want_result:
+            return self._exception
+        if self._exception is not None:
+            try:
+                raise self._exception
+            finally:
+                self = None  # type: ignore[assignment]  # noqa: PLW0642
+        return self._result
+
+    def _note_claimed(self) -> None:
+        """asyncio has the future from now on (its loop's thread calls
+        this). Already ended, it is ended for the loop too: nothing is on
+        its way to the loop for a future nobody claimed when it ended."""
+        if self._aio & _AIO_CLAIMED:
+            return
+        with self._condition:
+            aio = self._aio | _AIO_CLAIMED
+            if self._state in (CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED):
+                aio |= _AIO_LOOP_DONE
+            self._aio = aio
+
+    def _end_in_loop(self, cancelled: bool) -> list[tuple[Any, Any]] | None:
+        """In the loop's thread: the loop sees the future end (``cancelled``:
+        by the loop's own cancel()); returns asyncio's callbacks to run.
+        None, doing nothing, if the loop had seen it end already."""
+        with self._condition:
+            if self._aio & _AIO_LOOP_DONE:
+                return None
+            self._aio |= _AIO_LOOP_DONE | (_AIO_LOOP_CANCELLED if cancelled else 0)
+            callbacks, self._aio_callbacks = self._aio_callbacks, None
+        return callbacks or []
 
     def _wait_done(self, timeout: float | None) -> float | None:
         """Wait until done, or ``timeout`` passed, in waits a Ctrl-C always
@@ -411,28 +510,28 @@ class Future(_StdFuture):  # type: ignore[type-arg]
         return timeout if deadline is None else max(0.0, deadline - time.monotonic())
 
     def result(self, timeout: float | None = None) -> Any:
+        """Wait (at most ``timeout`` seconds) and return the result, or
+        raise the task's exception, CancelledError or TimeoutError.
+
+        In its loop, once asyncio has it, this is asyncio's result(): it
+        never waits, and raises asyncio.InvalidStateError until the loop has
+        seen the future end."""
+        if self._asyncio_has_it():
+            return self._loop_outcome(want_result=True)
         try:
             return super().result(self._wait_done(timeout))
-        except CancelledError:
-            self._raise_if_cancelled()
-            raise
         finally:
             # The task's exception's traceback holds this frame: without
             # this, future -> exception -> traceback -> frame -> future.
             self = None  # type: ignore[assignment]  # noqa: PLW0642
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
+        """Wait like :meth:`result`; return the exception (None if none)."""
         # Returns the task's exception rather than raising it: no cycle
         # through this frame to break, unlike result().
-        try:
-            return super().exception(self._wait_done(timeout))
-        except CancelledError:
-            self._raise_if_cancelled()
-            raise
-
-    def _raise_if_cancelled(self) -> None:
-        if self.cancelled() and self._asyncio_has_it():
-            raise self._make_cancelled_error() from None
+        if self._asyncio_has_it():
+            return self._loop_outcome(want_result=False)
+        return super().exception(self._wait_done(timeout))
 
     # -- asyncio's future protocol (see "asyncio" above) -----------------
     @property
@@ -442,15 +541,12 @@ class Future(_StdFuture):  # type: ignore[type-arg]
         # "asyncio" above); reading it there hands the future to asyncio.
         if not self._own_loop_here(adopt=True):
             return None
-        self._aio |= _AIO_CLAIMED
-        return bool(self._aio & _AIO_BLOCKING)
+        self._note_claimed()
+        return self._aio_blocking
 
     @_asyncio_future_blocking.setter
     def _asyncio_future_blocking(self, value: bool) -> None:
-        if value:
-            self._aio |= _AIO_BLOCKING
-        else:
-            self._aio &= ~_AIO_BLOCKING
+        self._aio_blocking = bool(value)
 
     def get_loop(self) -> Any:
         """The future's event loop: the one the task was submitted from,
@@ -467,14 +563,16 @@ class Future(_StdFuture):  # type: ignore[type-arg]
         """``await future`` in any event loop; in its own loop (see
         get_loop()) without a second future in between."""
         if self._own_loop_here(adopt=True):
-            self._aio |= _AIO_CLAIMED
+            self._note_claimed()
             if not self.done():
-                self._aio |= _AIO_BLOCKING
+                self._aio_blocking = True
                 yield self  # the Task waits for us (asyncio's protocol)
             if not self.done():
                 raise RuntimeError("await wasn't used with future")
             return self.result()
         return (yield from _asyncio_attr("wrap_future")(self).__await__())
+
+    __iter__ = __await__  # ``yield from future``, as asyncio's futures allow
 
     def _asyncio_has_it(self) -> bool:
         """Whether this future is asyncio's here: claimed by asyncio, and
