@@ -358,13 +358,15 @@ class Future(_StdFuture):  # type: ignore[type-arg]
 
     def done(self) -> bool:
         """True if the future was cancelled or finished."""
-        if self._asyncio_has_it():
+        if not super().done():
+            return False  # the loop never sees an end before the task's
+        if not self._faces_agree() and self._asyncio_has_it():
             return self._loop_state() in (CANCELLED_AND_NOTIFIED, FINISHED)
-        return super().done()
+        return True
 
     def cancelled(self) -> bool:
         """True if the future was cancelled."""
-        if self._asyncio_has_it():
+        if not self._faces_agree() and self._asyncio_has_it():
             return self._loop_state() == CANCELLED_AND_NOTIFIED
         return super().cancelled()
 
@@ -442,6 +444,16 @@ class Future(_StdFuture):  # type: ignore[type-arg]
             assert self._inbox is not None
             self._inbox.ended(self)
 
+    def _faces_agree(self) -> bool:
+        """Whether the loop's view is the task's state, whichever thread
+        asks: asyncio never had the future, or its loop has seen it end
+        (and not cancelled it). Then done(), result()... need not ask which
+        loop runs here."""
+        aio = self._aio
+        return (
+            not aio & _AIO_CLAIMED or aio & (_AIO_LOOP_DONE | _AIO_LOOP_CANCELLED) == _AIO_LOOP_DONE
+        )
+
     def _loop_state(self) -> str:
         """The future's state as its loop sees it (see "asyncio" above):
         PENDING until the loop has seen it end."""
@@ -516,7 +528,7 @@ class Future(_StdFuture):  # type: ignore[type-arg]
         In its loop, once asyncio has it, this is asyncio's result(): it
         never waits, and raises asyncio.InvalidStateError until the loop has
         seen the future end."""
-        if self._asyncio_has_it():
+        if (self._state != FINISHED or not self._faces_agree()) and self._asyncio_has_it():
             return self._loop_outcome(want_result=True)
         try:
             return super().result(self._wait_done(timeout))
@@ -529,7 +541,7 @@ class Future(_StdFuture):  # type: ignore[type-arg]
         """Wait like :meth:`result`; return the exception (None if none)."""
         # Returns the task's exception rather than raising it: no cycle
         # through this frame to break, unlike result().
-        if self._asyncio_has_it():
+        if (self._state != FINISHED or not self._faces_agree()) and self._asyncio_has_it():
             return self._loop_outcome(want_result=False)
         return super().exception(self._wait_done(timeout))
 
