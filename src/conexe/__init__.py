@@ -12,6 +12,8 @@ extension) or ``"py"`` (its pure-Python twin, chosen by
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ._errors import BrokenExecutor, MaxRetriesExceeded, QueueFull
 from ._group import TaskGroup
 from ._impl import core as _selected_core
@@ -40,5 +42,9 @@ __all__ = [
 
 __version__ = "0.1.0"  # the one place the version is set (pyproject.toml reads it)
 
-Future = _selected_core.Future
+if TYPE_CHECKING:
+    # Either core's futures, typed through the twin's (the same API).
+    from ._core_py import Future
+else:
+    Future = _selected_core.Future
 IMPLEMENTATION: str = _selected_core.IMPLEMENTATION

@@ -43,7 +43,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from concurrent.futures import Future as _StdFuture
 from concurrent.futures._base import (
     _STATE_TO_DESCRIPTION_MAP,
@@ -53,7 +53,7 @@ from concurrent.futures._base import (
     PENDING,
     RUNNING,
 )
-from typing import Any
+from typing import Any, TypeVar
 
 from ._contract import (
     AFTER_FORK_MESSAGE,
@@ -161,10 +161,10 @@ class LoopInbox:
     def __init__(self, loop: Any) -> None:
         self.loop = loop
         self._lock = threading.Lock()
-        self._items: list[Future] = []
+        self._items: list[Future[Any]] = []
         self._scheduled = False
 
-    def ended(self, fut: Future) -> None:
+    def ended(self, fut: Future[Any]) -> None:
         """``fut``, which asyncio has, just ended: its loop sees it at once
         in the loop's own thread (as an asyncio future), or from the next
         drain (as ``_chain_future``'s state copy, one per batch here)."""
@@ -174,7 +174,7 @@ class LoopInbox:
         else:
             self._post(fut)
 
-    def _post(self, fut: Future) -> None:
+    def _post(self, fut: Future[Any]) -> None:
         with self._lock:
             self._items.append(fut)
             if self._scheduled:
@@ -237,7 +237,7 @@ def _inbox_for(loop: Any) -> LoopInbox:
         return inbox
 
 
-def _bind_loop(fut: Future) -> None:
+def _bind_loop(fut: Future[Any]) -> None:
     loop = _running_loop()
     if loop is not None:
         fut._inbox = _inbox_for(loop)
@@ -253,7 +253,7 @@ class _InContext:
         self.fn = fn
         self.ctx = ctx
 
-    def __call__(self, fut: Future) -> Any:
+    def __call__(self, fut: Future[Any]) -> Any:
         return self.ctx.run(self.fn, fut)
 
 
@@ -264,7 +264,10 @@ def _hist_index(ns: int) -> int:
     return i if i < HIST_BUCKETS else HIST_BUCKETS - 1
 
 
-class Future(_StdFuture):  # type: ignore[type-arg]
+_T = TypeVar("_T")
+
+
+class Future(_StdFuture[_T]):
     """The future every conexe executor returns: a real
     :class:`concurrent.futures.Future`, so ``concurrent.futures.wait``,
     ``as_completed``, ``asyncio.wrap_future`` and ``run_in_executor`` accept it.
@@ -521,7 +524,7 @@ class Future(_StdFuture):  # type: ignore[type-arg]
                 wait_interruptibly(self._condition, left)
         return timeout if deadline is None else max(0.0, deadline - time.monotonic())
 
-    def result(self, timeout: float | None = None) -> Any:
+    def result(self, timeout: float | None = None) -> _T:
         """Wait (at most ``timeout`` seconds) and return the result, or
         raise the task's exception, CancelledError or TimeoutError.
 
@@ -571,7 +574,7 @@ class Future(_StdFuture):  # type: ignore[type-arg]
         exc_type = _asyncio_attr("CancelledError")
         return exc_type() if self._cancel_message is None else exc_type(self._cancel_message)  # type: ignore[no-any-return]
 
-    def __await__(self) -> Any:
+    def __await__(self) -> Generator[Any, None, _T]:
         """``await future`` in any event loop; in its own loop (see
         get_loop()) without a second future in between."""
         if self._own_loop_here(adopt=True):
@@ -743,7 +746,7 @@ class KeyChain:
 
     def __init__(self, key: Any, shard: dict[Any, KeyChain]) -> None:
         self.key = key
-        self.waiting: deque[Future] = deque()
+        self.waiting: deque[Future[Any]] = deque()
         self.shard = shard
 
 
@@ -819,7 +822,7 @@ class Engine:
         if max_retries < 0:
             raise ValueError(must_be_non_negative("max_retries"))
         self._mutex = threading.Lock()
-        self._lanes: dict[int, deque[Future]] = {}
+        self._lanes: dict[int, deque[Future[Any]]] = {}
         self._levels: list[int] = []  # priorities with a lane, highest first
         self._queued = 0  # in lanes + waiting behind a key's head
         self._in_lanes = 0
@@ -856,13 +859,13 @@ class Engine:
         fn: Callable[..., Any],
         args: tuple[Any, ...],
         kwargs: dict[str, Any] | None,
-    ) -> Future:
+    ) -> Future[Any]:
         """Queue ``fn(*args, **kwargs)`` at priority 0; never blocks.
 
         Raises QueueFull when the bound is reached and RuntimeError once
         closed."""
         check_callable(fn)
-        fut = Future()
+        fut: Future[Any] = Future()
         fut._fn = fn
         fut._args = args
         fut._kwargs = kwargs or None
@@ -882,7 +885,7 @@ class Engine:
         no_retry: bool = False,
         block: bool = False,
         timeout: float | None = None,
-    ) -> Future:
+    ) -> Future[Any]:
         """:meth:`submit` with per-task options: ``priority`` (higher runs
         first), ``deadline`` (a ``time.monotonic()`` value; still queued then
         means TimeoutError), ``context`` (a ``contextvars.Context`` to run in),
@@ -891,7 +894,7 @@ class Engine:
         check_callable(fn)
         if timeout is not None and timeout < 0:
             raise ValueError(must_be_non_negative("timeout"))
-        fut = Future()
+        fut: Future[Any] = Future()
         fut._fn = fn
         fut._args = args
         fut._kwargs = kwargs or None
@@ -905,7 +908,7 @@ class Engine:
 
     def _push(
         self,
-        fut: Future,
+        fut: Future[Any],
         priority: int,
         *,
         key: Any = None,
@@ -982,7 +985,7 @@ class Engine:
                 raise QueueFull(self._full_message())
 
     def _add_keyed_locked(
-        self, fut: Future, priority: int, shard: dict[Any, KeyChain], key: Any
+        self, fut: Future[Any], priority: int, shard: dict[Any, KeyChain], key: Any
     ) -> bool:
         """Queue ``fut`` as ``key``'s task: into a lane if the key is free
         (returns True), else behind the key's last task, out of the lanes."""
@@ -1013,7 +1016,7 @@ class Engine:
         unique: bool = False,
         block: bool = False,
         timeout: float | None = None,
-    ) -> Future | None:
+    ) -> Future[Any] | None:
         """Queue ``fn(*args, **kwargs)`` behind every earlier task of ``key``:
         tasks of one key run one at a time in submission order, different
         keys in parallel. With ``unique``, returns None (and queues nothing)
@@ -1023,7 +1026,7 @@ class Engine:
         if timeout is not None and timeout < 0:
             raise ValueError(must_be_non_negative("timeout"))
         check_key(key)  # an unhashable key fails here, before anything is queued
-        fut = Future()
+        fut: Future[Any] = Future()
         fut._fn = fn
         fut._args = args
         fut._kwargs = kwargs or None
@@ -1037,7 +1040,9 @@ class Engine:
             return None
         return fut
 
-    def call_keyed(self, key: Any, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+    def call_keyed(
+        self, key: Any, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
+    ) -> Future[Any]:
         """``submit_keyed(key, fn, args, kwargs, context=copy_context())``:
         ``KeyedExecutor.submit``'s fast path (one C call in the C core)."""
         fut = self.submit_keyed(key, fn, args, kwargs, context=contextvars.copy_context())
@@ -1050,7 +1055,7 @@ class Engine:
         with self._mutex:
             return key in shard
 
-    def _advance_chain_locked(self, fut: Future) -> None:
+    def _advance_chain_locked(self, fut: Future[Any]) -> None:
         """``fut`` (a key's head) ended or was skipped: its key's next task
         becomes the head and joins the tail of its lane (so one busy key
         can't keep a worker), or the key's entry is freed."""
@@ -1070,7 +1075,7 @@ class Engine:
         return QUEUE_FULL_MESSAGE % (self._queued, self._max_queue)
 
     def _enqueue_locked(
-        self, fut: Future, priority: int, front: bool, restamp: bool = True
+        self, fut: Future[Any], priority: int, front: bool, restamp: bool = True
     ) -> None:
         lane = self._lanes.get(priority)
         if lane is None:
@@ -1088,7 +1093,7 @@ class Engine:
         if priority > 0:
             self._priority_queued += 1
 
-    def _pop_locked(self) -> Future | None:
+    def _pop_locked(self) -> Future[Any] | None:
         if not self._in_lanes:
             return None
         for level in self._levels:
@@ -1216,7 +1221,7 @@ class Engine:
                     self._waking -= 1
             item = None
 
-    def _next_task_locked(self, worker: Worker, replace: bool) -> tuple[Future | None, bool]:
+    def _next_task_locked(self, worker: Worker, replace: bool) -> tuple[Future[Any] | None, bool]:
         """The next task to run (claimed: RUNNING) and whether its start
         deadline passed just now (the caller fails it outside the lock),
         parking while there is none; ``(None, False)`` when the worker is
@@ -1260,7 +1265,7 @@ class Engine:
         self._mutex.acquire()
         self._waking -= 1
 
-    def _end_task_locked(self, fut: Future, end: TaskEnd) -> bool:
+    def _end_task_locked(self, fut: Future[Any], end: TaskEnd) -> bool:
         """Count how ``fut`` ended. A retry goes back to the front of its
         lane (returns False: its future is not done); anything else frees
         its key for the key's next task (returns True: complete its future)."""
@@ -1305,7 +1310,7 @@ class Engine:
         self._unlock_and_wake_helper()
         return reason
 
-    def _run(self, fut: Future, worker: Worker, end: TaskEnd) -> None:
+    def _run(self, fut: Future[Any], worker: Worker, end: TaskEnd) -> None:
         """Run ``fut``'s task (no lock held) and say in ``end`` how it ended."""
         t0 = time.monotonic_ns() if self._track_latency else 0
         fn, args, kwargs, ctx = fut._take_task()
@@ -1336,7 +1341,7 @@ class Engine:
         # (the C core has no frame).
         del fut, end
 
-    def _on_failure(self, fut: Future, exc: BaseException, fn: Any, end: TaskEnd) -> None:
+    def _on_failure(self, fut: Future[Any], exc: BaseException, fn: Any, end: TaskEnd) -> None:
         """The task raised ``exc``: a failure, or (Runner) a broken resource
         whose task is retried while it has tries left."""
         check = self._check_health
@@ -1418,10 +1423,10 @@ class Engine:
             fut._fail_started(exc)
         return len(claimed)
 
-    def _drain_locked(self) -> list[Future]:
+    def _drain_locked(self) -> list[Future[Any]]:
         """Take every queued task out: the lanes, then the tasks waiting
         behind busy keys. Keys left with nothing running are freed."""
-        in_lanes: list[Future] = []
+        in_lanes: list[Future[Any]] = []
         for level in self._levels:
             lane = self._lanes[level]
             in_lanes.extend(lane)
@@ -1505,7 +1510,7 @@ class Engine:
         return hist_percentiles(hist, percentiles)
 
 
-def executor_submit(self: Any, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+def executor_submit(self: Any, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
     """Schedule ``fn(*args, **kwargs)``; returns its Future.
 
     ``ConcurrentExecutor.submit`` itself: a function of the core placed in

@@ -36,7 +36,7 @@ class Core(Protocol):
 
     IMPLEMENTATION: str
     Engine: type[_core_py.Engine]
-    Future: type[_core_py.Future]
+    Future: type[_core_py.Future[Any]]
     Worker: type[_core_py.Worker]
     ChunkItemError: type[_core_py.ChunkItemError]
 

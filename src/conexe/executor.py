@@ -29,7 +29,7 @@ import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
 
 from . import _deadlines
 from ._errors import BrokenExecutor, QueueFull
@@ -53,6 +53,8 @@ _log = logging.getLogger("conexe")
 # watches for it (CPython's own tests included) keeps working.
 _cf_log = logging.getLogger("concurrent.futures")
 
+P = ParamSpec("P")
+T = TypeVar("T")
 FullPolicy = Literal["raise", "block", "caller_runs"]
 _POLICIES = ("raise", "block", "caller_runs")
 
@@ -196,8 +198,8 @@ class ConcurrentExecutor(cf.ThreadPoolExecutor):
     if TYPE_CHECKING:
 
         def submit(
-            self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
-        ) -> cf.Future[Any]: ...
+            self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs
+        ) -> CoreFuture[T]: ...
 
     else:
         # The core's function, so ``ex.submit`` is a bound method like any
@@ -206,7 +208,7 @@ class ConcurrentExecutor(cf.ThreadPoolExecutor):
         # a sixth of a tiny task's cost. A subclass may override it.
         submit = _default_core.executor_submit
 
-    def _submit(self, fn: Any, args: tuple[Any, ...], kwargs: Any) -> CoreFuture:
+    def _submit(self, fn: Any, args: tuple[Any, ...], kwargs: Any) -> CoreFuture[Any]:
         """What submit() does when the class's core can't queue the call
         itself: the engine is another core's, the executor is broken, or
         another on_full policy applies."""
@@ -216,7 +218,7 @@ class ConcurrentExecutor(cf.ThreadPoolExecutor):
 
     def _submit_policy(
         self, fn: Any, args: tuple[Any, ...], kwargs: Any, priority: int, deadline: float
-    ) -> CoreFuture:
+    ) -> CoreFuture[Any]:
         if self._broken:
             raise BrokenExecutor(self._broken)
         engine = self._engine
@@ -237,7 +239,7 @@ class ConcurrentExecutor(cf.ThreadPoolExecutor):
                 raise
         return self._run_in_caller(fn, args, kwargs)
 
-    def _run_in_caller(self, fn: Any, args: tuple[Any, ...], kwargs: Any) -> CoreFuture:
+    def _run_in_caller(self, fn: Any, args: tuple[Any, ...], kwargs: Any) -> CoreFuture[Any]:
         fut = self._core.Future()
         fut.set_running_or_notify_cancel()
         try:
@@ -254,7 +256,7 @@ class ConcurrentExecutor(cf.ThreadPoolExecutor):
         finally:
             del fut
 
-    def submit_task(self, task: Task) -> cf.Future[Any]:
+    def submit_task(self, task: Task) -> CoreFuture[Any]:
         """Submit a :class:`Task` with its options (priority, start deadline).
 
         >>> with ConcurrentExecutor(1) as ex:
@@ -272,12 +274,12 @@ class ConcurrentExecutor(cf.ThreadPoolExecutor):
 
     def map(
         self,
-        fn: Callable[..., Any],
+        fn: Callable[..., T],
         *iterables: Iterable[Any],
         timeout: float | None = None,
         chunksize: int | None = None,
         buffersize: int | None = None,
-    ) -> Iterator[Any]:
+    ) -> Iterator[T]:
         """``Executor.map``: results in order, lazily and in chunks.
 
         Unlike ``ThreadPoolExecutor`` it reads its input only a window

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from contextvars import copy_context as _copy_context
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, ParamSpec, TypeVar
 
 from . import _deadlines
 from ._impl import Core, CoreFuture
@@ -41,6 +41,8 @@ __all__ = ["KeyedExecutor", "KeyedStats"]
 
 _log = logging.getLogger("conexe")
 
+P = ParamSpec("P")
+T = TypeVar("T")
 ErrorHandler = Callable[[Any, BaseException], object]
 KeyedFullPolicy = Literal["raise", "block"]
 # No "caller_runs": running a task in the caller while earlier tasks of its
@@ -150,8 +152,8 @@ class KeyedExecutor:
 
     # -- submitting ----------------------------------------------------------
     def submit(
-        self, key: Any, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
-    ) -> cf.Future[Any]:
+        self, key: Any, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> CoreFuture[T]:
         """Schedule ``fn(*args, **kwargs)`` after every earlier task of
         ``key``; returns its Future.
 
@@ -162,8 +164,8 @@ class KeyedExecutor:
         return self._submit(key, fn, args, kwargs, 0, 0.0, False)  # type: ignore[return-value]
 
     def submit_unique(
-        self, key: Any, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
-    ) -> cf.Future[Any] | None:
+        self, key: Any, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> CoreFuture[T] | None:
         """Like :meth:`submit`, but only if ``key`` has no task pending or
         running: returns None (and schedules nothing) for a duplicate.
 
@@ -177,7 +179,9 @@ class KeyedExecutor:
         """
         return self._submit(key, fn, args, kwargs, 0, 0.0, True)
 
-    def execute(self, key: Any, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
+    def execute(
+        self, key: Any, fn: Callable[P, object], /, *args: P.args, **kwargs: P.kwargs
+    ) -> None:
         """Fire and forget: like :meth:`submit`, but a failure goes to
         ``error_handler(key, exc)`` instead of a future nobody reads.
 
@@ -190,7 +194,7 @@ class KeyedExecutor:
         fut = self._submit(key, fn, args, kwargs, 0, 0.0, False)
         fut.add_done_callback(_ReportFailure(self, key))  # type: ignore[union-attr]
 
-    def submit_task(self, key: Any, task: Task) -> cf.Future[Any]:
+    def submit_task(self, key: Any, task: Task) -> CoreFuture[Any]:
         """Submit a :class:`Task` on ``key`` with its options: ``priority``
         (among ready keys, higher first; a key's own order always holds) and
         ``start_timeout`` (still pending then: TimeoutError, and the key
@@ -219,7 +223,7 @@ class KeyedExecutor:
         priority: int,
         deadline: float,
         unique: bool,
-    ) -> CoreFuture | None:
+    ) -> CoreFuture[Any] | None:
         return self._submit_keyed(  # type: ignore[no-any-return]
             key,
             fn,

@@ -30,7 +30,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from ._contract import EXIT_REPLACE
 from ._errors import QueueFull
-from ._impl import Core
+from ._impl import Core, CoreFuture
 from ._impl import core as _default_core
 from ._options import check_on_full, check_size
 from ._signals import wait_interruptibly
@@ -313,7 +313,7 @@ class Runner(Generic[R]):
     # -- submitting -----------------------------------------------------------
     def submit(
         self, fn: Callable[[R], T], *, priority: int = 0, once: bool = False
-    ) -> cf.Future[T]:
+    ) -> CoreFuture[T]:
         """Queue ``fn(resource)``; returns its Future.
 
         ``priority``: higher runs first (strict; FIFO within a level).
@@ -321,7 +321,7 @@ class Runner(Generic[R]):
         Raises RuntimeError after :meth:`stop`, QueueFull when a bounded
         queue is full (``on_full="raise"``)."""
         if priority == 0 and not once and self._on_full == "raise":
-            fut: cf.Future[T] = self._submit_fast(fn, (), None)
+            fut: CoreFuture[T] = self._submit_fast(fn, (), None)
         else:
             fut = self._submit_with(fn, check_priority(priority), bool(once))
         if self._create_error is not None:
@@ -334,10 +334,10 @@ class Runner(Generic[R]):
         finally:
             del fut
 
-    def _submit_with(self, fn: Callable[[R], T], priority: int, once: bool) -> cf.Future[T]:
+    def _submit_with(self, fn: Callable[[R], T], priority: int, once: bool) -> CoreFuture[T]:
         engine = self._engine
         if self._on_full == "block":
-            fut: cf.Future[T] = engine.submit_with(
+            fut: CoreFuture[T] = engine.submit_with(
                 fn,
                 (),
                 None,
@@ -353,7 +353,7 @@ class Runner(Generic[R]):
         except QueueFull:
             if self._on_full == "raise":
                 raise
-        done: cf.Future[T] = self._core.Future()
+        done: CoreFuture[T] = self._core.Future()
         done.set_running_or_notify_cancel()
         try:
             done.set_result(self.run_task(fn))
