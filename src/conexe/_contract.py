@@ -25,6 +25,8 @@ __all__ = [
     "AFTER_FORK_MESSAGE",
     "CHECK_HEALTH_RAISED_MESSAGE",
     "CLOSED_MESSAGE",
+    "CONTEXTS",
+    "CONTEXT_MESSAGE",
     "Claim",
     "EXIT_REPLACE",
     "EXIT_RETIRE",
@@ -89,6 +91,9 @@ QUEUE_FULL_MESSAGE: Final = "the queue is full (%d tasks queued, max_queue_size=
 START_DEADLINE_MESSAGE: Final = "task did not start before its start deadline"
 MAX_RETRIES_MESSAGE: Final = "max retries exceeded: %r"
 NOT_CALLABLE_MESSAGE: Final = "%r object is not callable"
+# The contexts a task may run in (the executors' ``context=`` option).
+CONTEXTS: Final = ("copy", "fresh")
+CONTEXT_MESSAGE: Final = "context must be 'copy' or 'fresh', got %r"
 KEY_NOT_HASHABLE_MESSAGE: Final = (
     "key must be hashable (str, int, bytes, tuple, frozenset, ...), got %r: %s"
 )

@@ -193,6 +193,7 @@ cdef class Engine:
     cdef object check_health
     cdef int max_retries
     cdef bint track_latency
+    cdef bint fresh_context         # a task given no context runs in a new, empty one
     cdef list shards
     cdef Py_ssize_t active_keys
     cdef long long submitted
@@ -242,4 +243,5 @@ cdef class Engine:
     cdef bint end_task_locked(self, FutureBase fut, TaskEnd end) except -1
     cdef object leave_locked(self, Worker worker, bint replace)
     cdef int run(self, FutureBase fut, Worker worker, TaskEnd end) except -1
-    cdef int on_failure(self, FutureBase fut, object exc, object fn, TaskEnd end) except -1
+    cdef int on_failure(self, FutureBase fut, object exc, object fn, object ctx,
+                        TaskEnd end) except -1

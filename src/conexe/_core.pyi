@@ -68,6 +68,7 @@ class Engine:
         check_health: Callable[[BaseException], bool] | None = None,
         max_retries: int = 0,
         track_latency: bool = False,
+        context: str = "copy",
     ) -> None: ...
     def submit(
         self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any] | None

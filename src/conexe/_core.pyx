@@ -57,7 +57,9 @@ from cpython.pythread cimport (
 from cpython.object cimport PyCallable_Check
 from cpython.ref cimport PyObject, Py_DECREF, Py_INCREF, Py_XDECREF
 from cpython.mem cimport PyMem_Realloc, PyMem_Free
-from cpython.contextvars cimport PyContext_CopyCurrent, PyContext_Enter, PyContext_Exit
+from cpython.contextvars cimport (
+    PyContext_Copy, PyContext_CopyCurrent, PyContext_Enter, PyContext_Exit, PyContext_New,
+)
 from libc.math cimport log2
 from libc.string cimport memmove, memset
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
@@ -76,6 +78,8 @@ from ._contract import (
     AFTER_FORK_MESSAGE,
     CHECK_HEALTH_RAISED_MESSAGE,
     CLOSED_MESSAGE,
+    CONTEXT_MESSAGE,
+    CONTEXTS,
     EXIT_REPLACE,
     EXIT_RETIRE,
     EXIT_SHUTDOWN,
@@ -1708,12 +1712,27 @@ def run_chunk(fn, list chunk):
         [(3, 1), ZeroDivisionError('integer division or modulo by zero')]
     """
     cdef list out = []
+    cdef object chunk_ctx = PyContext_CopyCurrent(), ctx
     for args in chunk:
+        # Each item in a copy of the chunk's context, as if submitted on
+        # its own: what one item sets, the next doesn't see.
+        ctx = PyContext_Copy(chunk_ctx)
+        PyContext_Enter(ctx)
         try:
             out.append(fn(*args))
         except BaseException as exc:
             out.append(ChunkItemError(exc))
+        finally:
+            PyContext_Exit(ctx)
     return out
+
+
+cdef inline object copy_context_here():
+    """A copy of the calling thread's context, for a task to run in; the
+    worker drops it (see new_future)."""
+    cdef object ctx = PyContext_CopyCurrent()
+    conexe_hand_over(ctx)
+    return ctx
 
 
 cdef object not_callable(object fn):
@@ -1826,13 +1845,19 @@ cdef class Engine:
 
     def __init__(self, max_queue_size=0, *, on_need_worker=None, target_workers=0,
                  pass_resource=False, check_health=None, max_retries=0,
-                 track_latency=False):
+                 track_latency=False, context="copy"):
         if max_queue_size < 0:
             raise ValueError(must_be_non_negative("max_queue_size"))
         if target_workers < 0:
             raise ValueError(must_be_non_negative("target_workers"))
         if max_retries < 0:
             raise ValueError(must_be_non_negative("max_retries"))
+        if context not in CONTEXTS:
+            raise ValueError(CONTEXT_MESSAGE % (context,))
+        # No task ever runs in a context another task wrote to: "copy", a
+        # copy of the submitter's, made at submit (asyncio.to_thread's
+        # rule); "fresh", a new, empty one, made when the task starts.
+        self.fresh_context = context == "fresh"
         self.max_queue = max_queue_size
         self.target = target_workers
         self.lock()
@@ -2175,6 +2200,8 @@ cdef class Engine:
         if not PyCallable_Check(fn):
             raise not_callable(fn)
         cdef FutureBase fut = new_future(fn, args, kwargs)
+        if not self.fresh_context:
+            fut.ctx = copy_context_here()
         bind_loop(fut)
         self.push(fut, 0, None, UNKEYED_NO_WAIT)
         return fut
@@ -2189,9 +2216,11 @@ cdef class Engine:
         cdef FutureBase fut = new_future(fn, args, kwargs)
         fut.priority = priority
         fut.deadline = deadline
-        fut.ctx = context
         if context is not None:
+            fut.ctx = context
             conexe_hand_over(context)  # dropped by the worker: see new_future
+        elif not self.fresh_context:
+            fut.ctx = copy_context_here()
         fut.no_retry = no_retry
         bind_loop(fut)
         self.push(fut, priority, None, PushMode(
@@ -2211,9 +2240,11 @@ cdef class Engine:
         cdef FutureBase fut = new_future(fn, args, kwargs)
         fut.priority = priority
         fut.deadline = deadline
-        fut.ctx = context
         if context is not None:
+            fut.ctx = context
             conexe_hand_over(context)  # dropped by the worker: see new_future
+        elif not self.fresh_context:
+            fut.ctx = copy_context_here()
         bind_loop(fut)
         if not self.push(fut, priority, key, PushMode(
                 keyed=True, unique=unique, block=block, timeout=timeout_arg(timeout))):
@@ -2318,9 +2349,8 @@ cdef class Engine:
             raise not_callable(fn)
         check_key(key)
         cdef FutureBase fut = new_future(fn, args, kwargs or None)
-        cdef object ctx = PyContext_CopyCurrent()
-        fut.ctx = ctx
-        conexe_hand_over(ctx)  # dropped by the worker: see new_future
+        if not self.fresh_context:
+            fut.ctx = copy_context_here()
         bind_loop(fut)
         self.push(fut, 0, key, KEYED_NO_WAIT)
         return fut
@@ -2570,7 +2600,7 @@ cdef class Engine:
     cdef int run(self, FutureBase fut, Worker worker, TaskEnd end) except -1:
         """Run ``fut``'s task (the GIL held, no lock) and say in ``end`` how
         it ended."""
-        cdef object fn, args, kwargs, ctx
+        cdef object fn, args, kwargs, ctx, given
         cdef long long t0 = now_ns() if self.track_latency else 0
         fn, args, kwargs, ctx = fut.take_task()
         if fn is None:  # a cancel took the task after the claim (asyncio's)
@@ -2579,23 +2609,21 @@ cdef class Engine:
             try:
                 if self.pass_resource:
                     args = (worker.resource,)
-                if ctx is not None:
-                    # ctx.run() without its method call and argument tuple.
-                    PyContext_Enter(ctx)
-                    try:
-                        if kwargs is None:
-                            value = fn(*args)
-                        else:
-                            value = fn(*args, **kwargs)
-                    finally:
-                        PyContext_Exit(ctx)
-                elif kwargs is None:
-                    value = fn(*args)
-                else:
-                    value = fn(*args, **kwargs)
+                given = ctx
+                if ctx is None:  # "fresh" (see __init__)
+                    ctx = PyContext_New()
+                # ctx.run() without its method call and argument tuple.
+                PyContext_Enter(ctx)
+                try:
+                    if kwargs is None:
+                        value = fn(*args)
+                    else:
+                        value = fn(*args, **kwargs)
+                finally:
+                    PyContext_Exit(ctx)
             except BaseException as exc:
                 args = kwargs = None
-                self.on_failure(fut, exc, fn, end)
+                self.on_failure(fut, exc, fn, given, end)
             else:
                 end.set(COMPLETED, value, False)
         if t0:
@@ -2603,9 +2631,11 @@ cdef class Engine:
         worker.tasks_done += 1
         return 0
 
-    cdef int on_failure(self, FutureBase fut, object exc, object fn, TaskEnd end) except -1:
+    cdef int on_failure(self, FutureBase fut, object exc, object fn, object ctx,
+                        TaskEnd end) except -1:
         """The task raised ``exc``: a failure, or (Runner) a broken resource
-        whose task is retried while it has tries left."""
+        whose task is retried while it has tries left (``fn`` in the context
+        it was given, ``ctx``: the same copy, or None for a fresh one)."""
         check = self.check_health
         if check is None:
             return end.set(FAILED, exc, False)
@@ -2628,6 +2658,7 @@ cdef class Engine:
             set_state(fut, PENDING)
         fut.tries += 1
         fut.fn = fn
+        fut.ctx = ctx
         return end.set(RETRIED, None, True)
 
     # -- shutting down -------------------------------------------------------------

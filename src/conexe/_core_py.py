@@ -59,6 +59,8 @@ from ._contract import (
     AFTER_FORK_MESSAGE,
     CHECK_HEALTH_RAISED_MESSAGE,
     CLOSED_MESSAGE,
+    CONTEXT_MESSAGE,
+    CONTEXTS,
     EXIT_REPLACE,
     EXIT_RETIRE,
     EXIT_SHUTDOWN,
@@ -725,7 +727,9 @@ def run_chunk(fn: Callable[..., Any], chunk: list[tuple[Any, ...]]) -> list[Any]
     out = []
     for args in chunk:
         try:
-            out.append(fn(*args))
+            # Each item in a copy of the chunk's context, as if submitted
+            # on its own: what one item sets, the next doesn't see.
+            out.append(contextvars.copy_context().run(fn, *args))
         except BaseException as exc:
             out.append(ChunkItemError(exc))
     # A failed call's frame links back (f_back) to this one, whose locals
@@ -814,6 +818,7 @@ class Engine:
         check_health: Callable[[BaseException], bool] | None = None,
         max_retries: int = 0,
         track_latency: bool = False,
+        context: str = "copy",
     ) -> None:
         if max_queue_size < 0:
             raise ValueError(must_be_non_negative("max_queue_size"))
@@ -821,6 +826,12 @@ class Engine:
             raise ValueError(must_be_non_negative("target_workers"))
         if max_retries < 0:
             raise ValueError(must_be_non_negative("max_retries"))
+        if context not in CONTEXTS:
+            raise ValueError(CONTEXT_MESSAGE % (context,))
+        # No task ever runs in a context another task wrote to: "copy", a
+        # copy of the submitter's, made at submit (asyncio.to_thread's
+        # rule); "fresh", a new, empty one, made when the task starts.
+        self._fresh_context = context == "fresh"
         self._mutex = threading.Lock()
         self._lanes: dict[int, deque[Future[Any]]] = {}
         self._levels: list[int] = []  # priorities with a lane, highest first
@@ -869,6 +880,8 @@ class Engine:
         fut._fn = fn
         fut._args = args
         fut._kwargs = kwargs or None
+        if not self._fresh_context:
+            fut._ctx = contextvars.copy_context()
         _bind_loop(fut)
         self._push(fut, 0)
         return fut
@@ -901,6 +914,8 @@ class Engine:
         fut._priority = priority
         fut._deadline = deadline
         fut._ctx = context
+        if context is None and not self._fresh_context:
+            fut._ctx = contextvars.copy_context()
         fut._no_retry = no_retry
         _bind_loop(fut)
         self._push(fut, priority, block=block, timeout=timeout)
@@ -1033,6 +1048,8 @@ class Engine:
         fut._priority = priority
         fut._deadline = deadline
         fut._ctx = context
+        if context is None and not self._fresh_context:
+            fut._ctx = contextvars.copy_context()
         _bind_loop(fut)
         if not self._push(
             fut, priority, key=key, keyed=True, unique=unique, block=block, timeout=timeout
@@ -1045,7 +1062,7 @@ class Engine:
     ) -> Future[Any]:
         """``submit_keyed(key, fn, args, kwargs, context=copy_context())``:
         ``KeyedExecutor.submit``'s fast path (one C call in the C core)."""
-        fut = self.submit_keyed(key, fn, args, kwargs, context=contextvars.copy_context())
+        fut = self.submit_keyed(key, fn, args, kwargs)
         assert fut is not None
         return fut
 
@@ -1320,13 +1337,13 @@ class Engine:
             try:
                 if self._pass_resource:
                     args = (worker.resource,)
-                if ctx is not None:
-                    value = ctx.run(fn, *args, **(kwargs or {}))
-                else:
-                    value = fn(*args, **(kwargs or {}))  # type: ignore[misc]
+                given = ctx
+                if ctx is None:  # "fresh" (see __init__)
+                    ctx = contextvars.Context()
+                value = ctx.run(fn, *args, **(kwargs or {}))
             except BaseException as exc:
                 del args, kwargs
-                self._on_failure(fut, exc, fn, end)
+                self._on_failure(fut, exc, fn, given, end)
             else:
                 end.set(_COMPLETED, value, False)
                 del value
@@ -1341,9 +1358,12 @@ class Engine:
         # (the C core has no frame).
         del fut, end
 
-    def _on_failure(self, fut: Future[Any], exc: BaseException, fn: Any, end: TaskEnd) -> None:
+    def _on_failure(
+        self, fut: Future[Any], exc: BaseException, fn: Any, ctx: Any, end: TaskEnd
+    ) -> None:
         """The task raised ``exc``: a failure, or (Runner) a broken resource
-        whose task is retried while it has tries left."""
+        whose task is retried while it has tries left (``fn`` in the context
+        it was given, ``ctx``: the same copy, or None for a fresh one)."""
         check = self._check_health
         if check is None:
             return end.set(_FAILED, exc, False)
@@ -1366,6 +1386,7 @@ class Engine:
             fut._state = PENDING
         fut._tries += 1
         fut._fn = fn
+        fut._ctx = ctx
         return end.set(_RETRIED, None, True)
 
     # -- shutting down --------------------------------------------------------

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import Literal
 
-from ._contract import KEY_NOT_HASHABLE_MESSAGE, NOT_CALLABLE_MESSAGE
+from ._contract import CONTEXT_MESSAGE, CONTEXTS, KEY_NOT_HASHABLE_MESSAGE, NOT_CALLABLE_MESSAGE
 
 __all__ = [
     "check_buffersize",
+    "check_context",
     "check_callable",
     "check_key",
     "check_max_workers",
@@ -101,6 +103,19 @@ def check_size(value: object, name: str, minimum: int = 0) -> int:
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
     return value
+
+
+def check_context(value: object) -> Literal["copy", "fresh"]:
+    """The executors' ``context=``: what a task runs in. "copy": a copy of
+    the submitter's context, made at submit (``asyncio.to_thread``'s rule);
+    "fresh": a new, empty one. Never a context another task wrote to.
+
+        >>> check_context("fresh")
+        'fresh'
+    """
+    if value not in CONTEXTS:
+        raise ValueError(CONTEXT_MESSAGE % (value,))
+    return value  # type: ignore[return-value]
 
 
 def check_on_full(value: object, allowed: Sequence[str]) -> str:

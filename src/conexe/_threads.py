@@ -19,12 +19,29 @@ clear RuntimeError instead of queueing tasks nobody will run.
 
 from __future__ import annotations
 
+import contextvars
 import itertools
 import os
+import sys
 import threading
 import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
+
+if sys.version_info >= (3, 14):
+
+    def _empty_context_option() -> dict[str, Any]:
+        # A worker never starts in the context of the thread that happened
+        # to start it (free-threaded 3.14 inherits it by default,
+        # sys.flags.thread_inherit_context); before 3.14 a thread always
+        # starts in an empty one.
+        return {"context": contextvars.Context()}
+
+else:
+
+    def _empty_context_option() -> dict[str, Any]:
+        return {}
+
 
 __all__ = ["WorkerThreads", "interpreter_shutting_down"]
 
@@ -99,6 +116,7 @@ class WorkerThreads:
             target=self._thread_main,
             args=(worker,),
             name=f"{self.name_prefix}_{next(self._seq)}",
+            **_empty_context_option(),
         )
         with self._lock:
             self._threads[t] = worker

@@ -39,6 +39,7 @@ from ._impl import core as _default_core
 from ._options import (
     check_buffersize,
     check_callable,
+    check_context,
     check_max_workers,
     check_on_full,
     check_size,
@@ -56,6 +57,7 @@ _cf_log = logging.getLogger("concurrent.futures")
 P = ParamSpec("P")
 T = TypeVar("T")
 FullPolicy = Literal["raise", "block", "caller_runs"]
+TaskContext = Literal["copy", "fresh"]
 _POLICIES = ("raise", "block", "caller_runs")
 
 
@@ -86,6 +88,12 @@ class ConcurrentExecutor(cf.ThreadPoolExecutor):
     full, ``on_full`` decides: ``"raise"`` QueueFull (default), ``"block"``
     the caller (for at most ``block_timeout`` seconds, then QueueFull), or
     ``"caller_runs"`` the task in the caller's thread.
+
+    ``context`` is what each task runs in: ``"copy"`` (default), a copy of
+    the submitter's ``contextvars`` context made at submit, as
+    ``asyncio.to_thread`` does; ``"fresh"``, a new, empty context. Either
+    way no task sees what another task set, and no worker keeps the context
+    of the thread that started it.
 
         >>> ex = ConcurrentExecutor(2, max_queue_size=100, on_full="block")
         >>> ex.submit(sum, [1, 2, 3]).result()
@@ -122,9 +130,11 @@ class ConcurrentExecutor(cf.ThreadPoolExecutor):
         initargs: tuple[Any, ...] = (),
         on_full: FullPolicy = "raise",
         block_timeout: float | None = None,
+        context: TaskContext = "copy",
     ) -> None:
         max_workers = check_max_workers(max_workers)
         check_size(max_queue_size, "max_queue_size")
+        check_context(context)
         if initializer is not None and not callable(initializer):
             raise TypeError("initializer must be a callable")
         check_on_full(on_full, _POLICIES)
@@ -153,7 +163,7 @@ class ConcurrentExecutor(cf.ThreadPoolExecutor):
             threads.spawn_one()
 
         engine = self._engine = self._core.Engine(
-            max_queue_size, on_need_worker=need_worker, target_workers=max_workers
+            max_queue_size, on_need_worker=need_worker, target_workers=max_workers, context=context
         )
         threads = self._threads = WorkerThreads(  # type: ignore[assignment]
             engine,
@@ -769,7 +779,8 @@ class ThreadPoolExecutor(ConcurrentExecutor):
     """:class:`ConcurrentExecutor` under the stdlib's name, with its exact
     signature: ``ThreadPoolExecutor(max_workers=None, thread_name_prefix='',
     initializer=None, initargs=())``, positionally too. conexe's own options
-    (``max_queue_size``, ``on_full``, ``block_timeout``) are keyword-only.
+    (``max_queue_size``, ``on_full``, ``block_timeout``, ``context``) are
+    keyword-only.
 
     Swapping ``from concurrent.futures import ThreadPoolExecutor`` for
     ``from conexe import ThreadPoolExecutor`` is the whole migration::
@@ -789,6 +800,7 @@ class ThreadPoolExecutor(ConcurrentExecutor):
         max_queue_size: int = 0,
         on_full: FullPolicy = "raise",
         block_timeout: float | None = None,
+        context: TaskContext = "copy",
     ) -> None:
         super().__init__(
             max_workers,
@@ -799,4 +811,5 @@ class ThreadPoolExecutor(ConcurrentExecutor):
             initargs=initargs,
             on_full=on_full,
             block_timeout=block_timeout,
+            context=context,
         )

@@ -25,7 +25,6 @@ import concurrent.futures as cf
 import logging
 import threading
 from collections.abc import Callable
-from contextvars import copy_context as _copy_context
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal, ParamSpec, TypeVar
@@ -33,7 +32,7 @@ from typing import Any, Literal, ParamSpec, TypeVar
 from . import _deadlines
 from ._impl import Core, CoreFuture
 from ._impl import core as _default_core
-from ._options import check_max_workers, check_on_full, check_size
+from ._options import check_context, check_max_workers, check_on_full, check_size
 from ._task import Task, check_timeout
 from ._threads import EXIT_MESSAGE, WorkerThreads, interpreter_shutting_down
 
@@ -45,6 +44,7 @@ P = ParamSpec("P")
 T = TypeVar("T")
 ErrorHandler = Callable[[Any, BaseException], object]
 KeyedFullPolicy = Literal["raise", "block"]
+TaskContext = Literal["copy", "fresh"]
 # No "caller_runs": running a task in the caller while earlier tasks of its
 # key are still queued would break the key's order.
 _POLICIES = ("raise", "block")
@@ -96,7 +96,9 @@ class KeyedExecutor:
         >>> log
         ['a', 'b']
 
-    Every task runs in a copy of its submitter's :mod:`contextvars` context.
+    Every task runs in a copy of its submitter's :mod:`contextvars` context
+    (``context="copy"``, the default) or in a new, empty one
+    (``context="fresh"``); never in one another task wrote to.
     A key's next task may start before the previous task's future has run
     its done-callbacks; the tasks themselves never overlap.
     """
@@ -112,9 +114,11 @@ class KeyedExecutor:
         on_full: KeyedFullPolicy = "raise",
         block_timeout: float | None = None,
         error_handler: ErrorHandler | None = None,
+        context: TaskContext = "copy",
     ) -> None:
         max_workers = check_max_workers(max_workers)
         check_size(max_queue_size, "max_queue_size")
+        check_context(context)
         check_on_full(on_full, _POLICIES)
         if block_timeout is not None:
             check_timeout(block_timeout, "block_timeout")
@@ -134,6 +138,7 @@ class KeyedExecutor:
             max_queue_size,
             on_need_worker=self._spawn_worker,
             target_workers=max_workers,
+            context=context,
         )
         self._threads = WorkerThreads(
             self._engine, thread_name_prefix or "conexe-keyed", new_worker=self._core.Worker
@@ -143,7 +148,8 @@ class KeyedExecutor:
         self._submit_keyed = self._engine.submit_keyed
         if not self._block and type(self).submit is KeyedExecutor.submit:
             # The hot path: submit() is the core's own method (it copies the
-            # caller's context itself), no Python frame in between. Not when
+            # caller's context itself, unless context="fresh"), no Python
+            # frame in between. Not when
             # a subclass overrides submit(): its override must stay in force.
             self.submit = self._engine.call_keyed  # type: ignore[method-assign]
 
@@ -231,7 +237,6 @@ class KeyedExecutor:
             kwargs,
             priority=priority,
             deadline=deadline,
-            context=_copy_context(),
             unique=unique,
             block=self._block,
             timeout=self._block_timeout,

@@ -32,7 +32,7 @@ from ._contract import EXIT_REPLACE
 from ._errors import QueueFull
 from ._impl import Core, CoreFuture
 from ._impl import core as _default_core
-from ._options import check_on_full, check_size
+from ._options import check_context, check_on_full, check_size
 from ._signals import wait_interruptibly
 from ._task import check_priority, check_timeout
 from ._threads import EXIT_MESSAGE, WorkerThreads, interpreter_shutting_down
@@ -175,6 +175,9 @@ class Runner(Generic[R]):
     they leave once nothing is queued. ``max_queue_size`` bounds the queue
     (0: unbounded); when full, ``on_full`` raises QueueFull, blocks (at most
     ``block_timeout`` seconds) or runs the task in the caller (``run_task``).
+    Each task runs in a copy of its submitter's :mod:`contextvars` context
+    (``context="copy"``, the default) or a new, empty one
+    (``context="fresh"``); a retry runs in the context its first try had.
 
         >>> import itertools
         >>> ids = itertools.count()
@@ -206,7 +209,9 @@ class Runner(Generic[R]):
         on_full: FullPolicy = "raise",
         block_timeout: float | None = None,
         thread_name_prefix: str = "",
+        context: Literal["copy", "fresh"] = "copy",
     ) -> None:
+        check_context(context)
         burst_interval, max_worker_count = _check_options(
             on_create, on_destroy, check_health, worker_count, max_retries,
             resource_pool_size, burst_task_threshold, burst_worker_count, burst_interval,
@@ -246,6 +251,7 @@ class Runner(Generic[R]):
             check_health=check_health,
             max_retries=max_retries,
             track_latency=True,
+            context=context,
         )
         self._submit_fast = self._engine.submit
 
