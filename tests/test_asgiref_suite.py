@@ -8,10 +8,12 @@ and every loop's default executor, a conexe ``ThreadPoolExecutor`` bound to
 the core under test (see the ``conftest.py`` there).
 
 The cancellation tests that raced before conexe kept asyncio's view of a
-future on the loop's thread (``test_inner_shield_*``) run several times more:
-the race showed in most runs. A test that fails with conexe fails this one
-only if it passes on the stdlib pool in the same place (asgiref's own tests
-may be timing-sensitive on a loaded machine: the stdlib pool is the bar).
+future on the loop's thread (``test_inner_shield_*``) run ``RACY_RUNS`` times
+more: the race failed most of those runs. One failed run of them all is
+allowed, no more: asgiref's own suite is not free of flakes, and on
+free-threaded 3.13.5t its ``test_inner_shield_sync_and_async_middleware_sync_task``
+failed in 1 of 14 full runs on the stdlib pool itself (about as often as with
+conexe; it passes when run alone).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import pytest
 VENDORED = Path(__file__).parent / "thirdparty" / "asgiref"
 PINNED = "3.12.1"
 RACY = "inner_shield"
-RACY_RUNS = 5
+RACY_RUNS = 8
 
 asgiref = pytest.importorskip("asgiref", reason="asgiref is in the 'clients' extra")
 pytest.importorskip("pytest_asyncio", reason="pytest-asyncio is in the 'clients' extra")
@@ -51,11 +53,12 @@ def failures(executor: str, tmp_path: Path, *args: str) -> list[str]:
     if not report.exists():
         pytest.fail(f"the child pytest wrote no report:\n{done.stdout}\n{done.stderr}")
     failed = []
-    for case in ET.parse(report).iter("testcase"):
+    cases = list(ET.parse(report).iter("testcase"))
+    for case in cases:
         if case.find("failure") is not None or case.find("error") is not None:
             failed.append(f"{case.get('classname')}::{case.get('name')}")
+    assert cases, f"the child pytest ran nothing:\n{done.stdout}\n{done.stderr}"
     assert failed or done.returncode == 0, done.stdout + done.stderr
-    assert "passed" in done.stdout, done.stdout + done.stderr
     return failed
 
 
@@ -68,11 +71,10 @@ def node_id(failed: str) -> str:
 def test_asgirefs_suite_passes_with_conexe_as_every_executor(
     core: ModuleType, tmp_path: Path
 ) -> None:
-    failed = failures(core.IMPLEMENTATION, tmp_path, ".")
+    runs = [failures(core.IMPLEMENTATION, tmp_path, ".")]
     for _ in range(RACY_RUNS):
-        failed += failures(core.IMPLEMENTATION, tmp_path, "-k", RACY, ".")
-    if failed:
-        ids = sorted({node_id(f) for f in failed})
-        on_stdlib = failures("stdlib", tmp_path, *ids)
-        worse = sorted(set(ids) - {node_id(f) for f in on_stdlib})
-        assert not worse, f"fail with conexe ({core.IMPLEMENTATION}), pass on the stdlib: {worse}"
+        runs.append(failures(core.IMPLEMENTATION, tmp_path, "-k", RACY, "."))
+    failing = [sorted(node_id(f) for f in failed) for failed in runs if failed]
+    assert len(failing) <= 1, (
+        f"{len(failing)} of {len(runs)} runs failed with conexe ({core.IMPLEMENTATION}): {failing}"
+    )
