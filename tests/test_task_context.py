@@ -178,7 +178,7 @@ def test_tasks_left_at_interpreter_exit_run_in_their_submitters_context(
     body = """
         import contextvars
         request = contextvars.ContextVar("request", default="none")
-        ex = Executor(1)
+        ex = Executor(1, context="copy")
         gate = threading.Event()
         ex.submit(gate.wait)
         for user in ("a", "b", "c"):
@@ -202,3 +202,30 @@ def test_tasks_left_at_interpreter_exit_run_in_their_submitters_context(
 def test_an_unknown_context_is_refused_at_the_call(core: ModuleType, kind: str) -> None:
     with pytest.raises(ValueError, match="context must be 'copy' or 'fresh', got 'inherit'"):
         make(kind, core, "inherit")
+
+
+def test_each_executor_keeps_what_reached_its_tasks_before(core: ModuleType) -> None:
+    # The defaults: nothing of the submitter's (as the stdlib pool) for
+    # ConcurrentExecutor, ThreadPoolExecutor and Runner; a copy for
+    # KeyedExecutor, which always made one.
+    token = request.set("submitter")
+    try:
+        for kind, want in [("concurrent", "none"), ("tpe", "none"), ("keyed", "submitter")]:
+            cls = {
+                "concurrent": conexe.ConcurrentExecutor,
+                "tpe": conexe.ThreadPoolExecutor,
+                "keyed": conexe.KeyedExecutor,
+            }[kind]
+            ex = bind_core(cls, core)(1)
+            try:
+                fut = ex.submit("k", request.get) if kind == "keyed" else ex.submit(request.get)
+                assert fut.result(10) == want, kind
+            finally:
+                ex.shutdown()
+        runner = bind_core(conexe.Runner, core)(lambda: None, worker_count=1)
+        try:
+            assert runner.submit(lambda _resource: request.get()).result(10) == "none"
+        finally:
+            runner.stop()
+    finally:
+        request.reset(token)

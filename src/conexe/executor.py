@@ -89,11 +89,12 @@ class ConcurrentExecutor(cf.ThreadPoolExecutor):
     the caller (for at most ``block_timeout`` seconds, then QueueFull), or
     ``"caller_runs"`` the task in the caller's thread.
 
-    ``context`` is what each task runs in: ``"copy"`` (default), a copy of
-    the submitter's ``contextvars`` context made at submit, as
-    ``asyncio.to_thread`` does; ``"fresh"``, a new, empty context. Either
-    way no task sees what another task set, and no worker keeps the context
-    of the thread that started it.
+    ``context`` is what each task runs in: ``"fresh"`` (default), a new,
+    empty ``contextvars`` context, as a ThreadPoolExecutor task in a new
+    thread sees; ``"copy"``, a copy of the submitter's context made at
+    submit, as ``asyncio.to_thread`` does. Either way no task sees what
+    another task set, and no worker keeps the context of the thread that
+    started it.
 
         >>> ex = ConcurrentExecutor(2, max_queue_size=100, on_full="block")
         >>> ex.submit(sum, [1, 2, 3]).result()
@@ -130,7 +131,7 @@ class ConcurrentExecutor(cf.ThreadPoolExecutor):
         initargs: tuple[Any, ...] = (),
         on_full: FullPolicy = "raise",
         block_timeout: float | None = None,
-        context: TaskContext = "copy",
+        context: TaskContext = "fresh",
     ) -> None:
         max_workers = check_max_workers(max_workers)
         check_size(max_queue_size, "max_queue_size")
@@ -800,7 +801,7 @@ class ThreadPoolExecutor(ConcurrentExecutor):
         max_queue_size: int = 0,
         on_full: FullPolicy = "raise",
         block_timeout: float | None = None,
-        context: TaskContext = "copy",
+        context: TaskContext = "fresh",
     ) -> None:
         super().__init__(
             max_workers,

@@ -175,9 +175,9 @@ class Runner(Generic[R]):
     they leave once nothing is queued. ``max_queue_size`` bounds the queue
     (0: unbounded); when full, ``on_full`` raises QueueFull, blocks (at most
     ``block_timeout`` seconds) or runs the task in the caller (``run_task``).
-    Each task runs in a copy of its submitter's :mod:`contextvars` context
-    (``context="copy"``, the default) or a new, empty one
-    (``context="fresh"``); a retry runs in the context its first try had.
+    Each task runs in a new, empty :mod:`contextvars` context
+    (``context="fresh"``, the default) or in a copy of its submitter's
+    (``context="copy"``); a retry runs in the context its first try had.
 
         >>> import itertools
         >>> ids = itertools.count()
@@ -209,7 +209,7 @@ class Runner(Generic[R]):
         on_full: FullPolicy = "raise",
         block_timeout: float | None = None,
         thread_name_prefix: str = "",
-        context: Literal["copy", "fresh"] = "copy",
+        context: Literal["copy", "fresh"] = "fresh",
     ) -> None:
         check_context(context)
         burst_interval, max_worker_count = _check_options(
