@@ -52,6 +52,21 @@ def hold_the_loop_until(event: threading.Event) -> None:
     time.sleep(HOLD / 4)
 
 
+class HeldTask:
+    """A task that says when it starts and ends in its worker, and runs
+    until ``release`` is set; it returns ``value``."""
+
+    def __init__(self, value: str) -> None:
+        self.started, self.release, self.ended = (threading.Event() for _ in range(3))
+        self.value = value
+
+    def __call__(self) -> str:
+        self.started.set()
+        self.release.wait(10)
+        self.ended.set()
+        return self.value
+
+
 def view(fut: Any) -> tuple[Any, ...]:
     """What a coroutine sees of an asyncio future right now."""
     state = "cancelled" if fut.cancelled() else "done" if fut.done() else "pending"
@@ -109,20 +124,13 @@ async def a_future_ends_for_its_loop_only_between_awaits(ex: Any) -> Any:
 
 @scenario
 async def cancelling_the_awaiting_task_while_the_thread_runs(ex: Any) -> Any:
-    started, release, finished = threading.Event(), threading.Event(), threading.Event()
-
-    def task() -> str:
-        started.set()
-        release.wait(10)
-        finished.set()
-        return "dropped"
-
+    task = HeldTask("dropped")
     loop = asyncio.get_running_loop()
     handled: list[Any] = []
     loop.set_exception_handler(lambda loop, context: handled.append(context))
     fut = loop.run_in_executor(ex, task)
     awaiting = asyncio.ensure_future(fut)
-    while not started.is_set():
+    while not task.started.is_set():
         await asyncio.sleep(0.001)
     awaiting.cancel()
     begun = time.monotonic()
@@ -132,10 +140,10 @@ async def cancelling_the_awaiting_task_while_the_thread_runs(ex: Any) -> Any:
     except asyncio.CancelledError:
         outcome = "CancelledError"
     prompt = time.monotonic() - begun < 1
-    release.set()
-    await loop.run_in_executor(None, finished.wait, 10)
+    task.release.set()
+    await loop.run_in_executor(None, task.ended.wait, 10)
     await asyncio.sleep(0.05)
-    return outcome, prompt, finished.is_set(), view(fut), view(awaiting), handled
+    return outcome, prompt, task.ended.is_set(), view(fut), view(awaiting), handled
 
 
 @scenario
@@ -170,27 +178,21 @@ async def shield_cancel_and_an_inner_task_that_swallows_it(ex: Any) -> Any:
     # cancelled, the inner work is told to stop and ends on its own, and the
     # outer code decides from exec_fut.done() whether to re-raise.
     loop = asyncio.get_running_loop()
-    started, stop, ended = threading.Event(), threading.Event(), threading.Event()
-
-    def work() -> str:
-        started.set()
-        stop.wait(10)
-        ended.set()
-        return "finished"
+    work = HeldTask("finished")
 
     async def call() -> Any:
         exec_fut = loop.run_in_executor(ex, work)
         try:
             return await asyncio.shield(exec_fut)
         except asyncio.CancelledError:
-            stop.set()  # the inner side swallows the cancellation
-            hold_the_loop_until(ended)
+            work.release.set()  # the inner side swallows the cancellation
+            hold_the_loop_until(work.ended)
             if exec_fut.done():
                 raise
             return ("swallowed", view(exec_fut), await exec_fut)
 
     outer = asyncio.ensure_future(call())
-    while not started.is_set():
+    while not work.started.is_set():
         await asyncio.sleep(0.001)
     outer.cancel()
     try:
