@@ -112,7 +112,6 @@ cdef class FutureBase:
     cdef bint in_own_loop(self) except -1
     cdef bint own_loop_here(self, bint adopt) except -1
     cdef bint asyncio_has_it(self) except -1
-    cdef int raise_cancelled(self) except -1
     cdef bint cancel_in_loop(self, object msg) except -1
     cdef object loop_outcome(self, bint want_result)
     cdef int note_claimed(self) except -1

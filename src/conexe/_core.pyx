@@ -1259,11 +1259,9 @@ cdef class FutureBase:
         never waits, and raises asyncio.InvalidStateError until the loop has
         seen the future end."""
         cdef int st = state(self)
-        if st == FINISHED and faces_agree(self):
-            if self.exc is not None:
-                self._raise()
-            return self.res
-        if self.asyncio_has_it():
+        # A finished future both views agree on needs no loop lookup; a
+        # cancelled one raises asyncio's error in its loop.
+        if (st != FINISHED or not faces_agree(self)) and self.asyncio_has_it():
             return self.loop_outcome(True)
         if st == FINISHED:
             if self.exc is not None:
@@ -1274,7 +1272,7 @@ cdef class FutureBase:
                 raise TimeoutError()
             st = state(self)
         if st == CANCELLED or st == CANCELLED_AND_NOTIFIED:
-            self.raise_cancelled()
+            raise CancelledError()
         if self.exc is not None:
             self._raise()
         return self.res
@@ -1282,16 +1280,14 @@ cdef class FutureBase:
     def exception(self, timeout=None):
         """Wait like :meth:`result`; return the exception (None if none)."""
         cdef int st = state(self)
-        if st == FINISHED and faces_agree(self):
-            return self.exc
-        if self.asyncio_has_it():
+        if (st != FINISHED or not faces_agree(self)) and self.asyncio_has_it():
             return self.loop_outcome(False)
         if st < CANCELLED:
             if not self.wait_done(timeout_arg(timeout)):
                 raise TimeoutError()
             st = state(self)
         if st == CANCELLED or st == CANCELLED_AND_NOTIFIED:
-            self.raise_cancelled()
+            raise CancelledError()
         return self.exc
 
     def _raise(self):
@@ -1303,9 +1299,6 @@ cdef class FutureBase:
             self = None
 
     # -- core-private -----------------------------------------------------
-    cdef int raise_cancelled(self) except -1:
-        raise CancelledError()
-
     cdef object loop_outcome(self, bint want_result):
         """asyncio's result() (``want_result``) or exception(), read from
         the loop's view (see "asyncio" above)."""
