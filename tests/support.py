@@ -3,10 +3,12 @@ puts ``tests/`` on sys.path). Fixtures live in ``conftest.py``."""
 
 from __future__ import annotations
 
+import os
 import sysconfig
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from types import ModuleType
 from typing import Any, TypeVar
 
@@ -16,6 +18,27 @@ T = TypeVar("T")
 def bind_core(cls: type, core: ModuleType) -> type:
     """``cls`` with its core swapped (a subclass; same name)."""
     return type(cls.__name__, (cls,), {"_core": core})
+
+
+def child_env(core: ModuleType | str) -> dict[str, str]:
+    """The environment for a child Python that runs the conexe under test on ``core``.
+
+    The package this run imports comes first on ``PYTHONPATH`` (a checkout's
+    ``src`` or the installed one), and ``CONEXE_NO_EXTENSIONS`` picks the core::
+
+        subprocess.run([sys.executable, "-c", code], env=child_env(core))
+    """
+    import conexe
+
+    name = core if isinstance(core, str) else core.IMPLEMENTATION
+    env = dict(os.environ)
+    package_parent = str(Path(conexe.__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join([package_parent, *filter(None, [env.get("PYTHONPATH")])])
+    env.pop("CONEXE_NO_EXTENSIONS", None)
+    if name == "py":
+        env["CONEXE_NO_EXTENSIONS"] = "1"
+        env.pop("CONEXE_REQUIRE_EXTENSION", None)
+    return env
 
 
 class HoldOnRelease:
