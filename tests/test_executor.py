@@ -403,6 +403,9 @@ def test_base_exception_in_a_task_lands_in_its_future_and_the_worker_survives(
     assert (s.workers, s.failed, s.completed) == (1, 1, 2)
 
 
+@pytest.mark.thread_unsafe(
+    reason="reads caplog: pytest's log capture is not shared safely between threads"
+)
 def test_raising_done_callback_is_logged_and_the_worker_goes_on(
     make_executor: Any, caplog: pytest.LogCaptureFixture
 ) -> None:

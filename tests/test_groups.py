@@ -115,6 +115,7 @@ def test_exception_in_the_block_cancels_a_fail_fast_groups_queued_tasks(
     with pytest.raises(KeyError):
         with ex.group(fail_fast=True) as g:
             held = g.submit(blocker, True)  # holds the only worker
+            assert blocker.started.wait(10)  # started: leaving the block can't cancel it
             queued = g.submit(abs, -1)
             # Leaving the block cancels `queued`, which frees the worker, so
             # the wait on exit can end.

@@ -334,6 +334,9 @@ def test_execute_sends_failures_to_the_error_handler(Keyed: Any) -> None:
     assert (s.completed, s.failed) == (1, 2)
 
 
+@pytest.mark.thread_unsafe(
+    reason="reads caplog: pytest's log capture is not shared safely between threads"
+)
 def test_execute_logs_failures_with_the_traceback_by_default(
     Keyed: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -349,6 +352,9 @@ def test_execute_logs_failures_with_the_traceback_by_default(
     assert records[0].exc_info is not None and records[0].exc_info[0] is KeyError
 
 
+@pytest.mark.thread_unsafe(
+    reason="reads caplog: pytest's log capture is not shared safely between threads"
+)
 def test_a_raising_error_handler_is_logged_and_the_worker_lives_on(
     Keyed: Any, caplog: pytest.LogCaptureFixture
 ) -> None:

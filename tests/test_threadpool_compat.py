@@ -15,6 +15,7 @@ import concurrent.futures as cf
 import contextvars
 import logging
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -184,7 +185,13 @@ def test_thread_pool_executor_takes_the_stdlib_arguments_positionally(core: Modu
 def test_thread_pool_executor_takes_none_for_the_default_prefix(core: ModuleType) -> None:
     tpe = bind_core(conexe.ThreadPoolExecutor, core)
     with tpe(1, None) as ex:
-        assert ex.submit(threading.current_thread).result().name.startswith("conexe-")
+        assert re.fullmatch(
+            r"ThreadPoolExecutor-\d+_0", ex.submit(threading.current_thread).result().name
+        )
+    with tpe(1, "") as ex, cf.ThreadPoolExecutor(1) as stdlib:
+        ours = ex.submit(threading.current_thread).result().name
+        theirs = stdlib.submit(threading.current_thread).result().name
+        assert ours.rsplit("-", 1)[0] == theirs.rsplit("-", 1)[0] == "ThreadPoolExecutor"
     with pytest.raises(TypeError, match="thread_name_prefix must be a str"):
         tpe(1, 5)
 

@@ -776,12 +776,17 @@ class _QueueView:
     put = put_nowait = get = get_nowait = _refuse
 
 
+# Numbers the default thread names of ThreadPoolExecutor, as the stdlib's counter does.
+_pools_made = itertools.count()
+
+
 class ThreadPoolExecutor(ConcurrentExecutor):
     """:class:`ConcurrentExecutor` under the stdlib's name, with its exact
     signature: ``ThreadPoolExecutor(max_workers=None, thread_name_prefix='',
     initializer=None, initargs=())``, positionally too. conexe's own options
     (``max_queue_size``, ``on_full``, ``block_timeout``, ``context``) are
-    keyword-only.
+    keyword-only. Its threads are named as the stdlib's are
+    (``ThreadPoolExecutor-N_i`` unless given a prefix).
 
     Swapping ``from concurrent.futures import ThreadPoolExecutor`` for
     ``from conexe import ThreadPoolExecutor`` is the whole migration::
@@ -803,11 +808,14 @@ class ThreadPoolExecutor(ConcurrentExecutor):
         block_timeout: float | None = None,
         context: TaskContext = "fresh",
     ) -> None:
+        if thread_name_prefix is not None and not isinstance(thread_name_prefix, str):
+            raise TypeError("thread_name_prefix must be a str")
         super().__init__(
             max_workers,
             max_queue_size,
-            # None means the default prefix there too.
-            thread_name_prefix="" if thread_name_prefix is None else thread_name_prefix,
+            # The stdlib's default names (None and "" alike), which tools and
+            # CPython's own tests look for: ThreadPoolExecutor-N_i.
+            thread_name_prefix=thread_name_prefix or f"ThreadPoolExecutor-{next(_pools_made)}",
             initializer=initializer,
             initargs=initargs,
             on_full=on_full,

@@ -15,8 +15,7 @@
 #   per available core ("c", the Cython extension, and "py", its pure-Python
 #   twin): util.for_each_core() replaces the class with <Name>_c and <Name>_py.
 #   Tests that named futures.ThreadPoolExecutor directly use
-#   self.executor_type; test_thread_names_default expects conexe's default
-#   thread name (conexe-N_i) instead of ThreadPoolExecutor-N_i.
+#   self.executor_type.
 # * The subprocess scripts (interpreter exit tests) import conexe, bind the
 #   core under test and define sleep_and_print themselves instead of importing
 #   concurrent.futures.ThreadPoolExecutor and test.test_concurrent_futures.

@@ -223,7 +223,7 @@ class ThreadPoolShutdownTest(ThreadPoolMixin, ExecutorShutdownTest, BaseTestCase
         for t in threads:
             # Ensure that our default name is reasonably sane and unique when
             # no thread_name_prefix was supplied.
-            self.assertRegex(t.name, r"conexe-\d+_[0-4]$")
+            self.assertRegex(t.name, r"ThreadPoolExecutor-\d+_[0-4]$")
             t.join()
 
     def test_cancel_futures_wait_false(self):
