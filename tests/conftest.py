@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 from types import ModuleType
 from typing import Any
 
@@ -32,6 +33,13 @@ C_EXTENSION = pytest.mark.c_extension
 # slots; each runs in a child pytest with its own settings (see the
 # test_*_suite.py that drives it), never collected with conexe's.
 collect_ignore = ["thirdparty"]
+
+# A shell starts a background job (`pytest ... &`, a CI runner's step) with SIGINT
+# ignored, and an ignored signal stays ignored across exec: the Ctrl-C tests'
+# child interpreters would never get theirs. A caught signal is reset to the
+# default at exec, so catching it here gives every child a normal Ctrl-C.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(params=[pytest.param("c", marks=C_EXTENSION), "py"])

@@ -20,22 +20,25 @@ def bind_core(cls: type, core: ModuleType) -> type:
     return type(cls.__name__, (cls,), {"_core": core})
 
 
-def child_env(core: ModuleType | str) -> dict[str, str]:
-    """The environment for a child Python that runs the conexe under test on ``core``.
+def child_env(core: ModuleType | str | None = None) -> dict[str, str]:
+    """The environment for a child Python that runs the conexe under test.
 
     The package this run imports comes first on ``PYTHONPATH`` (a checkout's
-    ``src`` or the installed one), and ``CONEXE_NO_EXTENSIONS`` picks the core::
+    ``src`` or the installed one). Given a core (module or ``"c"``/``"py"``),
+    ``CONEXE_NO_EXTENSIONS`` makes it the child's default; without one, a
+    script that binds its core itself is left to do so::
 
         subprocess.run([sys.executable, "-c", code], env=child_env(core))
     """
     import conexe
 
-    name = core if isinstance(core, str) else core.IMPLEMENTATION
     env = dict(os.environ)
     package_parent = str(Path(conexe.__file__).resolve().parents[1])
     env["PYTHONPATH"] = os.pathsep.join([package_parent, *filter(None, [env.get("PYTHONPATH")])])
+    if core is None:
+        return env
     env.pop("CONEXE_NO_EXTENSIONS", None)
-    if name == "py":
+    if (core if isinstance(core, str) else core.IMPLEMENTATION) == "py":
         env["CONEXE_NO_EXTENSIONS"] = "1"
         env.pop("CONEXE_REQUIRE_EXTENSION", None)
     return env

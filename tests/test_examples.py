@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +10,7 @@ from types import ModuleType
 
 import pytest
 
-import conexe
+from support import child_env
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("runner_*.py"))
@@ -27,14 +26,12 @@ def test_the_three_runner_examples_are_there() -> None:
 
 @pytest.mark.parametrize("script", EXAMPLES, ids=lambda p: p.stem)
 def test_example_runs_and_checks_itself(core: ModuleType, script: Path) -> None:
-    env = dict(os.environ)
-    under_test = str(Path(conexe.__file__).resolve().parents[1])
-    env["PYTHONPATH"] = os.pathsep.join([under_test, *filter(None, [env.get("PYTHONPATH")])])
-    env.pop("CONEXE_NO_EXTENSIONS", None)
-    if core.IMPLEMENTATION == "py":
-        env["CONEXE_NO_EXTENSIONS"] = "1"
     proc = subprocess.run(
-        [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, str(script)],
+        env=child_env(core),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "FAILED" not in proc.stdout

@@ -4,7 +4,6 @@ Each runs a small script in a subprocess, once per core."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -14,9 +13,7 @@ from types import ModuleType
 
 import pytest
 
-import conexe
-
-SRC = os.path.dirname(os.path.dirname(os.path.abspath(conexe.__file__)))
+from support import child_env
 
 
 def script(core: ModuleType, body: str) -> str:
@@ -31,19 +28,13 @@ def script(core: ModuleType, body: str) -> str:
     return prelude + textwrap.dedent(body)
 
 
-def env() -> dict[str, str]:
-    e = dict(os.environ)
-    e["PYTHONPATH"] = os.pathsep.join(p for p in (SRC, e.get("PYTHONPATH")) if p)
-    return e
-
-
 def run(core: ModuleType, body: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", script(core, body)],
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=env(),
+        env=child_env(),
     )
 
 
@@ -56,7 +47,7 @@ def interrupt_when_waiting(code: str) -> tuple[str, str, int, float]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=env(),
+        env=child_env(),
     )
     try:
         assert proc.stdout is not None

@@ -21,7 +21,7 @@ import pytest
 import conexe
 import support
 from conexe import MaxRetriesExceeded, QueueFull, Runner
-from support import Blocker
+from support import Blocker, child_env
 
 DEADLINE = 30.0  # seconds a background thread gets to act before a test fails
 
@@ -745,28 +745,13 @@ print("stopped, cancelled:", runner.stats().cancelled, flush=True)
 """
 
 
-def _child_env(core: ModuleType) -> dict[str, str]:
-    """The environment for a child Python that runs the conexe under test
-    on ``core``."""
-    import os
-    from pathlib import Path
-
-    env = dict(os.environ)
-    src = str(Path(conexe.__file__).resolve().parents[1])
-    env["PYTHONPATH"] = os.pathsep.join([src, *filter(None, [env.get("PYTHONPATH")])])
-    env.pop("CONEXE_NO_EXTENSIONS", None)
-    if core.IMPLEMENTATION == "py":
-        env["CONEXE_NO_EXTENSIONS"] = "1"
-    return env
-
-
 @pytest.mark.timeout(120)
 def test_ctrl_c_interrupts_queue_task_and_stop(core: ModuleType) -> None:
     import signal
     import subprocess
     import sys
 
-    env = _child_env(core)
+    env = child_env(core)
     lines = []
     with subprocess.Popen(
         [sys.executable, "-c", CTRL_C_SCRIPT],
@@ -842,7 +827,7 @@ def test_ctrl_c_flagged_while_parked_still_interrupts(core: ModuleType) -> None:
     import subprocess
     import sys
 
-    env = _child_env(core)
+    env = child_env(core)
     proc = subprocess.run(
         [sys.executable, "-c", FLAGGED_CTRL_C_SCRIPT],
         env=env,

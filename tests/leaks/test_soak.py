@@ -8,7 +8,6 @@ the pure-Python twin); the million-task runs are marked slow
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,10 +16,9 @@ from typing import Any
 
 import pytest
 
-import conexe
+from support import child_env
 
 SOAK = Path(__file__).with_name("soak.py")
-SRC = Path(conexe.__file__).resolve().parents[1]  # the conexe under test
 KINDS = ("concurrent", "keyed", "runner")
 # RSS is read in pages and the allocator keeps freed arenas around: after
 # warm-up a leak of even a few bytes per task shows up as megabytes over
@@ -30,8 +28,6 @@ TRACED_BOUND = 64 * 2**10
 
 
 def soak(kind: str, core: str, tasks: int, traced_tasks: int) -> dict[str, Any]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), env.get("PYTHONPATH")]))
     proc = subprocess.run(
         [
             sys.executable,
@@ -48,7 +44,7 @@ def soak(kind: str, core: str, tasks: int, traced_tasks: int) -> dict[str, Any]:
         capture_output=True,
         text=True,
         timeout=1500,
-        env=env,
+        env=child_env(),
     )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)  # type: ignore[no-any-return]

@@ -4,13 +4,14 @@ pending, and os.fork() with live executors in the parent."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
 from types import ModuleType
 
-from .sigint import CASES, SRC, run_child
+from support import child_env
+
+from .sigint import CASES, run_child
 
 # Generous: the target is half a second and measured figures are far below
 # it (docs/reliability.md), but this machine is shared and noisy.
@@ -29,14 +30,12 @@ def run(core: ModuleType, body: str) -> subprocess.CompletedProcess[str]:
         def say(*parts):
             os.write(1, (" ".join(map(str, parts)) + "\\n").encode())  # one write per line
         """)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), env.get("PYTHONPATH")]))
     return subprocess.run(
         [sys.executable, "-c", prelude + textwrap.dedent(body)],
         capture_output=True,
         text=True,
         timeout=120,
-        env=env,
+        env=child_env(),
     )
 
 
