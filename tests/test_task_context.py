@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 
 import conexe
-from support import bind_core
-from test_executor_process import env, script
+from support import bind_core, child_env
+from test_executor_process import script
 
 request: contextvars.ContextVar[str] = contextvars.ContextVar("request", default="none")
 
@@ -192,7 +192,7 @@ def test_tasks_left_at_interpreter_exit_run_in_their_submitters_context(
         capture_output=True,
         text=True,
         timeout=60,
-        env=env(),
+        env=child_env(),
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["a", "b", "c"]
