@@ -34,6 +34,31 @@ C_EXTENSION = pytest.mark.c_extension
 # test_*_suite.py that drives it), never collected with conexe's.
 collect_ignore = ["thirdparty"]
 
+
+# `.ci/run` sets CONEXE_SKIPPED_LOG for the README's test command (the test extra
+# only): every test, module or folder it skips is listed there, and CI's main job
+# runs just those again with every extra installed.
+class SkippedLog:
+    """Writes the node id of each skipped test or collector to a file."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def _log(self, report: pytest.CollectReport | pytest.TestReport) -> None:
+        if report.skipped:
+            with open(self.path, "a", encoding="utf-8") as log:
+                log.write(report.nodeid + "\n")
+
+    # A plugin, not conftest hooks: a folder whose own conftest skips it (tests/server)
+    # is reported where the conftest hooks of this file are not consulted.
+    pytest_collectreport = pytest_runtest_logreport = _log
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if os.environ.get("CONEXE_SKIPPED_LOG"):
+        config.pluginmanager.register(SkippedLog(os.environ["CONEXE_SKIPPED_LOG"]))
+
+
 # A shell starts a background job (`pytest ... &`, a CI runner's step) with SIGINT
 # ignored, and an ignored signal stays ignored across exec: the Ctrl-C tests'
 # child interpreters would never get theirs. A caught signal is reset to the
