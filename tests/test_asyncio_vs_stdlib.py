@@ -100,15 +100,19 @@ async def a_future_ends_for_its_loop_only_between_awaits(ex: Any) -> Any:
     # The reproduction: the task ends while the coroutine polls.
     seen = {}
     for how, make in ready_futures(ex).items():
-        ended = threading.Event()
+        go, ended = threading.Event(), threading.Event()
 
-        def task(ended: threading.Event = ended) -> str:
+        def task(go: threading.Event = go, ended: threading.Event = ended) -> str:
+            # Gated: on a loaded machine the loop's thread can lose its core for
+            # longer than the task runs, and the task must end after `before`.
+            assert go.wait(10)
             time.sleep(0.02)
             ended.set()
             return "ok"
 
         fut = make(task)
         before = view(fut)
+        go.set()
         flipped = False
         deadline = time.monotonic() + HOLD
         while time.monotonic() < deadline:
