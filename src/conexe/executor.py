@@ -808,14 +808,15 @@ class ThreadPoolExecutor(ConcurrentExecutor):
         block_timeout: float | None = None,
         context: TaskContext = "fresh",
     ) -> None:
-        if thread_name_prefix is not None and not isinstance(thread_name_prefix, str):
-            raise TypeError("thread_name_prefix must be a str")
+        if thread_name_prefix is None or thread_name_prefix == "":
+            # The stdlib's default names, which tools and CPython's own tests
+            # look for: ThreadPoolExecutor-N_i. Other non-str values are
+            # refused by ConcurrentExecutor.
+            thread_name_prefix = f"ThreadPoolExecutor-{next(_pools_made)}"
         super().__init__(
             max_workers,
             max_queue_size,
-            # The stdlib's default names (None and "" alike), which tools and
-            # CPython's own tests look for: ThreadPoolExecutor-N_i.
-            thread_name_prefix=thread_name_prefix or f"ThreadPoolExecutor-{next(_pools_made)}",
+            thread_name_prefix=thread_name_prefix,
             initializer=initializer,
             initargs=initargs,
             on_full=on_full,
