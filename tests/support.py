@@ -3,10 +3,12 @@ puts ``tests/`` on sys.path). Fixtures live in ``conftest.py``."""
 
 from __future__ import annotations
 
+import functools
 import os
 import sysconfig
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -198,3 +200,20 @@ def each_worker_takes_a_task(submit: Any, workers: int) -> None:
     meet = threading.Barrier(workers, timeout=30)
     for fut in [submit(meet.wait) for _ in range(workers)]:
         fut.result(timeout=30)
+
+
+def ignore_fork_in_thread_deprecation_warnings(test: Callable[..., T]) -> Callable[..., T]:
+    """CPython 3.15's ``test.support.warnings_helper`` decorator of that name,
+    for the vendored CPython tests that fork with threads running: from 3.15
+    the DeprecationWarning such a fork() gives can be raised (pytest's
+    "error" filter), where before it was only printed."""
+
+    @functools.wraps(test)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        with warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore", ".*fork.*may lead to deadlocks in the child.*", DeprecationWarning
+            )
+            return test(*args, **kwargs)
+
+    return wrapper

@@ -50,6 +50,7 @@ cdef class FutureCondition:
     cdef unsigned long owner        # thread holding it, 0: free (atomic: owned_by)
     cdef Py_ssize_t depth           # the owner's nested acquires
     cdef Py_ssize_t sleepers        # GIL build: threads asleep on `lock`
+    cdef bint wake_sent             # GIL build: `lock` is released, a sleeper's to take
     cdef list waiting               # locks of the threads in wait(), made lazily
 
     cdef int take(self, double timeout) except -1

@@ -684,7 +684,13 @@ cdef class FutureCondition:
         """GIL build, held by another thread: sleep (GIL released) until a
         release finds it free, or ``timeout`` passes. A release wakes one
         sleeper while any sleep; a thread that takes the lock first meanwhile
-        sends the woken one back to sleep, and its own release wakes it."""
+        sends the woken one back to sleep, and its own release wakes it.
+
+        ``lock`` is a one-slot wake-up: a release posts one only while none
+        is posted (``wake_sent``), and the sleeper that takes it clears the
+        flag. Two releases before a sleeper wakes (a third thread taking and
+        releasing the lock in between) would otherwise release ``lock``
+        twice, which a PyMutex-based lock (3.13+) treats as a fatal error."""
         cdef double deadline = 0.0, left = timeout
         cdef int woken
         if timeout == 0.0:
@@ -697,6 +703,8 @@ cdef class FutureCondition:
         try:
             while True:
                 woken = acquire_timed(self.lock, left)  # raises if Ctrl-C's handler does
+                if woken:
+                    self.wake_sent = False
                 if self.owned_by(0):
                     self.set_owner(me)
                     self.depth = 1
@@ -732,8 +740,11 @@ cdef class FutureCondition:
         cdef Py_ssize_t depth = self.depth
         self.depth = 0
         self.set_owner(0)
-        if CONEXE_FREE_THREADED or self.sleepers:
-            PyThread_release_lock(self.lock)  # GIL build: wakes one sleeper
+        if CONEXE_FREE_THREADED:
+            PyThread_release_lock(self.lock)
+        elif self.sleepers and not self.wake_sent:
+            self.wake_sent = True
+            PyThread_release_lock(self.lock)  # wakes one sleeper
         return depth
 
     cdef int notify_waiting(self) except -1:

@@ -10,7 +10,10 @@
 #   removed (the ProcessPool* mixins and the test classes built from them,
 #   test_process_pool.py, test_deadlock.py, FailingInitializerResourcesTest).
 #   test_hang_global_shutdown_lock keeps its fork-context ProcessPoolExecutor:
-#   it checks that a thread pool's shutdown lock survives fork.
+#   it checks that a thread pool's shutdown lock survives fork. It ignores the
+#   warning of a fork() with threads running, as CPython 3.15's copy does
+#   (ignore_fork_in_thread_deprecation_warnings): from 3.15 pytest's "error"
+#   filter can raise it.
 # * Every thread-pool test class runs against conexe.ThreadPoolExecutor once
 #   per available core ("c", the Cython extension, and "py", its pure-Python
 #   twin): util.for_each_core() replaces the class with <Name>_c and <Name>_py.

@@ -12,6 +12,8 @@ from test import support
 from .executor import ExecutorTest, mul
 from .util import BaseTestCase, ThreadPoolMixin, for_each_core, setup_module
 
+from support import ignore_fork_in_thread_deprecation_warnings
+
 
 class ThreadPoolExecutorTest(ThreadPoolMixin, ExecutorTest, BaseTestCase):
     def test_map_submits_without_iteration(self):
@@ -56,6 +58,7 @@ class ThreadPoolExecutorTest(ThreadPoolMixin, ExecutorTest, BaseTestCase):
     @support.requires_fork()
     @unittest.skipUnless(hasattr(os, "register_at_fork"), "need os.register_at_fork")
     @support.requires_resource("cpu")
+    @ignore_fork_in_thread_deprecation_warnings
     def test_hang_global_shutdown_lock(self):
         # bpo-45021: _global_shutdown_lock should be reinitialized in the child
         # process, otherwise it will never exit
