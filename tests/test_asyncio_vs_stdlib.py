@@ -323,6 +323,59 @@ async def yield_from_in_a_generator_based_coroutine(ex: Any) -> Any:
     return await old_style()
 
 
+def awaitable(fut: Any) -> Any:
+    """What ``await`` is given for ``fut``: itself when it is awaitable
+    (conexe's), else the asyncio future wrap_future makes (the stdlib's)."""
+    return fut if inspect.isawaitable(fut) else asyncio.wrap_future(fut)
+
+
+@scenario
+async def a_future_that_ended_before_asyncio_first_sees_it(ex: Any) -> Any:
+    # What asyncio's own future for it shows differs by version: before 3.14
+    # wrap_future copies the state with call_soon_threadsafe, so the loop sees
+    # the end on its next turn (and `await` yields once); from 3.14 it copies
+    # at once in the loop's thread. Either way, callbacks run a turn later.
+    ways: dict[str, Callable[[Any], Any]] = {
+        "wrap_future": asyncio.wrap_future,
+        "ensure_future": ensure_future,
+        "gather": lambda fut: asyncio.gather(awaitable(fut)),
+    }
+    submitters = {
+        "submitted in the loop": lambda: ex.submit(abs, -1),
+        "submitted in another thread": lambda: asyncio.to_thread(ex.submit, abs, -2),
+    }
+    seen: dict[str, Any] = {}
+    for where, submit in submitters.items():
+        for how, wrap in ways.items():
+            fut = submit()
+            if inspect.isawaitable(fut) and not isinstance(fut, cf.Future):
+                fut = await fut  # to_thread's: the future submitted there
+            cf.wait([fut])  # ended, and no asyncio code has looked at it
+            order: list[str] = []
+            seen_by_asyncio = wrap(fut)
+            seen_by_asyncio.add_done_callback(lambda _, order=order: order.append("callback"))
+            before = view(seen_by_asyncio)
+            order.append("before the turn")
+            await asyncio.sleep(0)
+            seen[f"{where}, {how}"] = (before, view(seen_by_asyncio), list(order))
+        # `await fut` itself: whether a task scheduled before runs first
+        # (the coroutine yields to the loop) is what `await wrap_future(fut)` does.
+        fut = submit()
+        if inspect.isawaitable(fut) and not isinstance(fut, cf.Future):
+            fut = await fut
+        cf.wait([fut])
+        order = []
+
+        async def other(order: list[str] = order) -> None:
+            order.append("another task")
+
+        first = asyncio.ensure_future(other())
+        order.append(f"awaited {await awaitable(fut)}")
+        await first
+        seen[f"{where}, await"] = order
+    return seen
+
+
 @scenario
 async def the_future_protocol_asyncio_relies_on(ex: Any) -> Any:
     loop = asyncio.get_running_loop()

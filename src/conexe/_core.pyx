@@ -393,6 +393,12 @@ cdef object asyncio_attr(str name):
     return getattr(_sys_modules["asyncio"], name)
 
 
+# How asyncio's wrap_future shows its loop a concurrent future that has
+# already ended: from 3.14 its _chain_future copies the state at once when it
+# runs in that loop's thread; before, always with call_soon_threadsafe, so
+# the loop saw the end only on its next turn.
+cdef bint ENDED_SEEN_AT_ONCE = sys.version_info >= (3, 14)
+
 cdef object _inboxes = weakref.WeakValueDictionary()  # id(loop) -> LoopInbox
 cdef object _last_inbox = None  # weak reference to the last inbox used
 
@@ -426,8 +432,8 @@ cdef class LoopInbox:
     """Loop-bound futures that ended in another thread, on their way to
     their loop. An ending thread appends and, only if no drain is pending,
     schedules one with ``call_soon_threadsafe``; the drain, in the loop,
-    shows the loop every future that arrived meanwhile and runs their
-    asyncio callbacks."""
+    shows the loop every future that arrived meanwhile and schedules
+    their asyncio callbacks for its next turn."""
 
     def __cinit__(self, loop):
         self.loop = loop
@@ -475,11 +481,17 @@ cdef class LoopInbox:
             items = self.items
             self.items = []
             self.scheduled = False
-        # Every future of the batch ends for the loop before any callback
-        # runs, as the state copies asyncio queued would all run before the
-        # callbacks they schedule.
+        # The loop sees every future of the batch end now, and their
+        # callbacks run on its next turn, in order: asyncio's state copy
+        # (_set_state) schedules them with call_soon, so code that counts
+        # turns sees what it sees with the stdlib; one handle runs them all.
         for fut in items:
             (<FutureBase>fut).end_in_loop(False, due)
+        if due:
+            self.loop.call_soon(self._run_due, due)
+
+    def _run_due(self, list due):
+        """The callbacks a drain found, on the loop's next turn."""
         run_callbacks(self.loop, due)
 
 
@@ -1327,16 +1339,22 @@ cdef class FutureBase:
 
     cdef int note_claimed(self) except -1:
         """asyncio has the future from now on (its loop's thread calls
-        this). Already ended, it is ended for the loop too: nothing is on
-        its way to the loop for a future nobody claimed when it ended."""
+        this). One that already ended is seen ended by its loop when the
+        future ``wrap_future`` makes would be (ENDED_SEEN_AT_ONCE): at once,
+        or, before 3.14, on the loop's next turn, as a future ending now in
+        another thread would be."""
         cdef int flags
+        cdef bint ended
         if conexe_load_relaxed(&self.aio) & AIO_CLAIMED:
             return 0
         with cython.critical_section(self):  # settle() reads the flag under it
             flags = self.aio | AIO_CLAIMED
-            if state(self) >= CANCELLED:
+            ended = state(self) >= CANCELLED
+            if ended and ENDED_SEEN_AT_ONCE:
                 flags |= AIO_LOOP_DONE
             conexe_store_release(&self.aio, flags)
+        if ended and not ENDED_SEEN_AT_ONCE:
+            self.inbox.post(self)
         return 0
 
     cdef bint end_in_loop(self, bint cancelled, list due) except -1:

@@ -141,6 +141,12 @@ _AIO_CLAIMED = 1  # asyncio has seen the future (isfuture() was True)
 _AIO_LOOP_DONE = 2  # its loop has seen it end (the loop view is done)
 _AIO_LOOP_CANCELLED = 4  # ... cancelled in the loop, whatever the task did
 
+# How asyncio's wrap_future shows its loop a concurrent future that has
+# already ended: from 3.14 its _chain_future copies the state at once when it
+# runs in that loop's thread; before, always with call_soon_threadsafe, so
+# the loop saw the end only on its next turn.
+_ENDED_SEEN_AT_ONCE = sys.version_info >= (3, 14)
+
 
 def _running_loop() -> Any:
     """The event loop running in this thread, or None; asyncio is not
@@ -157,8 +163,8 @@ class LoopInbox:
     """Loop-bound futures that ended in another thread, on their way to
     their loop. An ending thread appends and, only if no drain is pending,
     schedules one with ``call_soon_threadsafe``; the drain, in the loop,
-    shows the loop every future that arrived meanwhile and runs their
-    asyncio callbacks."""
+    shows the loop every future that arrived meanwhile and schedules
+    their asyncio callbacks for its next turn."""
 
     def __init__(self, loop: Any) -> None:
         self.loop = loop
@@ -197,17 +203,24 @@ class LoopInbox:
         with self._lock:
             items, self._items = self._items, []
             self._scheduled = False
-        # Every future of the batch ends for the loop before any callback
-        # runs, as the state copies asyncio queued would all run before the
-        # callbacks they schedule.
+        # The loop sees every future of the batch end now, and their
+        # callbacks run on its next turn, in order: asyncio's state copy
+        # (_set_state) schedules them with call_soon, so code that counts
+        # turns sees what it sees with the stdlib; one handle runs them all.
         due = [(fut, fut._end_in_loop(cancelled=False)) for fut in items]
+        if any(callbacks for _, callbacks in due):
+            self.loop.call_soon(self._run_due, due)
+
+    def _run_due(self, due: list[tuple[Future[Any], list[tuple[Any, Any]] | None]]) -> None:
+        """The callbacks a drain found, on the loop's next turn, as the
+        loop's handles would run them: an exception goes to the loop's
+        handler; SystemExit and KeyboardInterrupt leave the loop, as asyncio
+        lets them, and what is left runs on its next turn."""
         for i, (fut, callbacks) in enumerate(due):
             for j, (fn, ctx) in enumerate(callbacks or ()):
                 try:
                     ctx.run(fn, fut)
                 except (SystemExit, KeyboardInterrupt):
-                    # Out of the loop, as asyncio lets them; what is left
-                    # runs in the loop's next turn.
                     assert callbacks is not None
                     rest = [(fut, callbacks[j + 1 :])] + due[i + 1 :]
                     for later, cbs in rest:
@@ -490,15 +503,21 @@ class Future(_StdFuture[_T]):
 
     def _note_claimed(self) -> None:
         """asyncio has the future from now on (its loop's thread calls
-        this). Already ended, it is ended for the loop too: nothing is on
-        its way to the loop for a future nobody claimed when it ended."""
+        this). One that already ended is seen ended by its loop when the
+        future ``wrap_future`` makes would be (_ENDED_SEEN_AT_ONCE): at once,
+        or, before 3.14, on the loop's next turn, as a future ending now in
+        another thread would be."""
         if self._aio & _AIO_CLAIMED:
             return
         with self._condition:
             aio = self._aio | _AIO_CLAIMED
-            if self._state in (CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED):
+            ended = self._state in (CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED)
+            if ended and _ENDED_SEEN_AT_ONCE:
                 aio |= _AIO_LOOP_DONE
             self._aio = aio
+        if ended and not _ENDED_SEEN_AT_ONCE:
+            assert self._inbox is not None
+            self._inbox._post(self)
 
     def _end_in_loop(self, cancelled: bool) -> list[tuple[Any, Any]] | None:
         """In the loop's thread: the loop sees the future end (``cancelled``:
