@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from conexe._bench import main
+import conexe
+from conexe._bench import REPRESENTATIVE, main
 from conexe._bench_idioms import IDIOMS, NotAccepted, Subject, to_thread
 from conexe._bench_subjects import executor_factories, open_subject
 from conexe._impl import cores
@@ -39,6 +40,23 @@ def test_bench_prints_a_table_named_by_what_it_does_and_writes_json(
     assert all(len(v) == 1 and v[0] > 0 for v in row["raw"].values())
     assert set(row["ratio"]) == set(cores)
     assert data["machine"]["cpus"] >= 1 and data["machine"]["gil"]
+
+
+def test_bench_by_default_runs_the_representative_set_on_the_loaded_core(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "bench.json"
+    assert main(["--quick", "--repeat", "1", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    rows = json.loads(out.read_text())["rows"]
+    assert {(r["scenario"], r["how"]) for r in rows} == REPRESENTATIVE
+    assert [r["how"] for r in rows[: len(IDIOMS)]] == [i.title for i in IDIOMS.values()]
+    assert all(set(r["raw"]) == {"TPE", conexe.IMPLEMENTATION} for r in rows)
+    total = len(REPRESENTATIVE)
+    assert f"[{total}/{total} " in printed  # progress: rows done of total, elapsed
+    assert "--all" in printed  # says how to get the whole table
+    table = printed[printed.index("how the caller waits") :]
+    assert max(len(line) for line in table.splitlines()) <= 100
 
 
 def test_bench_runs_one_row_per_way_of_waiting(

@@ -10,8 +10,15 @@ by repeat, so machine noise hits them alike; the table shows medians and
 each core's ratio to TPE. Pools are warmed first: thread start-up is never
 timed.
 
+    $ python -m conexe bench                   # a representative set, ~2 minutes
+    $ python -m conexe bench --all --json b.json   # every row, every core
     $ python -m conexe bench --quick --only noop,sleep
-    $ python -m conexe bench --repeat 7 --json bench.json
+
+By default it runs one row per way of waiting on no-op tasks, the round
+trip, each API once and the memory per queued task, on TPE and the core
+``import conexe`` loads, 3 repeats: a newcomer's answer in about two
+minutes on two cores. ``--all`` runs every row on every core, 5 repeats;
+``--only``, ``--idiom`` and ``--impl`` pick from every row.
 
 The targets the project holds itself to are in ``benchmarks/README.md`` and
 checked by ``benchmarks/check_targets.py`` against a ``--json`` run.
@@ -300,6 +307,21 @@ def rows(quick: bool, real_sleep: float) -> list[Row]:
     return out
 
 
+# The default run: one row of each kind, so that a first run answers in
+# about two minutes on two cores (the whole table takes about fifteen).
+REPRESENTATIVE = {("noop", idiom_title) for idiom_title in (i.title for i in IDIOMS.values())} | {
+    ("round-trip", "back to back"),
+    ("keyed", IDIOMS["result"].title),
+    ("runner", IDIOMS["result"].title),
+    ("memory", "(futures held)"),
+}
+
+
+def representative(every: list[Row]) -> list[Row]:
+    """The rows of the default run (REPRESENTATIVE), in the table's order."""
+    return [r for r in every if (r.scenario, r.how) in REPRESENTATIVE]
+
+
 def measure_once(row: Row, impl: str) -> float | None:
     try:
         return row.measure(impl)
@@ -307,14 +329,33 @@ def measure_once(row: Row, impl: str) -> float | None:
         return None
 
 
-def run(selected: list[Row], impls: Sequence[str], repeat: int, out: Callable[[str], None]) -> None:
-    """Measure each row ``repeat`` times per implementation, interleaved."""
-    for row in selected:
+def run(
+    selected: list[Row],
+    impls: Sequence[str],
+    repeat: int,
+    out: Callable[[str], None],
+    started: Callable[[str], None] | None = None,
+) -> None:
+    """Measure each row ``repeat`` times per implementation, interleaved.
+    Each finished row is reported to ``out`` with the count of rows done
+    and the time so far; ``started`` (a terminal's status line) hears of
+    each row as it starts."""
+    t_start = time.perf_counter()
+    total = len(selected)
+    for i, row in enumerate(selected, 1):
         t0 = time.perf_counter()
+        what = f"{row.scenario}: {row.how}"
+        if started is not None:
+            started(f"  [{i}/{total} {_clock(t0 - t_start)}] {what} ...")
         for _ in range(min(repeat, row.max_repeat or repeat)):
             for impl in impls:
                 row.raw.setdefault(impl, []).append(measure_once(row, impl))
-        out(f"  {row.scenario}: {row.how} ({time.perf_counter() - t0:.1f} s)")
+        now = time.perf_counter()
+        out(f"  [{i}/{total} {_clock(now - t_start)}] {what} ({now - t0:.1f} s)")
+
+
+def _clock(seconds: float) -> str:
+    return f"{int(seconds) // 60}:{int(seconds) % 60:02d}"
 
 
 def medians(row: Row) -> dict[str, float | None]:
@@ -374,32 +415,34 @@ def _fmt(x: float | None, unit: str) -> str:
 
 
 def render(selected: list[Row], impls: Sequence[str]) -> str:
+    """The table: each scenario's title (and unit) on a line of its own,
+    then a row per way of waiting, so that it fits 100 columns with one
+    core (and about 105 with both)."""
     cores = [n for n in impls if n != REFERENCE]
-    table = [
-        ["scenario", "how the caller waits", "unit", REFERENCE]
-        + [f"conexe {n}" for n in cores]
-        + [f"{n} / TPE" for n in cores]
-    ]
+    head = ["how the caller waits", REFERENCE, *cores, *(f"{n}/TPE" for n in cores)]
+    body: list[str | list[str]] = []
     last = None
     for row in selected:
+        if (row.title, row.unit) != last:
+            body.append(f"{row.title} ({row.unit})")
+            last = (row.title, row.unit)
         med, rat = medians(row), ratios(row)
-        table.append(
-            [row.title if row.title != last else "", row.how, row.unit]
+        body.append(
+            ["  " + row.how]
             + [_fmt(med.get(n), row.unit) for n in impls]
             + ["" if rat.get(n) is None else f"{rat[n]:.2f}x" for n in cores]
         )
-        last = row.title
-    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
-    lines = []
-    for j, r in enumerate(table):
-        lines.append(
-            "  ".join(
-                c.ljust(w) if i < 3 else c.rjust(w)
-                for i, (c, w) in enumerate(zip(r, widths, strict=True))
-            ).rstrip()
-        )
-        if j == 0:
-            lines.append("  ".join("-" * w for w in widths))
+    cells = [head] + [r for r in body if isinstance(r, list)]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(head))]
+
+    def line(r: list[str]) -> str:
+        return "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        ).rstrip()
+
+    lines = [line(head), "  ".join("-" * w for w in widths)]
+    lines += [r if isinstance(r, str) else line(r) for r in body]
     return "\n".join(lines)
 
 
@@ -445,10 +488,16 @@ def parser() -> argparse.ArgumentParser:
         "every way of waiting, side by side in one process.",
     )
     p.add_argument(
+        "--all",
+        action="store_true",
+        help="every row on every core (about 15 minutes on 2 cores) instead of the "
+        "representative set (about 2)",
+    )
+    p.add_argument(
         "--repeat",
         type=int,
         default=None,
-        help="runs per row and implementation; medians are shown (default 5, 3 quick)",
+        help="runs per row and implementation; medians are shown (default 3; 5 with --all)",
     )
     p.add_argument("--quick", action="store_true", help="about a tenth of the tasks: a smoke run")
     p.add_argument(
@@ -492,29 +541,70 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_session(
             quick=args.quick, repeat=args.repeat or 3, json_path=args.json, plot_path=args.plot
         )
-    repeat = args.repeat if args.repeat is not None else (3 if args.quick else 5)
+    # With no choice made, the representative set on the core `import conexe` loads.
+    default_run = not (args.all or args.only or args.idiom or args.impl)
+    repeat = args.repeat if args.repeat is not None else (5 if args.all and not args.quick else 3)
     if repeat < 1:
         p.error(f"--repeat must be >= 1, got {repeat}")
     scenarios = _pick(p, args.only, list(SCENARIOS), "scenario(s)")
     idioms = _pick(p, args.idiom, list(IDIOMS), "way(s) of waiting")
     available = [n for n in executor_factories() if n != REFERENCE]
-    impls = [REFERENCE, *_pick(p, args.impl, available, "implementation(s)")]
+    if default_run:
+        from . import IMPLEMENTATION
+
+        impls = [REFERENCE, IMPLEMENTATION]
+    else:
+        impls = [REFERENCE, *_pick(p, args.impl, available, "implementation(s)")]
     real_sleep = sleep_real()
-    selected = [
-        r
-        for r in rows(args.quick, real_sleep)
-        if r.scenario in scenarios
-        and (r.unit != "tasks/s" and r.unit != "% ideal" or _idiom_of(r) in idioms)
-    ]
+    every = rows(args.quick, real_sleep)
+    selected = (
+        representative(every)
+        if default_run
+        else [
+            r
+            for r in every
+            if r.scenario in scenarios
+            and (r.unit != "tasks/s" and r.unit != "% ideal" or _idiom_of(r) in idioms)
+        ]
+    )
     info = machine()
     print(header(info, impls, repeat, real_sleep), flush=True)
-    run(selected, impls, repeat, lambda line: print(line, flush=True))
+    if default_run:
+        print(
+            f"the representative set: {len(selected)} rows, about 2 minutes on 2 cores "
+            "(--all: every row on every core)",
+            flush=True,
+        )
+    status = _StatusLine(sys.stdout) if sys.stdout.isatty() else None
+    run(
+        selected,
+        impls,
+        repeat,
+        (lambda line: print(line, flush=True)) if status is None else status.done,
+        None if status is None else status.show,
+    )
     print("\n" + render(selected, impls))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(to_json(selected, info, repeat, args.quick), f, indent=2)
         print(f"raw numbers written to {args.json}")
     return 0
+
+
+class _StatusLine:
+    """On a terminal: the row being measured on a line that the next
+    report overwrites, so a long row shows what it is doing."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+
+    def show(self, text: str) -> None:
+        self.stream.write("\r\x1b[K" + text)
+        self.stream.flush()
+
+    def done(self, text: str) -> None:
+        self.stream.write("\r\x1b[K" + text + "\n")
+        self.stream.flush()
 
 
 def _idiom_of(row: Row) -> str:
