@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from . import IMPLEMENTATION
 from ._bench_idioms import IDIOMS, NOT_ACCEPTED, NotAccepted
 from ._bench_subjects import (
     REFERENCE,
@@ -309,7 +310,7 @@ def rows(quick: bool, real_sleep: float) -> list[Row]:
 
 # The default run: one row of each kind, so that a first run answers in
 # about two minutes on two cores (the whole table takes about fifteen).
-REPRESENTATIVE = {("noop", idiom_title) for idiom_title in (i.title for i in IDIOMS.values())} | {
+REPRESENTATIVE = {("noop", i.title) for i in IDIOMS.values()} | {
     ("round-trip", "back to back"),
     ("keyed", IDIOMS["result"].title),
     ("runner", IDIOMS["result"].title),
@@ -416,8 +417,8 @@ def _fmt(x: float | None, unit: str) -> str:
 
 def render(selected: list[Row], impls: Sequence[str]) -> str:
     """The table: each scenario's title (and unit) on a line of its own,
-    then a row per way of waiting, so that it fits 100 columns with one
-    core (and about 105 with both)."""
+    then a row per way of waiting, so that it fits 100 columns (84 with
+    one core, 99 with both)."""
     cores = [n for n in impls if n != REFERENCE]
     head = ["how the caller waits", REFERENCE, *cores, *(f"{n}/TPE" for n in cores)]
     body: list[str | list[str]] = []
@@ -550,8 +551,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     idioms = _pick(p, args.idiom, list(IDIOMS), "way(s) of waiting")
     available = [n for n in executor_factories() if n != REFERENCE]
     if default_run:
-        from . import IMPLEMENTATION
-
         impls = [REFERENCE, IMPLEMENTATION]
     else:
         impls = [REFERENCE, *_pick(p, args.impl, available, "implementation(s)")]

@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import enum
 import math
+import sys
 from collections.abc import Sequence
 from typing import Final
 
 __all__ = [
     "AFTER_FORK_MESSAGE",
+    "ASYNCIO_SEES_ENDED_AT_ONCE",
     "CHECK_HEALTH_RAISED_MESSAGE",
     "CLOSED_MESSAGE",
     "CONTEXTS",
@@ -91,6 +93,12 @@ QUEUE_FULL_MESSAGE: Final = "the queue is full (%d tasks queued, max_queue_size=
 START_DEADLINE_MESSAGE: Final = "task did not start before its start deadline"
 MAX_RETRIES_MESSAGE: Final = "max retries exceeded: %r"
 NOT_CALLABLE_MESSAGE: Final = "%r object is not callable"
+# How asyncio's wrap_future shows its loop a concurrent future that has
+# already ended, which both cores copy for a future asyncio first looks at
+# after it ended: from 3.14 its _chain_future copies the state at once when it
+# runs in that loop's thread; before, always with call_soon_threadsafe, so
+# the loop saw the end only on its next turn.
+ASYNCIO_SEES_ENDED_AT_ONCE: Final = sys.version_info >= (3, 14)
 # The contexts a task may run in (the executors' ``context=`` option).
 CONTEXTS: Final = ("copy", "fresh")
 CONTEXT_MESSAGE: Final = "context must be 'copy' or 'fresh', got %r"

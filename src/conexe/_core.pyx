@@ -76,6 +76,7 @@ from concurrent.futures import Future as _StdFuture
 from . import _contract
 from ._contract import (
     AFTER_FORK_MESSAGE,
+    ASYNCIO_SEES_ENDED_AT_ONCE,
     CHECK_HEALTH_RAISED_MESSAGE,
     CLOSED_MESSAGE,
     CONTEXT_MESSAGE,
@@ -393,11 +394,7 @@ cdef object asyncio_attr(str name):
     return getattr(_sys_modules["asyncio"], name)
 
 
-# How asyncio's wrap_future shows its loop a concurrent future that has
-# already ended: from 3.14 its _chain_future copies the state at once when it
-# runs in that loop's thread; before, always with call_soon_threadsafe, so
-# the loop saw the end only on its next turn.
-cdef bint ENDED_SEEN_AT_ONCE = sys.version_info >= (3, 14)
+cdef bint ENDED_SEEN_AT_ONCE = ASYNCIO_SEES_ENDED_AT_ONCE  # C-level copy
 
 cdef object _inboxes = weakref.WeakValueDictionary()  # id(loop) -> LoopInbox
 cdef object _last_inbox = None  # weak reference to the last inbox used
@@ -1340,7 +1337,7 @@ cdef class FutureBase:
     cdef int note_claimed(self) except -1:
         """asyncio has the future from now on (its loop's thread calls
         this). One that already ended is seen ended by its loop when the
-        future ``wrap_future`` makes would be (ENDED_SEEN_AT_ONCE): at once,
+        future ``wrap_future`` makes would be (ASYNCIO_SEES_ENDED_AT_ONCE): at once,
         or, before 3.14, on the loop's next turn, as a future ending now in
         another thread would be."""
         cdef int flags

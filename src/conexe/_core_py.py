@@ -57,6 +57,7 @@ from typing import Any, TypeVar
 
 from ._contract import (
     AFTER_FORK_MESSAGE,
+    ASYNCIO_SEES_ENDED_AT_ONCE,
     CHECK_HEALTH_RAISED_MESSAGE,
     CLOSED_MESSAGE,
     CONTEXT_MESSAGE,
@@ -140,12 +141,6 @@ _log = logging.getLogger("conexe")
 _AIO_CLAIMED = 1  # asyncio has seen the future (isfuture() was True)
 _AIO_LOOP_DONE = 2  # its loop has seen it end (the loop view is done)
 _AIO_LOOP_CANCELLED = 4  # ... cancelled in the loop, whatever the task did
-
-# How asyncio's wrap_future shows its loop a concurrent future that has
-# already ended: from 3.14 its _chain_future copies the state at once when it
-# runs in that loop's thread; before, always with call_soon_threadsafe, so
-# the loop saw the end only on its next turn.
-_ENDED_SEEN_AT_ONCE = sys.version_info >= (3, 14)
 
 
 def _running_loop() -> Any:
@@ -504,7 +499,7 @@ class Future(_StdFuture[_T]):
     def _note_claimed(self) -> None:
         """asyncio has the future from now on (its loop's thread calls
         this). One that already ended is seen ended by its loop when the
-        future ``wrap_future`` makes would be (_ENDED_SEEN_AT_ONCE): at once,
+        future ``wrap_future`` makes would be (ASYNCIO_SEES_ENDED_AT_ONCE): at once,
         or, before 3.14, on the loop's next turn, as a future ending now in
         another thread would be."""
         if self._aio & _AIO_CLAIMED:
@@ -512,10 +507,10 @@ class Future(_StdFuture[_T]):
         with self._condition:
             aio = self._aio | _AIO_CLAIMED
             ended = self._state in (CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED)
-            if ended and _ENDED_SEEN_AT_ONCE:
+            if ended and ASYNCIO_SEES_ENDED_AT_ONCE:
                 aio |= _AIO_LOOP_DONE
             self._aio = aio
-        if ended and not _ENDED_SEEN_AT_ONCE:
+        if ended and not ASYNCIO_SEES_ENDED_AT_ONCE:
             assert self._inbox is not None
             self._inbox._post(self)
 
