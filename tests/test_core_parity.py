@@ -7,6 +7,7 @@ the hand-written ``_core.pyi`` and the two implementations in step."""
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,6 +38,36 @@ def _shape(fn: Any) -> list[tuple[str, Any, Any]]:
 
 def _public(cls: type) -> set[str]:
     return {name for name in dir(cls) if not name.startswith("_")}
+
+
+UNITS = Path(_core_py.__file__).parent / "_units"
+# "No unit over ~800 lines": past this, split the unit along its concepts.
+UNIT_MAX_LINES = 850
+
+
+def test_every_unit_of_the_c_core_has_its_twin_or_is_declared_c_only() -> None:
+    c_units = {p.stem for p in UNITS.glob("*.pxi")}
+    twins = {p.stem for p in UNITS.glob("*.py")} - {"__init__"}
+    assert c_units, f"no units in {UNITS}"
+    assert sorted(c_units - twins) == sorted(_contract.C_ONLY_UNITS)
+    assert twins <= c_units, "a twin module with no C unit"
+
+
+def test_every_unit_with_declarations_is_included_by_the_hubs() -> None:
+    core_pyx = (UNITS.parent / "_core.pyx").read_text()
+    core_pxd = (UNITS.parent / "_core.pxd").read_text()
+    for unit in UNITS.glob("*.pxi"):
+        assert f'include "_units/{unit.name}"' in core_pyx, unit.name
+    for decl in UNITS.glob("*.pxd"):
+        assert f'include "_units/{decl.name}"' in core_pxd, decl.name
+        assert decl.with_suffix(".pxi").exists(), decl.name
+
+
+@pytest.mark.parametrize("pattern", ["*.pxi", "*.py"])
+def test_no_unit_is_too_long_to_review(pattern: str) -> None:
+    lengths = {p.name: len(p.read_text().splitlines()) for p in UNITS.glob(pattern)}
+    assert lengths
+    assert {n: k for n, k in lengths.items() if k > UNIT_MAX_LINES} == {}
 
 
 def test_both_cores_export_the_same_names(c_core: Any) -> None:

@@ -25,6 +25,7 @@ from typing import Final
 __all__ = [
     "AFTER_FORK_MESSAGE",
     "ASYNCIO_SEES_ENDED_AT_ONCE",
+    "C_ONLY_UNITS",
     "CHECK_HEALTH_RAISED_MESSAGE",
     "CLOSED_MESSAGE",
     "CONTEXTS",
@@ -99,6 +100,18 @@ NOT_CALLABLE_MESSAGE: Final = "%r object is not callable"
 # runs in that loop's thread; before, always with call_soon_threadsafe, so
 # the loop saw the end only on its next turn.
 ASYNCIO_SEES_ENDED_AT_ONCE: Final = sys.version_info >= (3, 14)
+# The units of the C core (``_units/NAME.pxi``) with no pure-Python twin
+# (``_units/NAME.py``), and why. Every other unit has one (test_core_parity).
+C_ONLY_UNITS: Final = {
+    "waiters": (
+        "concurrent.futures.wait()'s waiter protocol on a C lock per future; "
+        "the twin's Future keeps the stdlib's own Condition and waiters"
+    ),
+    "awake_policy": (
+        "how many workers stay awake on a free-threaded build with the GIL off; "
+        "the twin wakes a worker for every queued task that has none on its way"
+    ),
+}
 # The contexts a task may run in (the executors' ``context=`` option).
 CONTEXTS: Final = ("copy", "fresh")
 CONTEXT_MESSAGE: Final = "context must be 'copy' or 'fresh', got %r"

@@ -1,0 +1,80 @@
+# cython: language_level=3
+# Declarations of engine.pxi (included by _core.pxd).
+
+cdef struct Lane:
+    int priority          # higher is served first
+    conexe_ring ring      # FIFO of owned Future pointers
+
+
+cdef struct PushMode:
+    # How Engine.push queues a task.
+    bint keyed                      # behind the other tasks of its key
+    bint unique                     # keyed: queue nothing if the key is busy
+    bint block                      # wait for room in a full queue
+    double timeout                  # block: seconds to wait (< 0: forever)
+
+
+cdef class Engine:
+    cdef conexe_mutex mutex         # include/conexe/mutex.h
+    cdef Lane *lanes                # sorted by priority, highest first
+    cdef int nlanes
+    cdef int cap_lanes
+    cdef Py_ssize_t n_queued        # in lanes + waiting behind a key's head (see .queued)
+    cdef Py_ssize_t in_lanes
+    cdef Py_ssize_t priority_queued
+    cdef Py_ssize_t max_queue
+    cdef list parked_workers        # LIFO of parked Workers
+    cdef Py_ssize_t waking          # woken or starting, not yet in the loop
+    cdef bint spinning              # an idle worker is polling for work (GIL off)
+    cdef int spin_signal            # set (atomically) when work arrives for it
+    cdef Py_ssize_t workers
+    cdef Py_ssize_t target
+    cdef Py_ssize_t running
+    cdef object blocked             # deque of Gates: producers waiting for room
+    cdef bint _closed
+    cdef object closed_message
+    cdef object on_need_worker
+    cdef bint pass_resource
+    cdef object check_health
+    cdef int max_retries
+    cdef bint track_latency
+    cdef bint fresh_context         # a task given no context runs in a new, empty one
+    cdef list shards
+    cdef Py_ssize_t active_keys
+    cdef long long submitted
+    cdef long long completed
+    cdef long long failed
+    cdef long long cancelled
+    cdef long long rejected
+    cdef long long retried
+    cdef long long wakeups          # parked workers woken for work
+    cdef bint short_tasks           # tasks run briefly and the GIL is off (capping_locked)
+    cdef long long run_ewma_ns      # recent tasks' run time, averaged (free-threaded builds)
+    cdef list live_workers          # every Worker in worker_loop
+    cdef Worker watcher             # a worker watching for stuck ones, or None
+    cdef bint spawn_watcher         # a thread is starting to be the watcher
+    cdef Py_ssize_t stuck           # workers the watcher last saw in a long task
+    cdef long long wait_hist[HIST_BUCKETS]
+    cdef long long run_hist[HIST_BUCKETS]
+
+    cdef int lock(self) except -1
+    cdef void unlock(self) noexcept
+    cdef int enqueue_locked(self, FutureBase fut, int priority, bint front, bint restamp) except -1
+    cdef FutureBase pop_locked(self)
+    cdef Worker pick_helper_locked(self, bint *spawn)
+    cdef void unlock_and_wake_helper(self)
+    cdef FutureBase queue_call(self, object fn, tuple args, object kwargs)
+    cdef int push(self, FutureBase fut, int priority, object key, PushMode mode) except -1
+    cdef bint wait_for_room_locked(self, dict shard, object key, PushMode mode,
+                                   double deadline) except -1
+    cdef bint add_keyed_locked(self, FutureBase fut, int priority, dict shard,
+                               object key) except -1
+    cdef void advance_chain_locked(self, FutureBase fut)
+    cdef list drain_locked(self)
+    cdef void spawn(self)
+    cdef void wake_producer_locked(self)
+    cdef void wake_all_producers_locked(self)
+    cdef FutureBase next_task_locked(self, Worker worker, bint replace, bint *expired)
+    cdef int park_locked(self, Worker worker) except -1
+    cdef bint end_task_locked(self, FutureBase fut, TaskEnd end) except -1
+    cdef object leave_locked(self, Worker worker, bint replace)

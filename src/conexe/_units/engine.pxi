@@ -1,0 +1,846 @@
+from conexe._contract cimport (
+    CLAIMED,
+    COMPLETED,
+    EXPIRED_NOW,
+    FAILED,
+    HIST_BUCKETS,
+    KEY_SHARD_MASK,
+    KEY_SHARDS,
+    RETRIED,
+    SKIP_CANCELLED,
+    SKIP_EXPIRED,
+)
+from cpython.pythread cimport PyThread_acquire_lock, PyThread_release_lock
+from cpython.object cimport PyCallable_Check
+from cpython.mem cimport PyMem_Realloc, PyMem_Free
+from libc.string cimport memmove, memset
+
+from collections import deque
+
+from ._contract import (
+    AFTER_FORK_MESSAGE,
+    CLOSED_MESSAGE,
+    CONTEXT_MESSAGE,
+    CONTEXTS,
+    EXIT_REPLACE,
+    EXIT_RETIRE,
+    EXIT_SHUTDOWN,
+    LATENCY_KIND_MESSAGE,
+    NO_WORKER_THREAD_MESSAGE,
+    QUEUE_FULL_MESSAGE,
+    START_DEADLINE_MESSAGE,
+    hist_percentiles,
+    must_be_non_negative,
+)
+from ._errors import QueueFull
+
+
+# How the submit methods queue: unkeyed or keyed, never waiting for room.
+cdef PushMode UNKEYED_NO_WAIT = PushMode(keyed=False, unique=False, block=False, timeout=-1.0)
+cdef PushMode KEYED_NO_WAIT = PushMode(keyed=True, unique=False, block=False, timeout=-1.0)
+
+
+cdef class Engine:
+    """Priority lanes, the dispatch map, counters and the worker loop.
+
+    See ``_core_py.Engine`` for the reference behaviour of every method.
+    """
+
+    def __cinit__(self):
+        if conexe_mutex_init(&self.mutex) < 0:
+            raise MemoryError("cannot allocate the engine lock")
+        self.lanes = NULL
+        self.nlanes = 0
+        self.cap_lanes = 0
+        memset(self.wait_hist, 0, sizeof(self.wait_hist))
+        memset(self.run_hist, 0, sizeof(self.run_hist))
+
+    def __init__(self, max_queue_size=0, *, on_need_worker=None, target_workers=0,
+                 pass_resource=False, check_health=None, max_retries=0,
+                 track_latency=False, context="copy"):
+        if max_queue_size < 0:
+            raise ValueError(must_be_non_negative("max_queue_size"))
+        if target_workers < 0:
+            raise ValueError(must_be_non_negative("target_workers"))
+        if max_retries < 0:
+            raise ValueError(must_be_non_negative("max_retries"))
+        if context not in CONTEXTS:
+            raise ValueError(CONTEXT_MESSAGE % (context,))
+        # No task ever runs in a context another task wrote to: "copy", a
+        # copy of the submitter's, made at submit (asyncio.to_thread's
+        # rule); "fresh", a new, empty one, made when the task starts.
+        self.fresh_context = context == "fresh"
+        self.max_queue = max_queue_size
+        self.target = target_workers
+        self.lock()
+        fit_lock_to_pool_locked(self)
+        self.unlock()
+        self.on_need_worker = on_need_worker
+        self.pass_resource = pass_resource
+        self.check_health = check_health
+        self.max_retries = max_retries
+        self.track_latency = track_latency
+        self.parked_workers = []
+        self.live_workers = []
+        self.run_ewma_ns = 4 * SHORT_TASK_NS + 1  # long, until tasks show otherwise
+        self.blocked = deque()
+        self.closed_message = CLOSED_MESSAGE
+        self.shards = [{} for _ in range(KEY_SHARDS)]
+
+    def __dealloc__(self):
+        cdef int i
+        cdef object item
+        cdef KeyChain chain
+        cdef FutureBase fut, nxt
+        if self.shards is not None:
+            # Tasks still waiting behind a key: untracked futures and their
+            # chain form a cycle the GC can't see, so unlink them by hand,
+            # one by one (freeing a long chain at once would recurse).
+            for shard in self.shards:
+                for chain in (<dict>shard).values():
+                    fut = chain.first
+                    chain.first = chain.last = None
+                    while fut is not None:
+                        nxt = fut.next_in_key
+                        fut.next_in_key = None
+                        fut.chain = None
+                        gc_track(fut)  # its arguments may close a cycle
+                        fut = nxt
+        if self.lanes != NULL:
+            for i in range(self.nlanes):
+                while True:
+                    item = ring_pop(&self.lanes[i].ring)
+                    if item is None:
+                        break
+                    gc_track(<FutureBase>item)  # its arguments may close a cycle
+                conexe_ring_free(&self.lanes[i].ring)
+            PyMem_Free(self.lanes)
+            self.lanes = NULL
+        conexe_mutex_free(&self.mutex)
+
+    # -- the engine lock ----------------------------------------------------
+    cdef int lock(self) except -1:
+        # include/conexe/mutex.h: a PyMutex where there is one (it spins
+        # before parking, and lets the GIL or the thread state go if it parks).
+        conexe_mutex_lock(&self.mutex)
+        return 0
+
+    cdef void unlock(self) noexcept:
+        conexe_mutex_unlock(&self.mutex)
+
+    # -- lanes ----------------------------------------------------------------
+    cdef int enqueue_locked(self, FutureBase fut, int priority, bint front,
+                            bint restamp) except -1:
+        cdef int i, j
+        cdef Lane *lanes
+        for i in range(self.nlanes):
+            if self.lanes[i].priority == priority:
+                break
+        else:
+            # A new level: keep the lanes sorted, highest priority first.
+            if self.nlanes == self.cap_lanes:
+                j = self.cap_lanes * 2 if self.cap_lanes else 4
+                lanes = <Lane *>PyMem_Realloc(self.lanes, j * sizeof(Lane))
+                if lanes == NULL:
+                    raise MemoryError()
+                self.lanes = lanes
+                self.cap_lanes = j
+            i = 0
+            while i < self.nlanes and self.lanes[i].priority > priority:
+                i += 1
+            memmove(&self.lanes[i + 1], &self.lanes[i], (self.nlanes - i) * sizeof(Lane))
+            self.lanes[i].priority = priority
+            conexe_ring_init(&self.lanes[i].ring)
+            self.nlanes += 1
+        if self.track_latency and restamp:
+            fut.enqueued_ns = now_ns()
+        if front:
+            conexe_ring_push_front(&self.lanes[i].ring, fut)
+        else:
+            conexe_ring_push(&self.lanes[i].ring, fut)
+        self.n_queued += 1
+        self.in_lanes += 1
+        if priority > 0:
+            self.priority_queued += 1
+        if self.spinning:
+            conexe_store_release(&self.spin_signal, 1)
+        return 0
+
+    cdef FutureBase pop_locked(self):
+        cdef int i
+        if self.in_lanes == 0:
+            return None
+        for i in range(self.nlanes):
+            if self.lanes[i].ring.size:
+                self.n_queued -= 1
+                self.in_lanes -= 1
+                if self.lanes[i].priority > 0:
+                    self.priority_queued -= 1
+                return <FutureBase>ring_pop(&self.lanes[i].ring)
+        return None
+
+    cdef Worker pick_helper_locked(self, bint *spawn):
+        """Who takes the queued work: a parked worker (returned), a new
+        thread (*spawn), or nobody (the awake workers keep up, or a worker
+        is spinning: it takes the first task and then picks a helper for
+        the rest itself, so a producer of tiny tasks makes no futex wake-up
+        per submit while one worker keeps up)."""
+        cdef Worker w
+        spawn[0] = False
+        if self.in_lanes <= self.waking or self.spinning:
+            return None
+        if capped_locked(self):
+            return call_watcher_locked(self, spawn)
+        if self.parked_workers:
+            w = <Worker>self.parked_workers.pop()
+            conexe_store_release(&w._parked, 0)
+            self.waking += 1
+            self.wakeups += 1
+            return w
+        if self.on_need_worker is not None and not self._closed and self.workers < self.target:
+            self.workers += 1  # workers <= target: the lock already fits
+            self.waking += 1
+            spawn[0] = True
+            return None
+        w = wake_watcher_locked(self)  # the last worker left: put it to work
+        if w is not None:
+            self.wakeups += 1
+        return w
+
+    cdef void spawn(self):
+        cdef bint none_left
+        try:
+            self.on_need_worker()
+        except Exception as exc:
+            # Never let a failed thread start lose accepted work: with no
+            # worker left at all, the queued tasks fail with the reason.
+            _log.error(NO_WORKER_THREAD_MESSAGE, exc)
+            self.lock()
+            self.workers -= 1
+            self.waking -= 1
+            self.spawn_watcher = False  # if it was to watch, the next one will
+            none_left = self.workers == 0
+            self.unlock()
+            if none_left:
+                self.fail_queued(exc)
+
+    cdef void unlock_and_wake_helper(self):
+        """Release the engine lock, then wake the parked worker or start the
+        thread that pick_helper_locked() chose for the queued work: the
+        lock is held across neither."""
+        cdef bint spawn
+        cdef Worker wake = self.pick_helper_locked(&spawn)
+        self.unlock()
+        if wake is not None:
+            PyThread_release_lock(wake.park)
+        elif spawn:
+            self.spawn()
+
+    cdef void wake_producer_locked(self):
+        cdef Gate g
+        if self.blocked:
+            g = <Gate>self.blocked.popleft()
+            PyThread_release_lock(g.lock)
+
+    cdef void wake_all_producers_locked(self):
+        while self.blocked:
+            self.wake_producer_locked()
+
+    def _full_message(self):
+        return QUEUE_FULL_MESSAGE % (self.n_queued, self.max_queue)
+
+    # -- submitting -------------------------------------------------------------
+    def submit(self, fn, tuple args, kwargs):
+        """Queue ``fn(*args, **kwargs)`` at priority 0; never blocks.
+
+        Raises QueueFull when the bound is reached and RuntimeError once
+        closed."""
+        return self.queue_call(fn, args, kwargs)
+
+    cdef FutureBase queue_call(self, object fn, tuple args, object kwargs):
+        """What submit() and executor_submit() do: queue at priority 0, unkeyed."""
+        if not PyCallable_Check(fn):
+            raise not_callable(fn)
+        cdef FutureBase fut = new_future(fn, args, kwargs)
+        if not self.fresh_context:
+            fut.ctx = copy_context_here()
+        bind_loop(fut)
+        self.push(fut, 0, None, UNKEYED_NO_WAIT)
+        return fut
+
+    def submit_with(self, fn, tuple args, kwargs, *, int priority=0, double deadline=0.0,
+                    context=None, bint no_retry=False, bint block=False, timeout=None):
+        """:meth:`submit` with per-task options (see the twin)."""
+        if not PyCallable_Check(fn):
+            raise not_callable(fn)
+        if timeout is not None and timeout < 0:
+            raise ValueError(must_be_non_negative("timeout"))
+        cdef FutureBase fut = new_future(fn, args, kwargs)
+        fut.priority = priority
+        fut.deadline = deadline
+        if context is not None:
+            fut.ctx = context
+            conexe_hand_over(context)  # dropped by the worker: see new_future
+        elif not self.fresh_context:
+            fut.ctx = copy_context_here()
+        fut.no_retry = no_retry
+        bind_loop(fut)
+        self.push(fut, priority, None, PushMode(
+            keyed=False, unique=False, block=block, timeout=timeout_arg(timeout)))
+        return fut
+
+    def submit_keyed(self, key, fn, tuple args, kwargs, *, int priority=0,
+                     double deadline=0.0, context=None, bint unique=False,
+                     bint block=False, timeout=None):
+        """Queue ``fn(*args, **kwargs)`` behind every earlier task of ``key``
+        (see the twin). With ``unique``, returns None for a busy key."""
+        if not PyCallable_Check(fn):
+            raise not_callable(fn)
+        if timeout is not None and timeout < 0:
+            raise ValueError(must_be_non_negative("timeout"))
+        check_key(key)  # an unhashable key fails here, before anything is queued
+        cdef FutureBase fut = new_future(fn, args, kwargs)
+        fut.priority = priority
+        fut.deadline = deadline
+        if context is not None:
+            fut.ctx = context
+            conexe_hand_over(context)  # dropped by the worker: see new_future
+        elif not self.fresh_context:
+            fut.ctx = copy_context_here()
+        bind_loop(fut)
+        if not self.push(fut, priority, key, PushMode(
+                keyed=True, unique=unique, block=block, timeout=timeout_arg(timeout))):
+            return None
+        return fut
+
+    cdef int push(self, FutureBase fut, int priority, object key, PushMode mode) except -1:
+        """Queue ``fut`` (with ``mode.keyed``, behind the other tasks of
+        ``key``), then wake or start a worker for it. Returns 1, or 0 (and
+        queues nothing) for a ``mode.unique`` duplicate."""
+        cdef dict shard = None
+        cdef double deadline = 0.0
+        cdef bint in_lane
+        if mode.keyed:
+            shard = <dict>self.shards[hash(key) & KEY_SHARD_MASK]
+        if mode.block and mode.timeout > 0.0:
+            deadline = now_s() + mode.timeout
+        self.lock()
+        try:
+            if not self.wait_for_room_locked(shard, key, mode, deadline):
+                self.unlock()
+                return 0
+            self.submitted += 1
+            if mode.keyed:
+                in_lane = self.add_keyed_locked(fut, priority, shard, key)
+            else:
+                self.enqueue_locked(fut, priority, False, True)
+                in_lane = True
+        except BaseException:
+            self.unlock()
+            raise
+        if in_lane:
+            self.unlock_and_wake_helper()
+        else:
+            self.unlock()
+        return 1
+
+    cdef bint wait_for_room_locked(self, dict shard, object key, PushMode mode,
+                                   double deadline) except -1:
+        """Raise RuntimeError once closed and QueueFull for a full queue,
+        unless ``mode.block``: then wait (the engine lock released) for
+        room until ``deadline`` (``mode.timeout`` < 0: forever). Returns 0
+        for a ``mode.unique`` duplicate of a busy key, else 1."""
+        cdef Gate gate
+        cdef int got
+        while True:
+            if self._closed:
+                raise RuntimeError(self.closed_message)
+            if mode.unique and key in shard:
+                return 0
+            if self.max_queue == 0 or self.n_queued < self.max_queue:
+                return 1
+            if not mode.block:
+                self.rejected += 1
+                raise QueueFull(self._full_message())
+            gate = Gate()
+            self.blocked.append(gate)
+            self.unlock()
+            try:
+                if mode.timeout < 0.0:
+                    got = acquire_timed(gate.lock, -1.0)
+                else:
+                    got = acquire_timed(gate.lock, max(0.0, deadline - now_s()))
+            finally:
+                self.lock()
+            if not got:
+                try:
+                    self.blocked.remove(gate)
+                except ValueError:  # woken just as we timed out: pass it on
+                    self.wake_producer_locked()
+                self.rejected += 1
+                raise QueueFull(self._full_message())
+
+    cdef bint add_keyed_locked(self, FutureBase fut, int priority, dict shard,
+                               object key) except -1:
+        """Queue ``fut`` as ``key``'s task: into a lane if the key is free
+        (returns 1), else behind the key's last task, out of the lanes (0)."""
+        cdef KeyChain chain = shard.get(key)
+        if chain is not None:
+            # The key is busy: wait behind its head, out of the lanes.
+            fut.chain = chain
+            if chain.last is None:
+                chain.first = fut
+            else:
+                chain.last.next_in_key = fut
+            chain.last = fut
+            self.n_queued += 1
+            if self.track_latency:
+                fut.enqueued_ns = now_ns()
+            return 0
+        chain = KeyChain(key, shard)
+        shard[key] = chain
+        fut.chain = chain
+        self.active_keys += 1
+        self.enqueue_locked(fut, priority, False, True)
+        return 1
+
+    def call_keyed(self, key, fn, /, *args, **kwargs):
+        """``submit_keyed(key, fn, args, kwargs, context=copy_context())`` in
+        one C call: ``KeyedExecutor.submit``'s fast path."""
+        if not PyCallable_Check(fn):
+            raise not_callable(fn)
+        check_key(key)
+        cdef FutureBase fut = new_future(fn, args, kwargs or None)
+        if not self.fresh_context:
+            fut.ctx = copy_context_here()
+        bind_loop(fut)
+        self.push(fut, 0, key, KEYED_NO_WAIT)
+        return fut
+
+    def key_active(self, key):
+        """Whether ``key`` has a task queued or running."""
+        cdef dict shard = <dict>self.shards[hash(key) & KEY_SHARD_MASK]
+        self.lock()
+        try:
+            return key in shard
+        finally:
+            self.unlock()
+
+    cdef void advance_chain_locked(self, FutureBase fut):
+        """``fut`` (a key's head) ended or was skipped: the key's next task
+        joins the tail of its lane, or the key's entry is freed."""
+        cdef KeyChain chain = fut.chain
+        cdef FutureBase nxt
+        if chain is None:
+            return
+        fut.chain = None
+        nxt = chain.first
+        if nxt is not None:
+            chain.first = nxt.next_in_key
+            nxt.next_in_key = None
+            if chain.first is None:
+                chain.last = None
+            self.n_queued -= 1
+            self.enqueue_locked(nxt, nxt.priority, False, False)
+        else:
+            del chain.shard[chain.key]
+            self.active_keys -= 1
+
+    # -- workers ------------------------------------------------------------------
+    def add_workers(self, Py_ssize_t n):
+        """Count ``n`` worker threads the caller is about to start."""
+        self.lock()
+        self.workers += n
+        self.waking += n
+        fit_lock_to_pool_locked(self)
+        self.unlock()
+
+    def worker_started_failed(self):
+        """Undo one :meth:`add_workers` (the thread could not start)."""
+        self.lock()
+        self.workers -= 1
+        self.waking -= 1
+        self.unlock()
+
+    def set_target_workers(self, Py_ssize_t n):
+        if n < 0:
+            raise ValueError(must_be_non_negative("target_workers"))
+        self.lock()
+        self.target = n
+        fit_lock_to_pool_locked(self)
+        self.unlock_and_wake_helper()
+
+    def retire_worker(self, Worker worker):
+        """Ask ``worker`` to leave once its current task is done."""
+        self.lock()
+        worker._retire = True
+        if conexe_load_relaxed(&worker._parked):
+            self.parked_workers.remove(worker)
+            conexe_store_release(&worker._parked, 0)
+            self.waking += 1
+            PyThread_release_lock(worker.park)
+        elif worker is self.watcher and wake_watcher_locked(self) is not None:
+            PyThread_release_lock(worker.park)
+        self.unlock()
+
+    def worker_loop(self, Worker worker):
+        """Run tasks until closed and drained, retired, or (Runner) the
+        worker's resource is found broken. Returns why: ``"shutdown"``,
+        ``"retire"`` or ``"replace"``.
+
+        Each turn: take the next task (parking while there is none), run
+        it outside every lock, count how it ended, then complete its
+        future before taking another, so what its waiters and callbacks
+        do (cancel queued tasks, say) happens before the next one starts;
+        the counters come first, so stats() never lags the future."""
+        cdef TaskEnd end = TaskEnd()
+        cdef FutureBase item
+        cdef bint expired, locked = True
+        cdef long long started = 0
+        self.lock()
+        try:
+            self.waking -= 1  # this worker is in the loop now
+            self.live_workers.append(worker)
+            if self.spawn_watcher:
+                self.spawn_watcher = False
+                self.watcher = worker
+                worker._watch = True
+            while True:
+                item = self.next_task_locked(worker, end.replace, &expired)
+                if item is None:
+                    locked = False
+                    return self.leave_locked(worker, end.replace)
+                locked = False
+                self.unlock_and_wake_helper()
+                if expired:
+                    item.fail_started(TimeoutError(START_DEADLINE_MESSAGE))
+                    self.lock()
+                    locked = True
+                    continue
+                if CONEXE_FREE_THREADED:
+                    started = now_ns()
+                    conexe_store_relaxed_ll(&worker.run_since, started)
+                run_task(self, item, worker, end)  # with the GIL, outside every lock
+                if CONEXE_FREE_THREADED:
+                    conexe_store_relaxed_ll(&worker.run_since, 0)
+                self.lock()
+                locked = True
+                if CONEXE_FREE_THREADED:
+                    note_run_time_locked(self, now_ns() - started)
+                if self.end_task_locked(item, end):
+                    # Counted as on its way back to the lanes while it
+                    # completes the future: a submit made as soon as the
+                    # waiter wakes needn't wake or start another worker.
+                    self.waking += 1
+                    locked = False
+                    self.unlock_and_wake_helper()  # for a key's next task
+                    try:
+                        item.finish_quietly(end.outcome == COMPLETED, end.value)
+                    finally:
+                        end.value = None
+                        self.lock()
+                        locked = True
+                        self.waking -= 1
+                item = None
+        except BaseException:
+            if not locked:
+                self.lock()
+            if worker in self.live_workers:
+                self.live_workers.remove(worker)
+            if self.watcher is worker:
+                self.watcher = None
+            self.unlock()
+            raise
+
+    cdef FutureBase next_task_locked(self, Worker worker, bint replace, bint *expired):
+        """The next task to run (claimed: RUNNING), parking while there is
+        none; None when the worker is to leave: its resource is broken
+        (``replace``), it was retired, or the engine is closed and drained.
+        Cancelled and expired tasks met on the way are counted and skipped;
+        one whose start deadline passed just now is returned with
+        ``*expired`` set, for the caller to fail outside the lock."""
+        cdef FutureBase item
+        cdef int claim
+        cdef bint spun = False
+        expired[0] = False
+        while True:
+            if replace or worker._retire:
+                return None
+            if worker._watch:
+                watch_locked(self, worker)
+                continue
+            item = self.pop_locked()
+            if item is None:
+                if self._closed:
+                    return None
+                if not spun and spin_for_work_locked(self):
+                    spun = True  # once per idle spell: look again, then park
+                    continue
+                spun = False
+                self.park_locked(worker)
+                continue
+            spun = False
+            if self.blocked:
+                self.wake_producer_locked()
+            claim = item.claim(True)
+            if claim == CLAIMED or claim == EXPIRED_NOW:
+                if self.track_latency:
+                    self.wait_hist[hist_index(now_ns() - item.enqueued_ns)] += 1
+                if claim == EXPIRED_NOW:
+                    self.failed += 1
+                    self.advance_chain_locked(item)
+                    expired[0] = True
+                else:
+                    self.running += 1
+                return item
+            if claim == SKIP_CANCELLED:
+                self.cancelled += 1
+            else:
+                self.failed += 1
+            self.advance_chain_locked(item)
+
+    cdef int park_locked(self, Worker worker) except -1:
+        """Sleep, the engine lock released, until someone wakes ``worker``."""
+        self.parked_workers.append(worker)
+        conexe_store_release(&worker._parked, 1)
+        self.unlock()
+        with nogil:
+            PyThread_acquire_lock(worker.park, 1)
+        self.lock()
+        self.waking -= 1
+        return 0
+
+    cdef bint end_task_locked(self, FutureBase fut, TaskEnd end) except -1:
+        """Count how ``fut`` ended. A retry goes back to the front of its
+        lane (returns 0: its future is not done); anything else frees its
+        key for the key's next task (returns 1: complete its future)."""
+        if end.run_ns >= 0:
+            # Recorded under the lock taken here anyway: no extra lock
+            # round-trip per task for the latency histogram.
+            self.run_hist[hist_index(end.run_ns)] += 1
+            end.run_ns = -1
+        self.running -= 1
+        if end.outcome == RETRIED:
+            # Broken resource, tries left: back to the front of its lane
+            # for a worker with a fresh resource.
+            self.retried += 1
+            self.enqueue_locked(fut, fut.priority, True, False)
+            return 0
+        if end.outcome == COMPLETED:
+            self.completed += 1
+        elif end.outcome == FAILED:
+            self.failed += 1
+        else:  # CANCELLED_UNSTARTED: it never ran (its future is done)
+            self.cancelled += 1
+        self.advance_chain_locked(fut)
+        return 1
+
+    cdef object leave_locked(self, Worker worker, bint replace):
+        """The worker leaves: uncount it, release the engine lock, and say
+        why (an ``EXIT_*`` reason)."""
+        if replace:
+            reason = EXIT_REPLACE
+        elif worker._retire:
+            reason = EXIT_RETIRE
+        else:
+            reason = EXIT_SHUTDOWN
+        self.workers -= 1
+        self.live_workers.remove(worker)
+        if self.watcher is worker:  # woken to watch, then retired or replaced
+            self.watcher = None
+            worker._watch = False
+        fit_lock_to_pool_locked(self)
+        if reason is EXIT_SHUTDOWN and self.workers == 0:
+            self.wake_all_producers_locked()
+        # A task retried above went back into a lane without a helper being
+        # picked, and this worker is leaving: wake a parked one for it (the
+        # replacement may take a while to create its resource, or never
+        # manage to).
+        self.unlock_and_wake_helper()
+        return reason
+
+    # -- shutting down -------------------------------------------------------------
+    def close(self, bint cancel=False, message=None):
+        """Refuse new tasks; workers leave once the lanes are empty. With
+        ``cancel`` the queued tasks are cancelled (their waiters wake) and
+        their number is returned."""
+        cdef list drained = [], parked, claimed = []
+        cdef FutureBase fut
+        cdef Worker w
+        cdef int c
+        self.lock()
+        try:
+            self._closed = True
+            if message is not None:
+                self.closed_message = message
+            if cancel:
+                drained = self.drain_locked()
+            parked = self.parked_workers
+            self.parked_workers = []
+            for w in parked:
+                conexe_store_release(&w._parked, 0)
+            self.waking += len(parked)
+            w = wake_watcher_locked(self)
+            if w is not None:
+                parked.append(w)
+            for fut in drained:
+                c = fut.claim(False)
+                if c == SKIP_EXPIRED:
+                    # Its start deadline's reaper got it first (it is done,
+                    # with the TimeoutError): failed, not ours.
+                    self.failed += 1
+                else:
+                    self.cancelled += 1
+                    if c != SKIP_CANCELLED:
+                        claimed.append(fut)  # only what this close() took
+            self.wake_all_producers_locked()
+        finally:
+            self.unlock()
+        for w in parked:
+            PyThread_release_lock(w.park)
+        for fut in claimed:
+            fut.cancel_claimed()
+        return sum([1 for fut in drained if fut.cancelled()])
+
+    def fail_queued(self, exc):
+        """Fail every queued task with ``exc``; returns how many."""
+        cdef list drained, claimed = []
+        cdef FutureBase fut
+        cdef int c
+        self.lock()
+        try:
+            drained = self.drain_locked()
+            for fut in drained:
+                c = fut.claim(False)
+                if c == SKIP_CANCELLED:
+                    self.cancelled += 1
+                else:
+                    self.failed += 1
+                    if c != SKIP_EXPIRED:
+                        claimed.append(fut)
+            self.wake_all_producers_locked()
+        finally:
+            self.unlock()
+        for fut in claimed:
+            fut.fail_started(exc)
+        return len(claimed)
+
+    cdef list drain_locked(self):
+        """Take every queued task out: the lanes, then the tasks waiting
+        behind busy keys. Keys left with nothing running are freed."""
+        cdef list out = []
+        cdef int i
+        cdef object item
+        cdef FutureBase fut
+        cdef KeyChain chain
+        for i in range(self.nlanes):
+            while True:
+                item = ring_pop(&self.lanes[i].ring)
+                if item is None:
+                    break
+                out.append(item)
+        cdef Py_ssize_t n = len(out)
+        for i in range(n):
+            fut = <FutureBase>out[i]
+            if fut.chain is not None:  # a head that never started
+                chain = fut.chain
+                del chain.shard[chain.key]
+                self.active_keys -= 1
+                take_waiting(chain, out)
+        for shard in self.shards:
+            for chain in (<dict>shard).values():  # heads still running
+                take_waiting(chain, out)
+        for fut in out:
+            fut.chain = None
+        self.n_queued = 0
+        self.in_lanes = 0
+        self.priority_queued = 0
+        return out
+
+    def after_fork(self):
+        """In a forked child: no worker threads exist there; refuse work."""
+        # The parent's lock may have been held by a thread that is gone.
+        conexe_mutex_init(&self.mutex)
+        self._closed = True
+        self.closed_message = AFTER_FORK_MESSAGE
+        self.parked_workers = []
+        self.blocked = deque()
+        self.workers = 0
+        self.waking = 0
+        self.spinning = False
+        self.running = 0
+        self.live_workers = []
+        self.watcher = None
+        self.spawn_watcher = False
+        self.stuck = 0
+
+    # -- reading ---------------------------------------------------------------------
+    @property
+    def closed(self):
+        self.lock()  # written under the lock by close() and after_fork()
+        try:
+            return self._closed
+        finally:
+            self.unlock()
+
+    @property
+    def queued(self):
+        self.lock()
+        try:
+            return self.n_queued
+        finally:
+            self.unlock()
+
+    def stats(self):
+        """A consistent snapshot of the counters (taken under the lock)."""
+        self.lock()
+        try:
+            return {
+                "workers": self.workers,
+                "idle": len(self.parked_workers),
+                "queued": self.n_queued,
+                "priority_queued": self.priority_queued,
+                "active_keys": self.active_keys,
+                "running": self.running,
+                "submitted": self.submitted,
+                "completed": self.completed,
+                "failed": self.failed,
+                "cancelled": self.cancelled,
+                "rejected": self.rejected,
+                "retried": self.retried,
+                "wakeups": self.wakeups,
+            }
+        finally:
+            self.unlock()
+
+    def latency(self, which, percentiles):
+        """Percentiles (seconds) of ``"wait"`` or ``"run"`` latencies."""
+        cdef long long *src
+        if which == "wait":
+            src = self.wait_hist
+        elif which == "run":
+            src = self.run_hist
+        else:
+            raise ValueError(LATENCY_KIND_MESSAGE % (which,))
+        self.lock()
+        hist = [src[i] for i in range(HIST_BUCKETS)]
+        self.unlock()
+        return hist_percentiles(hist, percentiles)
+
+
+def executor_submit(self, fn, /, *args, **kwargs):
+    """Schedule ``fn(*args, **kwargs)``; returns its Future.
+
+    ``ConcurrentExecutor.submit`` itself: a function of this core placed
+    in the executor class, so ``ex.submit`` is a true bound method (it
+    holds the executor, as ThreadPoolExecutor's does) and a call runs no
+    Python frame. While the executor's ``_plain_engine`` is an Engine of
+    this core (no full-queue policy, not broken) the call is queued here;
+    otherwise ``self._submit(fn, args, kwargs)`` decides.
+
+    Raises RuntimeError after shutdown, TypeError if ``fn`` isn't
+    callable, and (full queue, ``on_full="raise"``) QueueFull."""
+    engine = self._plain_engine
+    if type(engine) is Engine:
+        return (<Engine>engine).queue_call(fn, args, kwargs)
+    return self._submit(fn, args, kwargs)
