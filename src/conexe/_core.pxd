@@ -37,6 +37,7 @@ cdef class LoopInbox
 include "_units/waiters.pxd"
 include "_units/future.pxd"
 include "_units/asyncio_view.pxd"
+include "_units/lanes.pxd"
 include "_units/keys.pxd"
 include "_units/workers.pxd"
 include "_units/engine.pxd"

@@ -129,7 +129,8 @@ include "_units/asyncio_view.pxi"   # what an event loop sees of a future
 include "_units/waiters.pxi"        # concurrent.futures.wait()'s protocol (C only)
 include "_units/future.pxi"         # FutureBase and Future
 include "_units/tasks.pxi"          # a call's checks and contexts; run_chunk
+include "_units/lanes.pxi"          # the priority lanes
 include "_units/keys.pxi"           # the key-sharded dispatch map's entries
 include "_units/workers.pxi"        # Worker, and how one task runs and ends
 include "_units/awake_policy.pxi"   # free-threaded builds: who stays awake (C only)
-include "_units/engine.pxi"         # Engine: lanes, submitting, the worker loop
+include "_units/engine.pxi"         # Engine: submitting, the worker loop, shutdown

@@ -115,7 +115,7 @@ cdef int watch_locked(Engine engine, Worker worker) except -1:
     it, the watcher stops watching and goes on as a worker."""
     cdef PyLockStatus got
     worker._watch = False
-    while (not engine._closed and not worker._retire and engine.in_lanes
+    while (not engine._closed and not worker._retire and engine.lanes.size
            and capped_locked(engine)):
         engine.unlock()
         with nogil:
@@ -134,7 +134,7 @@ cdef int watch_locked(Engine engine, Worker worker) except -1:
         engine.stuck = count_stuck_locked(engine)
     worker._watch_woken = False
     engine.watcher = None
-    if not engine.in_lanes:
+    if not engine.lanes.size:
         engine.stuck = 0
     return 0
 

@@ -1,11 +1,6 @@
 # cython: language_level=3
 # Declarations of engine.pxi (included by _core.pxd).
 
-cdef struct Lane:
-    int priority          # higher is served first
-    conexe_ring ring      # FIFO of owned Future pointers
-
-
 cdef struct PushMode:
     # How Engine.push queues a task.
     bint keyed                      # behind the other tasks of its key
@@ -16,12 +11,8 @@ cdef struct PushMode:
 
 cdef class Engine:
     cdef conexe_mutex mutex         # include/conexe/mutex.h
-    cdef Lane *lanes                # sorted by priority, highest first
-    cdef int nlanes
-    cdef int cap_lanes
-    cdef Py_ssize_t n_queued        # in lanes + waiting behind a key's head (see .queued)
-    cdef Py_ssize_t in_lanes
-    cdef Py_ssize_t priority_queued
+    cdef Lanes lanes                # lanes.pxi
+    cdef Py_ssize_t n_queued        # in the lanes + waiting behind a key's head (see .queued)
     cdef Py_ssize_t max_queue
     cdef list parked_workers        # LIFO of parked Workers
     cdef Py_ssize_t waking          # woken or starting, not yet in the loop

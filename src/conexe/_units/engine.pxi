@@ -12,8 +12,7 @@ from conexe._contract cimport (
 )
 from cpython.pythread cimport PyThread_acquire_lock, PyThread_release_lock
 from cpython.object cimport PyCallable_Check
-from cpython.mem cimport PyMem_Realloc, PyMem_Free
-from libc.string cimport memmove, memset
+from libc.string cimport memset
 
 from collections import deque
 
@@ -49,9 +48,7 @@ cdef class Engine:
     def __cinit__(self):
         if conexe_mutex_init(&self.mutex) < 0:
             raise MemoryError("cannot allocate the engine lock")
-        self.lanes = NULL
-        self.nlanes = 0
-        self.cap_lanes = 0
+        memset(&self.lanes, 0, sizeof(self.lanes))
         memset(self.wait_hist, 0, sizeof(self.wait_hist))
         memset(self.run_hist, 0, sizeof(self.run_hist))
 
@@ -88,7 +85,7 @@ cdef class Engine:
         self.shards = [{} for _ in range(KEY_SHARDS)]
 
     def __dealloc__(self):
-        cdef int i
+        cdef list left
         cdef object item
         cdef KeyChain chain
         cdef FutureBase fut, nxt
@@ -106,16 +103,12 @@ cdef class Engine:
                         fut.chain = None
                         gc_track(fut)  # its arguments may close a cycle
                         fut = nxt
-        if self.lanes != NULL:
-            for i in range(self.nlanes):
-                while True:
-                    item = ring_pop(&self.lanes[i].ring)
-                    if item is None:
-                        break
-                    gc_track(<FutureBase>item)  # its arguments may close a cycle
-                conexe_ring_free(&self.lanes[i].ring)
-            PyMem_Free(self.lanes)
-            self.lanes = NULL
+        if self.lanes.size:
+            left = []
+            lanes_take_all(&self.lanes, left)
+            for item in left:
+                gc_track(<FutureBase>item)  # its arguments may close a cycle
+        lanes_free(&self.lanes)
         conexe_mutex_free(&self.mutex)
 
     # -- the engine lock ----------------------------------------------------
@@ -131,53 +124,19 @@ cdef class Engine:
     # -- lanes ----------------------------------------------------------------
     cdef int enqueue_locked(self, FutureBase fut, int priority, bint front,
                             bint restamp) except -1:
-        cdef int i, j
-        cdef Lane *lanes
-        for i in range(self.nlanes):
-            if self.lanes[i].priority == priority:
-                break
-        else:
-            # A new level: keep the lanes sorted, highest priority first.
-            if self.nlanes == self.cap_lanes:
-                j = self.cap_lanes * 2 if self.cap_lanes else 4
-                lanes = <Lane *>PyMem_Realloc(self.lanes, j * sizeof(Lane))
-                if lanes == NULL:
-                    raise MemoryError()
-                self.lanes = lanes
-                self.cap_lanes = j
-            i = 0
-            while i < self.nlanes and self.lanes[i].priority > priority:
-                i += 1
-            memmove(&self.lanes[i + 1], &self.lanes[i], (self.nlanes - i) * sizeof(Lane))
-            self.lanes[i].priority = priority
-            conexe_ring_init(&self.lanes[i].ring)
-            self.nlanes += 1
         if self.track_latency and restamp:
             fut.enqueued_ns = now_ns()
-        if front:
-            conexe_ring_push_front(&self.lanes[i].ring, fut)
-        else:
-            conexe_ring_push(&self.lanes[i].ring, fut)
+        lanes_push(&self.lanes, fut, priority, front)
         self.n_queued += 1
-        self.in_lanes += 1
-        if priority > 0:
-            self.priority_queued += 1
         if self.spinning:
             conexe_store_release(&self.spin_signal, 1)
         return 0
 
     cdef FutureBase pop_locked(self):
-        cdef int i
-        if self.in_lanes == 0:
-            return None
-        for i in range(self.nlanes):
-            if self.lanes[i].ring.size:
-                self.n_queued -= 1
-                self.in_lanes -= 1
-                if self.lanes[i].priority > 0:
-                    self.priority_queued -= 1
-                return <FutureBase>ring_pop(&self.lanes[i].ring)
-        return None
+        cdef FutureBase fut = lanes_pop(&self.lanes)
+        if fut is not None:
+            self.n_queued -= 1
+        return fut
 
     cdef Worker pick_helper_locked(self, bint *spawn):
         """Who takes the queued work: a parked worker (returned), a new
@@ -187,7 +146,7 @@ cdef class Engine:
         per submit while one worker keeps up)."""
         cdef Worker w
         spawn[0] = False
-        if self.in_lanes <= self.waking or self.spinning:
+        if self.lanes.size <= self.waking or self.spinning:
             return None
         if capped_locked(self):
             return call_watcher_locked(self, spawn)
@@ -730,15 +689,9 @@ cdef class Engine:
         behind busy keys. Keys left with nothing running are freed."""
         cdef list out = []
         cdef int i
-        cdef object item
         cdef FutureBase fut
         cdef KeyChain chain
-        for i in range(self.nlanes):
-            while True:
-                item = ring_pop(&self.lanes[i].ring)
-                if item is None:
-                    break
-                out.append(item)
+        lanes_take_all(&self.lanes, out)
         cdef Py_ssize_t n = len(out)
         for i in range(n):
             fut = <FutureBase>out[i]
@@ -753,8 +706,6 @@ cdef class Engine:
         for fut in out:
             fut.chain = None
         self.n_queued = 0
-        self.in_lanes = 0
-        self.priority_queued = 0
         return out
 
     def after_fork(self):
@@ -799,7 +750,7 @@ cdef class Engine:
                 "workers": self.workers,
                 "idle": len(self.parked_workers),
                 "queued": self.n_queued,
-                "priority_queued": self.priority_queued,
+                "priority_queued": self.lanes.above_zero,
                 "active_keys": self.active_keys,
                 "running": self.running,
                 "submitted": self.submitted,

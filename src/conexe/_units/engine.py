@@ -33,6 +33,7 @@ from .._signals import acquire_interruptibly
 from .asyncio_view import bind_loop
 from .future import Future
 from .keys import KEY_SHARD_MASK, KeyChain
+from .lanes import Lanes
 from .primitives import (
     CLAIMED,
     COMPLETED,
@@ -83,11 +84,8 @@ class Engine:
         # rule); "fresh", a new, empty one, made when the task starts.
         self._fresh_context = context == "fresh"
         self._mutex = threading.Lock()
-        self._lanes: dict[int, deque[Future[Any]]] = {}
-        self._levels: list[int] = []  # priorities with a lane, highest first
+        self._lanes = Lanes()
         self._queued = 0  # in lanes + waiting behind a key's head
-        self._in_lanes = 0
-        self._priority_queued = 0
         self._max_queue = max_queue_size
         self._shards: list[dict[Any, KeyChain]] = [{} for _ in range(KEY_SHARDS)]
         self._active_keys = 0
@@ -344,39 +342,21 @@ class Engine:
     def _enqueue_locked(
         self, fut: Future[Any], priority: int, front: bool, restamp: bool = True
     ) -> None:
-        lane = self._lanes.get(priority)
-        if lane is None:
-            lane = self._lanes[priority] = deque()
-            self._levels.append(priority)
-            self._levels.sort(reverse=True)
         if self._track_latency and restamp:
             fut._enqueued_ns = time.monotonic_ns()
-        if front:
-            lane.appendleft(fut)
-        else:
-            lane.append(fut)
+        self._lanes.push(fut, priority, front)
         self._queued += 1
-        self._in_lanes += 1
-        if priority > 0:
-            self._priority_queued += 1
 
     def _pop_locked(self) -> Future[Any] | None:
-        if not self._in_lanes:
-            return None
-        for level in self._levels:
-            lane = self._lanes[level]
-            if lane:
-                self._queued -= 1
-                self._in_lanes -= 1
-                if level > 0:
-                    self._priority_queued -= 1
-                return lane.popleft()
-        raise AssertionError("queued count out of step with the lanes")
+        fut = self._lanes.pop()
+        if fut is not None:
+            self._queued -= 1
+        return fut
 
     def _pick_helper_locked(self) -> tuple[Worker | None, bool]:
         """Who should take the queued work: a parked worker, a new thread,
         or nobody (the awake workers keep up)."""
-        if self._in_lanes <= self._waking:
+        if self._lanes.size <= self._waking:
             return None, False
         if self._parked:
             w = self._parked.pop()
@@ -636,10 +616,7 @@ class Engine:
         """Take every queued task out: the lanes, then the tasks waiting
         behind busy keys. Keys left with nothing running are freed."""
         in_lanes: list[Future[Any]] = []
-        for level in self._levels:
-            lane = self._lanes[level]
-            in_lanes.extend(lane)
-            lane.clear()
+        self._lanes.take_all(in_lanes)
         out = list(in_lanes)
         # Walk only what was in the lanes: the tasks taken from behind a
         # key's head share its chain, and its entry is freed only once.
@@ -657,8 +634,6 @@ class Engine:
         for fut in out:
             fut._chain = None
         self._queued = 0
-        self._in_lanes = 0
-        self._priority_queued = 0
         return out
 
     def _wake_all_producers_locked(self) -> None:
@@ -694,7 +669,7 @@ class Engine:
                 "workers": self._workers,
                 "idle": len(self._parked),
                 "queued": self._queued,
-                "priority_queued": self._priority_queued,
+                "priority_queued": self._lanes.above_zero,
                 "active_keys": self._active_keys,
                 "running": self._running,
                 "submitted": self._submitted,
