@@ -7,6 +7,7 @@ the hand-written ``_core.pyi`` and the two implementations in step."""
 from __future__ import annotations
 
 import inspect
+import re
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,14 @@ def test_no_unit_is_too_long_to_review(pattern: str) -> None:
     lengths = {p.name: len(p.read_text().splitlines()) for p in UNITS.glob(pattern)}
     assert lengths
     assert {n: k for n, k in lengths.items() if k > UNIT_MAX_LINES} == {}
+
+
+def test_workers_on_their_way_are_counted_only_by_the_named_transitions() -> None:
+    # Engine.waking gates every wake-up; its edits live in one place per core
+    # (workers.pxi / workers.py: unpark_locked, set_off_locked, arrived_locked...).
+    for unit in [*UNITS.glob("*.pxi"), *UNITS.glob("*.py")]:
+        edits = re.findall(r"\bwaking\s*[-+]=", unit.read_text())
+        assert not edits or unit.stem == "workers", unit.name
 
 
 def test_both_cores_export_the_same_names(c_core: Any) -> None:

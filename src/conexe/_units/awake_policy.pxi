@@ -82,14 +82,12 @@ cdef Worker call_watcher_locked(Engine engine, bint *spawn):
         return None
     if engine.parked_workers:
         w = <Worker>engine.parked_workers.pop()
-        conexe_store_release(&w._parked, 0)
+        unpark_locked(engine, w)
         w._watch = True
         engine.watcher = w
-        engine.waking += 1
         return w
     if engine.on_need_worker is not None and not engine._closed and engine.workers < engine.target:
-        engine.workers += 1
-        engine.waking += 1
+        threads_starting_locked(engine, 1)
         engine.spawn_watcher = True  # the thread watches once in the loop
         spawn[0] = True
     return None
@@ -103,7 +101,7 @@ cdef Worker wake_watcher_locked(Engine engine):
     if w is None or w._watch or w._watch_woken:
         return None  # none, not watching yet (it looks again), or woken
     w._watch_woken = True
-    engine.waking += 1
+    set_off_locked(engine)
     return w
 
 
@@ -129,7 +127,7 @@ cdef int watch_locked(Engine engine, Worker worker) except -1:
                 with nogil:
                     PyThread_acquire_lock(worker.park, 1)
                 engine.lock()
-            engine.waking -= 1
+            arrived_locked(engine)
             break
         engine.stuck = count_stuck_locked(engine)
     worker._watch_woken = False
@@ -183,7 +181,7 @@ cdef bint spin_for_work_locked(Engine engine) except -1:
     if not CONEXE_FREE_THREADED or engine.spinning or _is_gil_enabled():
         return False
     engine.spinning = True
-    engine.waking += 1
+    set_off_locked(engine)
     conexe_store_release(&engine.spin_signal, 0)
     engine.unlock()
     with nogil:  # detached: a stop-the-world pause need not wait for us
@@ -195,5 +193,5 @@ cdef bint spin_for_work_locked(Engine engine) except -1:
                 break
     engine.lock()
     engine.spinning = False
-    engine.waking -= 1
+    arrived_locked(engine)
     return True

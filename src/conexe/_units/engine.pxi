@@ -152,13 +152,11 @@ cdef class Engine:
             return call_watcher_locked(self, spawn)
         if self.parked_workers:
             w = <Worker>self.parked_workers.pop()
-            conexe_store_release(&w._parked, 0)
-            self.waking += 1
+            unpark_locked(self, w)
             self.wakeups += 1
             return w
         if self.on_need_worker is not None and not self._closed and self.workers < self.target:
-            self.workers += 1  # workers <= target: the lock already fits
-            self.waking += 1
+            threads_starting_locked(self, 1)  # workers <= target: the lock already fits
             spawn[0] = True
             return None
         w = wake_watcher_locked(self)  # the last worker left: put it to work
@@ -175,8 +173,7 @@ cdef class Engine:
             # worker left at all, the queued tasks fail with the reason.
             _log.error(NO_WORKER_THREAD_MESSAGE, exc)
             self.lock()
-            self.workers -= 1
-            self.waking -= 1
+            thread_start_failed_locked(self)
             self.spawn_watcher = False  # if it was to watch, the next one will
             none_left = self.workers == 0
             self.unlock()
@@ -409,16 +406,14 @@ cdef class Engine:
     def add_workers(self, Py_ssize_t n):
         """Count ``n`` worker threads the caller is about to start."""
         self.lock()
-        self.workers += n
-        self.waking += n
+        threads_starting_locked(self, n)
         fit_lock_to_pool_locked(self)
         self.unlock()
 
     def worker_started_failed(self):
         """Undo one :meth:`add_workers` (the thread could not start)."""
         self.lock()
-        self.workers -= 1
-        self.waking -= 1
+        thread_start_failed_locked(self)
         self.unlock()
 
     def set_target_workers(self, Py_ssize_t n):
@@ -435,8 +430,7 @@ cdef class Engine:
         worker._retire = True
         if conexe_load_relaxed(&worker._parked):
             self.parked_workers.remove(worker)
-            conexe_store_release(&worker._parked, 0)
-            self.waking += 1
+            unpark_locked(self, worker)
             PyThread_release_lock(worker.park)
         elif worker is self.watcher and wake_watcher_locked(self) is not None:
             PyThread_release_lock(worker.park)
@@ -458,7 +452,7 @@ cdef class Engine:
         cdef long long started = 0
         self.lock()
         try:
-            self.waking -= 1  # this worker is in the loop now
+            arrived_locked(self)  # this worker is in the loop now
             self.live_workers.append(worker)
             if self.spawn_watcher:
                 self.spawn_watcher = False
@@ -490,7 +484,7 @@ cdef class Engine:
                     # Counted as on its way back to the lanes while it
                     # completes the future: a submit made as soon as the
                     # waiter wakes needn't wake or start another worker.
-                    self.waking += 1
+                    set_off_locked(self)
                     locked = False
                     self.unlock_and_wake_helper()  # for a key's next task
                     try:
@@ -499,7 +493,7 @@ cdef class Engine:
                         end.value = None
                         self.lock()
                         locked = True
-                        self.waking -= 1
+                        arrived_locked(self)
                 item = None
         except BaseException:
             if not locked:
@@ -566,7 +560,7 @@ cdef class Engine:
         with nogil:
             PyThread_acquire_lock(worker.park, 1)
         self.lock()
-        self.waking -= 1
+        arrived_locked(self)
         return 0
 
     cdef bint end_task_locked(self, FutureBase fut, TaskEnd end) except -1:
@@ -637,8 +631,7 @@ cdef class Engine:
             parked = self.parked_workers
             self.parked_workers = []
             for w in parked:
-                conexe_store_release(&w._parked, 0)
-            self.waking += len(parked)
+                unpark_locked(self, w)
             w = wake_watcher_locked(self)
             if w is not None:
                 parked.append(w)

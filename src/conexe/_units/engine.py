@@ -45,7 +45,16 @@ from .primitives import (
     hist_index,
     log,
 )
-from .workers import TaskEnd, Worker, run_task
+from .workers import (
+    TaskEnd,
+    Worker,
+    arrived_locked,
+    run_task,
+    set_off_locked,
+    thread_start_failed_locked,
+    threads_starting_locked,
+    unpark_locked,
+)
 
 
 class Engine:
@@ -360,13 +369,11 @@ class Engine:
             return None, False
         if self._parked:
             w = self._parked.pop()
-            w.parked = False
-            self._waking += 1
+            unpark_locked(self, w)
             self._wakeups += 1
             return w, False
         if self._on_need_worker is not None and not self._closed and self._workers < self._target:
-            self._workers += 1
-            self._waking += 1
+            threads_starting_locked(self, 1)
             return None, True
         return None, False
 
@@ -378,8 +385,7 @@ class Engine:
             # worker left at all, the queued tasks fail with the reason.
             log.error(NO_WORKER_THREAD_MESSAGE, exc)
             with self._mutex:
-                self._workers -= 1
-                self._waking -= 1
+                thread_start_failed_locked(self)
                 none_left = self._workers == 0
             if none_left:
                 self.fail_queued(exc)
@@ -403,14 +409,12 @@ class Engine:
     def add_workers(self, n: int) -> None:
         """Count ``n`` worker threads the caller is about to start."""
         with self._mutex:
-            self._workers += n
-            self._waking += n
+            threads_starting_locked(self, n)
 
     def worker_started_failed(self) -> None:
         """Undo one :meth:`add_workers` (the thread could not start)."""
         with self._mutex:
-            self._workers -= 1
-            self._waking -= 1
+            thread_start_failed_locked(self)
 
     def set_target_workers(self, n: int) -> None:
         if n < 0:
@@ -425,8 +429,7 @@ class Engine:
             worker.retire = True
             if worker.parked:
                 self._parked.remove(worker)
-                worker.parked = False
-                self._waking += 1
+                unpark_locked(self, worker)
                 worker._park.release()
 
     def worker_loop(self, worker: Worker) -> str:
@@ -442,7 +445,7 @@ class Engine:
         mutex = self._mutex
         end = TaskEnd()
         mutex.acquire()
-        self._waking -= 1  # this worker is in the loop now
+        arrived_locked(self)  # this worker is in the loop now
         while True:
             item, expired = self._next_task_locked(worker, end.replace)
             if item is None:
@@ -458,14 +461,14 @@ class Engine:
                 # Counted as on its way back to the lanes while it completes
                 # the future: a submit made as soon as the waiter wakes
                 # needn't wake or start another worker.
-                self._waking += 1
+                set_off_locked(self)
                 self._unlock_and_wake_helper()  # for a key's next task
                 try:
                     item._finish(end.outcome == COMPLETED, end.value)
                 finally:
                     end.value = None
                     mutex.acquire()
-                    self._waking -= 1
+                    arrived_locked(self)
             item = None
 
     def _next_task_locked(self, worker: Worker, replace: bool) -> tuple[Future[Any] | None, bool]:
@@ -510,7 +513,7 @@ class Engine:
         self._mutex.release()
         worker._park.acquire()
         self._mutex.acquire()
-        self._waking -= 1
+        arrived_locked(self)
 
     def _end_task_locked(self, fut: Future[Any], end: TaskEnd) -> bool:
         """Count how ``fut`` ended. A retry goes back to the front of its
@@ -585,9 +588,8 @@ class Engine:
                 # Taken off the list, a parked worker is woken here or never:
                 # a Ctrl-C whose handler runs in the lines above (Python code
                 # runs it between bytecodes) must not leave it asleep.
-                self._waking += len(parked)
                 for w in parked:
-                    w.parked = False
+                    unpark_locked(self, w)
                     w._park.release()
         for fut in claimed:
             fut._cancel_claimed()

@@ -69,6 +69,48 @@ cdef class TaskEnd:
         return 0
 
 
+# -- workers on their way ---------------------------------------------------------
+# ``Engine.waking`` counts the workers on their way to the lanes: woken from
+# their park, starting, spinning for work (awake_policy.pxi), or completing
+# the future of the task they just ran. A push wakes or starts a worker
+# only while the queued tasks outnumber them (Engine.pick_helper_locked).
+# Every count up is matched by one count down when that worker reaches the
+# lanes; these functions are the only places it changes (with the engine
+# lock held), besides after_fork's reset.
+
+
+cdef inline void unpark_locked(Engine engine, Worker worker) noexcept:
+    """``worker``, just taken off the parked list, is on its way; the caller
+    releases its park lock once the engine lock is released."""
+    conexe_store_release(&worker._parked, 0)
+    engine.waking += 1
+
+
+cdef inline void threads_starting_locked(Engine engine, Py_ssize_t n) noexcept:
+    """``n`` new worker threads are about to start: counted as workers, and
+    on their way until they enter the worker loop."""
+    engine.workers += n
+    engine.waking += n
+
+
+cdef inline void thread_start_failed_locked(Engine engine) noexcept:
+    """A thread counted by threads_starting_locked() could not start."""
+    engine.workers -= 1
+    engine.waking -= 1
+
+
+cdef inline void set_off_locked(Engine engine) noexcept:
+    """An awake worker counts as on its way: it spins for work, its watch
+    is cut short, or it completes the future of the task it ran."""
+    engine.waking += 1
+
+
+cdef inline void arrived_locked(Engine engine) noexcept:
+    """A worker on its way has reached the lanes (entered the worker loop,
+    woke from its park, stopped spinning or watching, completed a future)."""
+    engine.waking -= 1
+
+
 cdef int run_task(Engine engine, FutureBase fut, Worker worker, TaskEnd end) except -1:
     """Run ``fut``'s task (the GIL held, no lock) and say in ``end`` how
     it ended."""

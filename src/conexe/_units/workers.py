@@ -64,6 +64,47 @@ class TaskEnd:
         self.replace = replace
 
 
+# -- workers on their way ---------------------------------------------------------
+# ``Engine._waking`` counts the workers on their way to the lanes: woken from
+# their park, starting, or completing the future of the task they just ran.
+# A push wakes or starts a worker only while the queued tasks outnumber them
+# (Engine._pick_helper_locked). Every count up is matched by one count down
+# when that worker reaches the lanes; these functions are the only places it
+# changes (with the engine lock held), besides after_fork's reset.
+
+
+def unpark_locked(engine: Engine, worker: Worker) -> None:
+    """``worker``, just taken off the parked list, is on its way; the caller
+    releases its park lock once the engine lock is released."""
+    worker.parked = False
+    engine._waking += 1
+
+
+def threads_starting_locked(engine: Engine, n: int) -> None:
+    """``n`` new worker threads are about to start: counted as workers, and
+    on their way until they enter the worker loop."""
+    engine._workers += n
+    engine._waking += n
+
+
+def thread_start_failed_locked(engine: Engine) -> None:
+    """A thread counted by threads_starting_locked() could not start."""
+    engine._workers -= 1
+    engine._waking -= 1
+
+
+def set_off_locked(engine: Engine) -> None:
+    """An awake worker counts as on its way: it completes the future of the
+    task it ran."""
+    engine._waking += 1
+
+
+def arrived_locked(engine: Engine) -> None:
+    """A worker on its way has reached the lanes (entered the worker loop,
+    woke from its park, completed a future)."""
+    engine._waking -= 1
+
+
 def run_task(engine: Engine, fut: Future[Any], worker: Worker, end: TaskEnd) -> None:
     """Run ``fut``'s task (no lock held) and say in ``end`` how it ended."""
     t0 = time.monotonic_ns() if engine._track_latency else 0
