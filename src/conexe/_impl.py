@@ -26,7 +26,7 @@ from typing import Any, Protocol, cast
 
 from . import _core_py
 
-__all__ = ["Core", "CoreFuture", "core", "cores", "NO_EXTENSIONS"]
+__all__ = ["Core", "CoreEngine", "CoreFuture", "CoreWorker", "core", "cores", "NO_EXTENSIONS"]
 
 NO_EXTENSIONS = bool(os.environ.get("CONEXE_NO_EXTENSIONS"))
 
@@ -58,10 +58,13 @@ def _load_extension() -> Core | None:
     return cast(Core, extension)
 
 
-# The type of the futures a core makes (either core's, typed through the
-# twin): a concurrent.futures.Future plus what the APIs call on it
-# (_cancel_if_pending, _expire).
+# The types of what a core makes, either core's, typed through the twin (the
+# seam between the APIs and the core, so mypy follows every call across it):
+# its futures (a concurrent.futures.Future plus what the APIs call on it,
+# _cancel_if_pending and _expire), its engines and their workers' handles.
 CoreFuture = _core_py.Future
+CoreEngine = _core_py.Engine
+CoreWorker = _core_py.Worker
 
 cores: dict[str, Core] = {"py": _core_py}
 # Asked for the twin, the extension is never loaded: nothing of it (its

@@ -26,7 +26,10 @@ import sys
 import threading
 import weakref
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._impl import CoreEngine, CoreWorker
 
 if sys.version_info >= (3, 14):
 
@@ -92,11 +95,11 @@ class WorkerThreads:
 
     def __init__(
         self,
-        engine: Any,
+        engine: CoreEngine,
         name_prefix: str,
-        run: Callable[[Any], Any] | None = None,
+        run: Callable[[CoreWorker], object] | None = None,
         *,
-        new_worker: Callable[[], Any],
+        new_worker: Callable[[], CoreWorker],
     ) -> None:
         self.engine = engine
         self.name_prefix = name_prefix or f"conexe-{next(_counter)}"
@@ -137,7 +140,7 @@ class WorkerThreads:
                 self.engine.worker_started_failed()
                 raise
 
-    def _thread_main(self, worker: Any) -> None:
+    def _thread_main(self, worker: CoreWorker) -> None:
         try:
             self._run(worker)
         finally:

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
 from . import _deadlines
 from ._errors import BrokenExecutor, QueueFull
 from ._group import TaskGroup
-from ._impl import Core, CoreFuture
+from ._impl import Core, CoreEngine, CoreFuture, CoreWorker
 from ._impl import core as _default_core
 from ._options import (
     check_buffersize,
@@ -180,7 +180,7 @@ class ConcurrentExecutor(cf.ThreadPoolExecutor):
             self._engine.close(message=EXIT_MESSAGE)
         # submit() queues straight on this engine while no full-queue policy
         # applies and the executor isn't broken (see _submit for the rest).
-        self._plain_engine: Any = engine if on_full == "raise" else None
+        self._plain_engine: CoreEngine | None = engine if on_full == "raise" else None
 
     # -- threads -----------------------------------------------------------
     _threads: WorkerThreads  # type: ignore[assignment]  # iterates like TPE's set
@@ -224,7 +224,7 @@ class ConcurrentExecutor(cf.ThreadPoolExecutor):
         itself: the engine is another core's, the executor is broken, or
         another on_full policy applies."""
         if self._plain_engine is not None:
-            return self._plain_engine.submit(fn, args, kwargs)  # type: ignore[no-any-return]
+            return self._plain_engine.submit(fn, args, kwargs)
         return self._submit_policy(fn, args, kwargs, 0, 0.0)
 
     def _submit_policy(
@@ -477,11 +477,11 @@ _BROKEN_MESSAGE = "A thread initializer failed, the thread pool is not usable an
 
 
 def _worker_main(
-    engine: Any,
+    engine: CoreEngine,
     initializer: Callable[..., object] | None,
     initargs: tuple[Any, ...],
     executor_ref: weakref.ref[ConcurrentExecutor],
-    worker: Any,
+    worker: CoreWorker,
 ) -> None:
     """One worker thread's life: the initializer, then the engine's loop.
 
@@ -504,7 +504,7 @@ def _worker_main(
     engine.worker_loop(worker)
 
 
-def _break(engine: Any) -> None:
+def _break(engine: CoreEngine) -> None:
     """Refuse new work and fail the queued tasks: the pool is broken."""
     engine.close()
     engine.fail_queued(BrokenExecutor(_BROKEN_MESSAGE))
@@ -758,7 +758,7 @@ class _QueueView:
         0
     """
 
-    def __init__(self, engine: Any) -> None:
+    def __init__(self, engine: CoreEngine) -> None:
         self._engine = engine
 
     def qsize(self) -> int:

@@ -145,7 +145,6 @@ class KeyedExecutor:
         )
         if interpreter_shutting_down():
             self._engine.close(message=EXIT_MESSAGE)
-        self._submit_keyed = self._engine.submit_keyed
         if not self._block and type(self).submit is KeyedExecutor.submit:
             # The hot path: submit() is the core's own method (it copies the
             # caller's context itself, unless context="fresh"), no Python
@@ -230,7 +229,7 @@ class KeyedExecutor:
         deadline: float,
         unique: bool,
     ) -> CoreFuture[Any] | None:
-        return self._submit_keyed(  # type: ignore[no-any-return]
+        return self._engine.submit_keyed(
             key,
             fn,
             args,

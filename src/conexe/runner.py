@@ -30,7 +30,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from ._contract import EXIT_REPLACE
 from ._errors import QueueFull
-from ._impl import Core, CoreFuture
+from ._impl import Core, CoreFuture, CoreWorker
 from ._impl import core as _default_core
 from ._options import check_context, check_on_full, check_size
 from ._signals import wait_interruptibly
@@ -112,7 +112,7 @@ class _Slot:
     def __init__(self, burst: bool) -> None:
         self.burst = burst
         self.leaving = False  # a burst slot told to go: make no new resource
-        self.worker: Any = None
+        self.worker: CoreWorker | None = None
 
 
 def _check_options(
@@ -465,7 +465,7 @@ class Runner(Generic[R]):
             self._slots.discard(slot)
             raise
 
-    def _thread_main(self, _first_worker: Any) -> None:
+    def _thread_main(self, _first_worker: CoreWorker) -> None:
         with self._lock:
             slot = self._starting.popleft()
         try:
