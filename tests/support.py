@@ -162,6 +162,22 @@ def wait_until(
         pause.wait(poll)
 
 
+def thread_asleep(pid: int, tid: int | None = None) -> bool:
+    """Whether thread ``tid`` (default: the main thread) of process ``pid``
+    is blocked in the kernel: asleep twice in a row, 2 ms apart, so that a
+    thread only waiting its turn for the GIL (which the others release in
+    between) doesn't pass for one blocked in a wait. Linux (/proc)."""
+
+    def state() -> str:
+        with open(f"/proc/{pid}/task/{tid or pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0]
+
+    if state() != "S":
+        return False
+    threading.Event().wait(0.002)
+    return state() == "S"
+
+
 # A free-threaded CPython (3.13t, 3.14t) frees an object dropped by a thread
 # other than the one that made it only when its maker next runs Python code:
 # biased reference counting queues that last decrement to the owner thread.

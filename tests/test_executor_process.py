@@ -13,7 +13,7 @@ from types import ModuleType
 
 import pytest
 
-from support import child_env
+from support import child_env, thread_asleep, wait_until
 
 
 def script(core: ModuleType, body: str) -> str:
@@ -52,9 +52,9 @@ def interrupt_when_waiting(code: str) -> tuple[str, str, int, float]:
     try:
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "waiting"
-        # Give the main thread a moment to enter its wait (there's no event
-        # to wait on across the process boundary); Ctrl-C lands either way.
-        time.sleep(0.3)
+        # Signal the main thread once it is blocked in its wait (what this
+        # tests); a Ctrl-C on its way there would be handled all the same.
+        wait_until(lambda: thread_asleep(proc.pid), 30, "the child's main thread blocked")
         sent = time.monotonic()
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)

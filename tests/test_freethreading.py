@@ -271,10 +271,10 @@ def test_what_a_parked_worker_made_goes_with_its_future(outcome: str) -> None:
     # so it goes with the future here although its worker stays parked.
     # Without that, the weak reference outlives the future.
     import gc
-    import time
     import weakref
 
     import conexe
+    from support import wait_until
 
     enabled = gc.isenabled()
     gc.disable()  # the collector must not be what frees it
@@ -286,7 +286,8 @@ def test_what_a_parked_worker_made_goes_with_its_future(outcome: str) -> None:
             else:
                 fut = ex.submit(_raise_boom)
                 ref = weakref.ref(fut.exception(timeout=30))
-            time.sleep(0.2)  # the worker has let go of it and parked
+            # The worker has let go of it once it is back among the idle.
+            wait_until(lambda: ex.stats().idle == 1, 30, "the worker parked")
             assert ref() is not None
             del fut
             assert ref() is None

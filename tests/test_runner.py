@@ -795,12 +795,24 @@ started = threading.Event()
 runner.submit(lambda r: (started.set(), gate.wait()))
 started.wait()
 
+MAIN_TID = threading.main_thread().native_id
+
+def main_thread_asleep():
+    # Blocked in the kernel, twice in a row 2 ms apart (not just waiting
+    # for the GIL this thread releases while it sleeps): parked.
+    def state():
+        with open(f"/proc/self/task/{MAIN_TID}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0]
+    if state() != "S":
+        return False
+    time.sleep(0.002)
+    return state() == "S"
+
 def flag_when(waiting):
     def send():
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-        while not waiting():
+        while not (waiting() and main_thread_asleep()):
             time.sleep(0.001)
-        time.sleep(0.1)  # the main thread is parked by now
         os.kill(os.getpid(), signal.SIGINT)  # handled in this thread
         time.sleep(30)
     threading.Thread(target=send, daemon=True).start()

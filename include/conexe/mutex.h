@@ -1,4 +1,4 @@
-/* The engine lock (conexe/_core.pyx): a PyMutex on CPython >= 3.13, a
+/* The engine lock (conexe/_units/engine.pxi): a PyMutex on CPython >= 3.13, a
  * PyThread lock before, and on a free-threaded Linux build a choice of two.
  *
  * On a free-threaded build the producer and every worker take the engine
@@ -15,9 +15,9 @@
  * Those yields suit a pool that fits the cores: the waiter gives its CPU to
  * the thread that will release the lock. With more threads than cores the
  * yields go to other waiters, and the hand-off to a parked thread waits for
- * the scheduler to run it: on 2 cores, 4 workers fed tiny tasks made 27-78k
- * involuntary context switches per 50k tasks and ran 3-14x slower than 2
- * workers. So where the pool has more workers than usable cores the engine
+ * the scheduler to run it, and a pool of tiny tasks spends its time in
+ * context switches (docs/freethreading.md has the measurements). So where
+ * the pool has more workers than usable cores the engine
  * switches (conexe_mutex_sleep_at_once, called with the lock held) to a
  * futex lock whose waiters sleep at once and never yield, and that any
  * running thread may take as soon as it is free. Both locks live in the

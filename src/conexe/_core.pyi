@@ -49,7 +49,6 @@ def executor_submit(
 @disjoint_base
 class Worker:
     resource: Any
-    tasks_done: int
     def __init__(self, resource: Any = None) -> None: ...
     @property
     def parked(self) -> bool: ...

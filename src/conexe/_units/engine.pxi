@@ -767,8 +767,10 @@ cdef class Engine:
         else:
             raise ValueError(LATENCY_KIND_MESSAGE % (which,))
         self.lock()
-        hist = [src[i] for i in range(HIST_BUCKETS)]
-        self.unlock()
+        try:
+            hist = [src[i] for i in range(HIST_BUCKETS)]
+        finally:
+            self.unlock()
         return hist_percentiles(hist, percentiles)
 
 

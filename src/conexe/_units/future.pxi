@@ -705,19 +705,18 @@ cdef object FutureType = Future
 
 cdef inline FutureBase new_future(object fn, object args, object kwargs):
     # On GIL builds, made untracked by the cyclic GC: a queued future holds
-    # no cycle the engine doesn't break by running it, and 200k tracked
-    # futures in flight would cost more in young-generation passes than
-    # everything else together. gc_track() re-tracks it once it could join
-    # a cycle (a container result, an exception, callbacks, waiters,
+    # no cycle the engine doesn't break by running it, and a large batch of
+    # tracked futures in flight would cost more in young-generation passes
+    # than everything else together. gc_track() re-tracks it once it could
+    # join a cycle (a container result, an exception, callbacks, waiters,
     # attributes).
     # Free-threaded builds keep it tracked. Their collector has no young
     # generation: each pass walks the whole heap, untracked objects
     # included, and it runs once allocations since the last pass exceed
     # max(2000, a quarter of the tracked survivors). Untracked futures
-    # never count as survivors, so a batch in flight got a full
-    # stop-the-world pass every 2000 submits (24 per 50,000 after a
-    # gc.collect()); tracked, the threshold grows with them (8 passes, and
-    # 1.5x the result() loop's throughput on 3.13.5t, 1.8x wait()'s).
+    # never count as survivors, so a batch in flight would get a full
+    # stop-the-world pass every 2000 submits; tracked, the threshold grows
+    # with them (docs/freethreading.md has the measurements).
     cdef FutureBase fut = <FutureBase>conexe_new_instance(FutureType)
     if not CONEXE_FREE_THREADED:
         PyObject_GC_UnTrack(fut)

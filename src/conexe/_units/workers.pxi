@@ -142,7 +142,6 @@ cdef int run_task(Engine engine, FutureBase fut, Worker worker, TaskEnd end) exc
             end.set(COMPLETED, value, False)
     if t0:
         end.run_ns = now_ns() - t0
-    worker.tasks_done += 1
     return 0
 
 

@@ -35,7 +35,7 @@ class Worker:
         'db-connection'
     """
 
-    __slots__ = ("_park", "parked", "retire", "resource", "tasks_done", "__weakref__")
+    __slots__ = ("_park", "parked", "retire", "resource", "__weakref__")
 
     def __init__(self, resource: Any = None) -> None:
         self._park = threading.Lock()
@@ -43,7 +43,6 @@ class Worker:
         self.parked = False
         self.retire = False
         self.resource = resource
-        self.tasks_done = 0
 
 
 class TaskEnd:
@@ -127,7 +126,6 @@ def run_task(engine: Engine, fut: Future[Any], worker: Worker, end: TaskEnd) -> 
             del value
     if t0:
         end.run_ns = time.monotonic_ns() - t0
-    worker.tasks_done += 1
     # The task's frame, kept by the traceback of an exception it raised
     # (or caught and returned, as run_chunk does), links back (f_back)
     # to this one, whose locals outlive it: leave ``fut`` (or ``end``,
