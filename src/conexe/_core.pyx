@@ -18,9 +18,9 @@ exist only in C (``_contract.C_ONLY_UNITS``).
   caller blocks on it.
 * ``Engine``: priority lanes of ring buffers (include/conexe/ring.h), the
   key-sharded dispatch map, counters, latency histograms and the worker
-  loop. One engine lock guards it all; it is a PyThread lock taken with a
-  non-blocking try first and only then with the GIL released, and it is
-  never held across a call that could block or wait for the GIL.
+  loop. One engine lock guards it all (include/conexe/mutex.h: a PyMutex
+  from 3.13, a PyThread lock before), never held across a call that could
+  block or wait for the GIL.
 * Workers park on their own lock with the GIL released; a parked worker is
   woken only while queued tasks outnumber the workers already on their way.
 * Waits in the caller's thread loop on their predicate with the GIL
