@@ -12,22 +12,27 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 __all__ = ["Task", "TaskResponse"]
 
+T = TypeVar("T")
+
 
 @dataclass(frozen=True)
-class Task:
+class Task(Generic[T]):
     """One task: ``fn(*args, **kwargs)`` named ``id``.
 
     ``priority``: higher runs first (default 0; FIFO within a level).
     ``start_timeout``: seconds from submission; a task still queued then
     fails with TimeoutError instead of running.
+
+    Typed by what ``fn`` returns (``Task[int]`` for a function returning
+    an int), so ``submit_task`` gives a ``Future[int]``.
     """
 
     id: str
-    fn: Callable[..., Any]
+    fn: Callable[..., T]
     args: Sequence[Any] = ()
     kwargs: Mapping[str, Any] | None = None
     priority: int = 0

@@ -153,7 +153,7 @@ class ConcurrentExecutor(cf.ThreadPoolExecutor):
         self._broken: str | bool = False  # type: ignore[assignment]  # False, or why
         self._shutdown_lock = threading.Lock()
         self._batch_lock = threading.Lock()
-        self._staged: list[tuple[Task, Any]] | None = []  # None once started
+        self._staged: list[tuple[Task[Any], Any]] | None = []  # None once started
         self._batch: dict[str, Any] = {}
         # Neither the engine nor the worker threads hold the executor
         # strongly: as with ThreadPoolExecutor, an executor dropped without
@@ -267,7 +267,7 @@ class ConcurrentExecutor(cf.ThreadPoolExecutor):
         finally:
             del fut
 
-    def submit_task(self, task: Task) -> CoreFuture[Any]:
+    def submit_task(self, task: Task[T]) -> CoreFuture[T]:
         """Submit a :class:`Task` with its options (priority, start deadline).
 
         >>> with ConcurrentExecutor(1) as ex:
@@ -378,7 +378,7 @@ class ConcurrentExecutor(cf.ThreadPoolExecutor):
             self._threads.join()
 
     # -- the batch API: staged tasks with ids -------------------------------------------------
-    def enqueue_task(self, task: Task) -> None:
+    def enqueue_task(self, task: Task[Any]) -> None:
         """Add ``task`` to the current batch; never blocks.
 
         Raises QueueFull when the queue is full, RuntimeError after close,
@@ -406,7 +406,7 @@ class ConcurrentExecutor(cf.ThreadPoolExecutor):
                 self._staged.append((task, fut))
             self._batch[task.id] = fut
 
-    def _enqueue_now(self, task: Task) -> Any:
+    def _enqueue_now(self, task: Task[Any]) -> Any:
         deadline = task.deadline()
         kwargs = dict(task.kwargs) if task.kwargs else None
         fut = self._engine.submit_with(

@@ -199,7 +199,7 @@ class KeyedExecutor:
         fut = self._submit(key, fn, args, kwargs, 0, 0.0, False)
         fut.add_done_callback(_ReportFailure(self, key))  # type: ignore[union-attr]
 
-    def submit_task(self, key: Any, task: Task) -> CoreFuture[Any]:
+    def submit_task(self, key: Any, task: Task[T]) -> CoreFuture[T]:
         """Submit a :class:`Task` on ``key`` with its options: ``priority``
         (among ready keys, higher first; a key's own order always holds) and
         ``start_timeout`` (still pending then: TimeoutError, and the key

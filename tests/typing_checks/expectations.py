@@ -39,6 +39,13 @@ def checks(
     keyed.submit_unique("key", describe)  # type: ignore[call-arg]
     keyed.execute("key", describe, "1")  # type: ignore[arg-type]
 
+    task = conexe.Task("t", describe, (1,), priority=2)
+    assert_type(task, conexe.Task[str])
+    assert_type(ex.submit_task(task), conexe.Future[str])
+    assert_type(keyed.submit_task("key", task), conexe.Future[str])
+    as_int: conexe.Future[int] = ex.submit_task(task)  # type: ignore[arg-type]
+    del as_int
+
     assert_type(runner.submit(len), conexe.Future[int])
     runner.submit(describe)  # type: ignore[arg-type]
 

@@ -22,7 +22,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 from .._impl import Core
 from .._impl import core as _default_core
@@ -49,6 +49,8 @@ from ._common import (
 __all__ = ["ConcurrentExecutor", "call"]
 
 _POLICIES = ("raise", "block", "caller_runs")
+
+T = TypeVar("T")
 
 
 def call(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -113,7 +115,7 @@ class ConcurrentExecutor(cf.Executor):
         callable, QueueFull (bound reached, ``on_full="raise"``)."""
         return self._submit(fn, args, kwargs, 0)
 
-    def submit_task(self, task: Task) -> cf.Future[Any]:
+    def submit_task(self, task: Task[T]) -> cf.Future[T]:
         """Submit a :class:`conexe.Task`; its ``priority`` becomes the Dask
         priority (higher runs first, as locally). ``start_timeout`` is
         refused: a task is handed to the scheduler at once, so "still

@@ -26,7 +26,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from .. import _deadlines
 from .._impl import Core
@@ -52,6 +52,8 @@ from .executor import call
 __all__ = ["KeyedExecutor", "KeyedStats"]
 
 _log = logging.getLogger("conexe")
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -170,7 +172,7 @@ class KeyedExecutor:
         assert fut is not None
         fut.add_done_callback(lambda f: self._report(key, f))
 
-    def submit_task(self, key: Any, task: Task) -> cf.Future[Any]:
+    def submit_task(self, key: Any, task: Task[T]) -> cf.Future[T]:
         """Submit a :class:`conexe.Task` on ``key``: ``priority`` becomes the
         Dask priority of the task when it is handed to the cluster (a key's
         own order always holds); ``start_timeout`` fails the task with
