@@ -1,9 +1,12 @@
 """Task groups (``executor.group()``): submit together, wait together,
-results in submission order, fail-fast cancelling the not-yet-started
-tasks, and an ExceptionGroup on leaving the ``with`` block. Both cores."""
+results in submission order, an ExceptionGroup on leaving the ``with``
+block, and the policies that end a group (fail-fast, first n successes, a
+timeout), cancelling the tasks that have not started. Both cores."""
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import CancelledError
 from typing import Any
 
 import pytest
@@ -88,8 +91,9 @@ def test_fail_fast_cancels_the_tasks_that_have_not_started(make_executor: Any) -
     assert [str(e) for e in info.value.exceptions] == ["boom"]
     assert ran == []
     assert all(f.cancelled() for f in later)
-    with pytest.raises(RuntimeError, match="after one of its tasks failed"):
-        g.submit(abs, 1)
+    after = g.submit(abs, 1)  # the group is over: cancelled, never queued
+    assert after.cancelled() and after.done()
+    assert g.futures[-1] is after
     s = ex.stats()
     assert s.cancelled == 5
     assert s.submitted == s.completed + s.failed + s.cancelled + s.queued + s.running
@@ -136,3 +140,157 @@ def test_group_cancel_cancels_only_not_started_tasks(make_executor: Any) -> None
     blocker.release()
     assert running.result(timeout=10) is True
     assert all(f.cancelled() for f in queued)
+
+
+# -- the policies that end a group ----------------------------------------------
+
+
+def test_a_failure_while_still_submitting_keeps_the_error_and_the_loop_goes_on(
+    make_executor: Any, wait_until: Any
+) -> None:
+    # The README's loop, with its 4th fetch failing while the caller still
+    # submits: no submit raises; the block raises the real error.
+    ex = make_executor(2)
+
+    def fetch(i: int) -> int:
+        if i == 3:
+            raise ValueError("fetch 3 failed")
+        return i
+
+    with pytest.raises(ExceptionGroup) as info:
+        with ex.group(fail_fast=True) as g:
+            for i in range(10):
+                fut = g.submit(fetch, i)
+                if i == 3:
+                    assert isinstance(fut.exception(timeout=10), ValueError)
+                    # Its done-callback (which ends the group) may still be
+                    # on its way when exception() returns.
+                    wait_until(lambda: g.ended, what="the group ended")
+    assert [repr(e) for e in info.value.exceptions] == ["ValueError('fetch 3 failed')"]
+    assert info.value.exceptions[0].__traceback__ is not None
+    assert len(g) == 10
+    assert all(f.cancelled() for f in g.futures[4:])
+
+
+def test_first_returns_once_enough_tasks_succeeded_and_cancels_the_queued(
+    make_executor: Any, wait_until: Any
+) -> None:
+    ex = make_executor(2)
+    slow = Blocker()
+    with ex.group(first=1) as g:
+        running = g.submit(slow, "slow")
+        assert slow.started.wait(10)
+        quick = g.submit(pow, 2, 5)
+        quick.result(timeout=10)
+        wait_until(lambda: g.ended, what="the group ended")
+        queued = g.submit(abs, -1)  # the group is over: cancelled, never queued
+    # Left without waiting for the slow task, which is still running.
+    assert not running.done()
+    assert g.successes() == [32]
+    assert queued.cancelled()
+    slow.release()
+    assert running.result(timeout=10) == "slow"
+    assert g.successes() == [32, "slow"]  # what finished after, in order
+
+
+def test_first_n_counts_successes_and_skips_failures(make_executor: Any) -> None:
+    ex = make_executor(1)
+    with ex.group(first=2) as g:
+        g.submit(fail, "one")
+        g.submit(pow, 2, 2)
+        g.submit(fail, "two")
+        g.submit(pow, 3, 2)
+        g.submit(pow, 4, 2)  # after the second success: cancelled or not needed
+    assert g.successes()[:2] == [4, 9]
+    assert g.ended
+    assert sorted(str(e) for e in g.errors()) == ["one", "two"]
+
+
+def test_first_n_raises_the_failures_when_too_few_succeed(make_executor: Any) -> None:
+    ex = make_executor(2)
+    with pytest.raises(ExceptionGroup) as info:
+        with ex.group(first=2) as g:
+            g.submit(fail, "one")
+            g.submit(pow, 2, 2)
+            g.submit(fail, "two")
+    assert sorted(str(e) for e in info.value.exceptions) == ["one", "two"]
+    assert "needed 2 successes and got 1 of 3 tasks" in str(info.value)
+    assert g.successes() == [4]
+
+
+def test_first_n_with_nothing_failed_nor_enough_done_raises_cancelled(
+    make_executor: Any,
+) -> None:
+    ex = make_executor(1)
+    hold = Blocker()
+    ex.submit(hold)  # not the group's: holds the only worker
+    assert hold.started.wait(10)
+    with pytest.raises(CancelledError, match="needed 1 successes and got 0 of 2 tasks"):
+        with ex.group(first=1) as g:
+            g.submit(abs, -1)
+            g.submit(abs, -2)
+            assert g.cancel() == 2  # neither ran: no success, no failure
+    hold.release()
+
+
+def test_timeout_cancels_what_is_left_and_keeps_what_finished(make_executor: Any) -> None:
+    ex = make_executor(1)
+    hold = Blocker()
+    started = time.monotonic()
+    with pytest.raises(TimeoutError, match=r"timeout \(0.2 s\) passed with 1 of 3 tasks done"):
+        with ex.group(timeout=0.2) as g:
+            g.submit(pow, 2, 3)
+            g.futures[0].result(timeout=10)
+            running = g.submit(hold, "late")
+            queued = g.submit(abs, -1)
+    assert time.monotonic() - started < 10
+    assert g.successes() == [8]
+    assert queued.cancelled()
+    assert not running.cancelled()
+    hold.release()
+    assert running.result(timeout=10) == "late"
+
+
+def test_a_group_that_settles_in_time_ignores_its_timeout(make_executor: Any) -> None:
+    ex = make_executor(2)
+    with ex.group(timeout=30) as g:
+        for i in range(5):
+            g.submit(pow, i, 2)
+    assert g.results() == [0, 1, 4, 9, 16]
+
+
+def test_nested_groups_and_a_group_inside_a_task(make_executor: Any) -> None:
+    ex = make_executor(4)
+
+    def squares(n: int) -> list[int]:
+        with ex.group() as inner:
+            for i in range(n):
+                inner.submit(pow, i, 2)
+        return inner.results()
+
+    with ex.group() as outer:
+        with ex.group(fail_fast=True) as inner:
+            inner.submit(abs, -7)
+        outer.submit(squares, 3)
+        outer.submit(squares, 2)
+    assert inner.results() == [7]
+    assert outer.results() == [[0, 1, 4], [0, 1]]
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "message"),
+    [
+        ({"first": 0}, ValueError, "first must be >= 1"),
+        ({"first": True}, TypeError, "first must be an int"),
+        ({"first": 1.5}, TypeError, "first must be an int"),
+        ({"timeout": -1}, ValueError, "timeout must be >= 0"),
+        ({"timeout": "1"}, TypeError, "timeout must be a number"),
+        ({"fail_fast": True, "first": 1}, ValueError, "exclusive"),
+    ],
+)
+def test_group_options_are_checked_at_the_call(
+    make_executor: Any, options: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    ex = make_executor(1)
+    with pytest.raises(error, match=message):
+        ex.group(**options)

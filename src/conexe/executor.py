@@ -325,9 +325,21 @@ class ConcurrentExecutor(cf.ThreadPoolExecutor):
         return _ChunkedMap(self, fn, items, end_time, chunksize).results()
 
     # -- groups, resize, stats -----------------------------------------------
-    def group(self, *, fail_fast: bool = False) -> TaskGroup:
-        """A :class:`TaskGroup` submitting to this executor."""
-        return TaskGroup(self.submit, fail_fast=fail_fast)
+    def group(
+        self, *, fail_fast: bool = False, first: int | None = None, timeout: float | None = None
+    ) -> TaskGroup:
+        """A :class:`TaskGroup` submitting to this executor, ended by its
+        policy: every task (default), the first failure (``fail_fast``),
+        ``first`` successes, or ``timeout`` seconds from now.
+
+        >>> with ConcurrentExecutor(2) as ex:
+        ...     with ex.group(first=1) as g:   # the first answer wins
+        ...         for n in (3, 4):
+        ...             _ = g.submit(pow, n, 2)
+        ...     g.successes()[0] in (9, 16)
+        True
+        """
+        return TaskGroup(self.submit, fail_fast=fail_fast, first=first, timeout=timeout)
 
     def resize(self, max_workers: int) -> None:
         """Change the number of workers. Growing starts threads as work
