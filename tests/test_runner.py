@@ -579,7 +579,7 @@ def test_stop_with_timeout_raises_while_busy_and_can_be_called_again(
     runner = R(res.create, res.destroy)
     fut = runner.submit(hold)
     assert hold.started.wait(DEADLINE)
-    with pytest.raises(TimeoutError, match="still busy"):
+    with pytest.raises(TimeoutError, match="1 task still running, 0 queued"):
         runner.stop(timeout=0)
     hold.release()
     runner.stop()

@@ -46,7 +46,7 @@ else:
         return {}
 
 
-__all__ = ["WorkerThreads", "interpreter_shutting_down"]
+__all__ = ["WorkerThreads", "interpreter_shutting_down", "join_within", "still_busy"]
 
 _live: weakref.WeakSet[WorkerThreads] = weakref.WeakSet()
 _live_lock = threading.Lock()
@@ -69,6 +69,25 @@ def _at_exit() -> None:
         pool.engine.close(message=EXIT_MESSAGE)
     for pool in pools:
         pool.join()
+
+
+def join_within(threads: WorkerThreads, timeout: float | None) -> None:
+    """``threads.join(timeout)`` for ``shutdown(timeout=...)``: past the
+    timeout, TimeoutError saying what is still running. Nothing is dropped:
+    the workers go on with what was accepted."""
+    if threads.join(timeout):
+        return
+    raise TimeoutError(
+        f"shutdown timed out after {timeout} s: {still_busy(threads.engine.stats())}; "
+        "nothing is dropped: they go on. Call shutdown() again to wait for them, or "
+        "shutdown(cancel_futures=True) to cancel the queued ones"
+    )
+
+
+def still_busy(stats: dict[str, int]) -> str:
+    """What a timed-out shutdown leaves: "2 tasks still running, 1 queued"."""
+    running, queued = stats["running"], stats["queued"]
+    return f"{running} task{'' if running == 1 else 's'} still running, {queued} queued"
 
 
 def _after_fork_in_child() -> None:

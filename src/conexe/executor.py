@@ -45,7 +45,7 @@ from ._options import (
     check_size,
 )
 from ._task import Task, TaskResponse, check_timeout
-from ._threads import EXIT_MESSAGE, WorkerThreads, interpreter_shutting_down
+from ._threads import EXIT_MESSAGE, WorkerThreads, interpreter_shutting_down, join_within
 
 __all__ = ["ConcurrentExecutor", "ExecutorStats", "ThreadPoolExecutor"]
 
@@ -379,15 +379,34 @@ class ConcurrentExecutor(cf.ThreadPoolExecutor):
         )
 
     # -- shutting down ---------------------------------------------------------
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+    def shutdown(
+        self, wait: bool = True, *, cancel_futures: bool = False, timeout: float | None = None
+    ) -> None:
         """Refuse new work; with ``cancel_futures`` cancel the queued tasks
         (their waiters wake, unlike ThreadPoolExecutor's); with ``wait``
-        join the workers after they finish what was accepted."""
+        join the workers after they finish what was accepted.
+
+        With ``timeout``, wait at most that many seconds, then raise
+        TimeoutError saying how many tasks are still running and queued.
+        They are not dropped: a later ``shutdown()`` waits for them.
+
+        >>> import time
+        >>> ex = ConcurrentExecutor(1)
+        >>> _ = ex.submit(time.sleep, 0.5)
+        >>> try:
+        ...     ex.shutdown(timeout=0.01)
+        ... except TimeoutError as e:
+        ...     print(str(e).split(":")[0])
+        shutdown timed out after 0.01 s
+        >>> ex.shutdown()  # waits for it
+        """
+        if timeout is not None:
+            check_timeout(timeout, "timeout")
         with self._shutdown_lock:
             self._engine.close(cancel=cancel_futures)
             self._cancel_staged()
         if wait:
-            self._threads.join()
+            join_within(self._threads, timeout)
 
     # -- the batch API: staged tasks with ids -------------------------------------------------
     def enqueue_task(self, task: Task[Any]) -> None:

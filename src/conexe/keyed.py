@@ -34,7 +34,7 @@ from ._impl import Core, CoreFuture
 from ._impl import core as _default_core
 from ._options import check_context, check_max_workers, check_on_full, check_size
 from ._task import Task, check_timeout
-from ._threads import EXIT_MESSAGE, WorkerThreads, interpreter_shutting_down
+from ._threads import EXIT_MESSAGE, WorkerThreads, interpreter_shutting_down, join_within
 
 __all__ = ["KeyedExecutor", "KeyedStats"]
 
@@ -263,14 +263,21 @@ class KeyedExecutor:
         )
 
     # -- shutting down -------------------------------------------------------------
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+    def shutdown(
+        self, wait: bool = True, *, cancel_futures: bool = False, timeout: float | None = None
+    ) -> None:
         """Refuse new tasks. ``cancel_futures`` cancels every pending task
         (its waiters wake with CancelledError); otherwise every key is
-        drained. ``wait`` joins the workers once they are done."""
+        drained. ``wait`` joins the workers once they are done: with
+        ``timeout``, for at most that many seconds, then TimeoutError says
+        what is still running and queued (not dropped: a later
+        ``shutdown()`` waits for it)."""
+        if timeout is not None:
+            check_timeout(timeout, "timeout")
         with self._shutdown_lock:
             self._engine.close(cancel=cancel_futures)
         if wait:
-            self._threads.join()
+            join_within(self._threads, timeout)
 
     def __enter__(self) -> KeyedExecutor:
         return self

@@ -35,7 +35,7 @@ from ._impl import core as _default_core
 from ._options import check_context, check_on_full, check_size
 from ._signals import wait_interruptibly
 from ._task import check_priority, check_timeout
-from ._threads import EXIT_MESSAGE, WorkerThreads, interpreter_shutting_down
+from ._threads import EXIT_MESSAGE, WorkerThreads, interpreter_shutting_down, still_busy
 
 __all__ = ["Runner", "RunnerStats"]
 
@@ -611,10 +611,40 @@ class Runner(Generic[R]):
         self._join(timeout)
         self._finish()
 
+    def shutdown(
+        self, wait: bool = True, *, cancel_futures: bool = False, timeout: float | None = None
+    ) -> None:
+        """concurrent.futures' ``shutdown`` for a Runner: :meth:`stop`, or
+        with ``cancel_futures`` :meth:`kill`. With ``timeout``, raise
+        TimeoutError past it, as ``stop(timeout)`` does (the workers go on;
+        call it again to keep waiting). With ``wait=False``, return at once
+        (new tasks refused, queued ones cancelled if asked): a thread
+        finishes the stop, destroying the resources once the workers end."""
+        if timeout is not None:
+            check_timeout(timeout, "timeout")
+        if not wait:
+            if cancel_futures:
+                self._engine.close(cancel=True, message=_STOPPED_MESSAGE)
+            with self._lock:
+                if self._state == "stopped":
+                    return
+                self._state = "stopping"
+            self._engine.close(message=_STOPPED_MESSAGE)
+            finish = self.kill if cancel_futures else self.stop
+            threading.Thread(target=finish, name=f"{self._threads.name_prefix}-shutdown").start()
+            return
+        if cancel_futures:
+            self._kill(timeout)
+        else:
+            self.stop(timeout)
+
     def kill(self) -> int:
         """Stop now: cancel the queued tasks (their waiters wake with
         CancelledError), let running ones finish, destroy every resource.
         Returns how many tasks were cancelled."""
+        return self._kill(None)
+
+    def _kill(self, timeout: float | None) -> int:
         with self._lock:
             if self._state == "stopped":
                 return 0
@@ -622,7 +652,7 @@ class Runner(Generic[R]):
             self._killed = True
         cancelled: int = self._engine.close(cancel=True, message=_STOPPED_MESSAGE)
         self._stop_event.set()
-        self._join(None)
+        self._join(timeout)
         # A task retried by a worker that was leaving went back to a lane
         # after the first sweep; nobody will run it now.
         cancelled += self._engine.close(cancel=True)
@@ -645,9 +675,10 @@ class Runner(Generic[R]):
                 elif not wait_interruptibly(self._slot_gone, max(0.0, deadline - time.monotonic())):
                     if len(self._slots) > mine:
                         raise TimeoutError(
-                            f"stop() timed out after {timeout} s with "
-                            f"{len(self._slots) - mine} workers still busy; call stop() "
-                            "again to keep waiting, or kill() to cancel the queued tasks"
+                            f"stop() timed out after {timeout} s: "
+                            f"{still_busy(self._engine.stats())}; nothing is dropped: they "
+                            "go on. Call stop() again to keep waiting, or kill() to cancel "
+                            "the queued ones"
                         )
 
     def _in_worker_thread(self) -> bool:
