@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
 
 from . import _deadlines
 from ._errors import BrokenExecutor, QueueFull
-from ._group import TaskGroup
+from ._group import TaskGroup, cancel_not_started
 from ._impl import Core, CoreEngine, CoreFuture, CoreWorker
 from ._impl import core as _default_core
 from ._options import (
@@ -44,6 +44,7 @@ from ._options import (
     check_on_full,
     check_size,
 )
+from ._signals import wait_interruptibly
 from ._task import Task, TaskResponse, check_timeout
 from ._threads import EXIT_MESSAGE, WorkerThreads, interpreter_shutting_down, join_within
 
@@ -323,6 +324,38 @@ class ConcurrentExecutor(cf.ThreadPoolExecutor):
         if buffersize is not None:
             return _BufferedMap(self, fn, items, end_time, chunksize or 1, buffersize).results()
         return _ChunkedMap(self, fn, items, end_time, chunksize).results()
+
+    def map_unordered(
+        self,
+        fn: Callable[..., T],
+        *iterables: Iterable[Any],
+        timeout: float | None = None,
+        buffersize: int | None = None,
+    ) -> Iterator[T]:
+        """``map`` with the results in the order the calls end, as
+        ``multiprocessing.Pool.imap_unordered`` gives them: a slow item
+        holds back nothing behind it.
+
+        At most ``buffersize`` items (default: twice ``max_workers``) are
+        read ahead of the consumer: running, or ended and not yet taken;
+        one more is read each time a result is taken, so an endless input
+        is fine. An item's exception is raised when the iteration reaches
+        it, in completion order, and ends the iteration (the items still in
+        flight are cancelled, as when the iterator is closed); ``timeout``
+        counts from the call, as in ``map``.
+
+            >>> import time
+            >>> with ConcurrentExecutor(2) as ex:
+            ...     list(ex.map_unordered(lambda s: time.sleep(s) or s, [0.2, 0.01]))
+            [0.01, 0.2]
+        """
+        buffersize = check_buffersize(buffersize)
+        check_callable(fn)
+        if buffersize is None:
+            buffersize = 2 * self._max_workers
+        end_time = None if timeout is None else timeout + time.monotonic()
+        items = zip(*iterables, strict=False)
+        return _UnorderedMap(self, fn, items, end_time, buffersize)
 
     # -- groups, resize, stats -----------------------------------------------
     def group(
@@ -778,6 +811,105 @@ class _BufferedMap:
                 yield out.pop()
         finally:
             self._cancel_in_flight()
+
+
+class _UnorderedMap:
+    """:meth:`ConcurrentExecutor.map_unordered`: one task per item, at most
+    ``buffersize`` of them submitted and not yet taken; each ended one is
+    queued for the consumer by its done-callback. The executor is held only
+    weakly, as :class:`_BufferedMap` holds it."""
+
+    def __init__(
+        self,
+        ex: ConcurrentExecutor,
+        fn: Callable[..., Any],
+        items: Iterator[tuple[Any, ...]],
+        end_time: float | None,
+        buffersize: int,
+    ) -> None:
+        self.executor = weakref.ref(ex)
+        self.fn = fn
+        self.items: Iterator[tuple[Any, ...]] | None = items  # None once exhausted
+        self.end_time = end_time
+        self.in_flight: set[cf.Future[Any]] = set()
+        self.ended: deque[cf.Future[Any]] = deque()  # in the order they ended
+        self.changed = threading.Condition(threading.Lock())
+        try:
+            self._read(ex, buffersize)
+        except BaseException:
+            self._cancel_in_flight()
+            raise
+
+    def _read(self, ex: ConcurrentExecutor, count: int) -> None:
+        """Read up to ``count`` items and submit each."""
+        for _ in range(count):
+            if self.items is None:
+                return
+            args = next(self.items, None)
+            if args is None:
+                self.items = None
+                return
+            fut = ex.submit(self.fn, *args)
+            with self.changed:
+                self.in_flight.add(fut)
+            fut.add_done_callback(self._on_done)
+
+    def _on_done(self, fut: cf.Future[Any]) -> None:
+        with self.changed:
+            if fut in self.in_flight:  # not when the map is being closed
+                self.in_flight.discard(fut)
+                self.ended.append(fut)
+                self.changed.notify()
+
+    def _next_ended(self) -> cf.Future[Any] | None:
+        """The next ended future, waiting for one; None when all are taken."""
+        with self.changed:
+            while not self.ended:
+                if not self.in_flight:
+                    return None
+                if self.end_time is None:
+                    wait_interruptibly(self.changed)
+                    continue
+                left = self.end_time - time.monotonic()
+                if left <= 0 or not wait_interruptibly(self.changed, left):
+                    if not self.ended:
+                        raise TimeoutError()
+            return self.ended.popleft()
+
+    def _cancel_in_flight(self) -> None:
+        with self.changed:
+            pending, self.in_flight = list(self.in_flight), set()
+        for fut in pending:
+            cancel_not_started(fut)
+
+    # An iterator object, not a generator: closing it (or dropping it)
+    # before the first next() must still cancel what it submitted.
+    def __iter__(self) -> _UnorderedMap:
+        return self
+
+    def __next__(self) -> Any:
+        try:
+            fut = self._next_ended()
+            if fut is None:
+                raise StopIteration
+            if fut.cancelled() or fut.exception() is not None:
+                return fut.result()  # raises: the map ends here (below)
+            ex = self.executor()
+            if ex is not None:
+                self._read(ex, 1)  # the one taken makes room for one more
+            del ex  # not held while the consumer has the iterator
+            return fut.result()
+        except BaseException:
+            self.close()  # an error ends the map, as a generator's would
+            raise
+
+    def close(self) -> None:
+        """Stop: cancel the items submitted and not started; read no more."""
+        self.items = None
+        self._cancel_in_flight()
+
+    def __del__(self) -> None:
+        self.close()
 
 
 class _QueueView:
