@@ -3,7 +3,7 @@ idiomatic Python alternative and conexe's own ConcurrentExecutor, in one run.
 
 * ``KeyedExecutor[core]``: ``ex.submit(key, fn)``;
 * ``ThreadPoolExecutor + chained futures``: the idiomatic way to get
-  per-key order from the stdlib (:class:`ChainedKeyedPool` below): each
+  per-key order from the stdlib (:class:`conexe.bench.baselines.ChainedKeyedPool`): each
   key's next task is submitted to the pool from the done-callback of the
   key's previous task;
 * ``ConcurrentExecutor[core]``: the same tasks without keys (no ordering).
@@ -38,7 +38,6 @@ import threading
 import time
 import tracemalloc
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from conexe import ConcurrentExecutor, KeyedExecutor  # noqa: E402
 from conexe._impl import cores  # noqa: E402
+from conexe.bench.baselines import ChainedKeyedPool  # noqa: E402
 
 TARGET_VS_CHAINED = 10.0
 TARGET_VS_EXECUTOR = 0.7
@@ -57,52 +57,6 @@ SLOW_TASK_S = 1.0
 
 def noop() -> None:
     return None
-
-
-class ChainedKeyedPool:
-    """Per-key order with nothing but the stdlib: a ThreadPoolExecutor and,
-    per key, the future of its last task. A task whose key is busy is
-    submitted to the pool by the done-callback of the key's previous task.
-
-        >>> pool = ChainedKeyedPool(2)
-        >>> [f.result() for f in [pool.submit("k", abs, -i) for i in range(3)]]
-        [0, 1, 2]
-        >>> pool.shutdown()
-    """
-
-    def __init__(self, workers: int) -> None:
-        self.pool = ThreadPoolExecutor(workers)
-        self.lock = threading.Lock()
-        self.tails: dict[Any, Future[Any]] = {}
-
-    def submit(self, key: Any, fn: Callable[..., Any], /, *args: Any) -> Future[Any]:
-        done: Future[Any] = Future()
-
-        def run() -> None:
-            if not done.set_running_or_notify_cancel():
-                return
-            try:
-                done.set_result(fn(*args))
-            except BaseException as exc:
-                done.set_exception(exc)
-
-        with self.lock:
-            prev = self.tails.get(key)
-            self.tails[key] = done
-        done.add_done_callback(lambda f: self._release(key, f))
-        if prev is None:
-            self.pool.submit(run)
-        else:
-            prev.add_done_callback(lambda _: self.pool.submit(run))
-        return done
-
-    def _release(self, key: Any, fut: Future[Any]) -> None:
-        with self.lock:
-            if self.tails.get(key) is fut:
-                del self.tails[key]
-
-    def shutdown(self) -> None:
-        self.pool.shutdown()
 
 
 def _bind(cls: type, core: Any) -> Any:

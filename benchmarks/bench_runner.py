@@ -27,7 +27,6 @@ import argparse
 import gc
 import statistics
 import sys
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -38,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from conexe import ConcurrentExecutor, Runner  # noqa: E402
 from conexe._impl import cores  # noqa: E402
+from conexe.bench.baselines import tpe_make_resource, tpe_use_resource, use_resource  # noqa: E402
 
 TARGET_VS_TPE = 10.0
 TARGET_VS_EXECUTOR = 0.7
@@ -50,23 +50,6 @@ class Resource:
 
     def __init__(self) -> None:
         self.calls = 0
-
-
-def use_resource(resource: Resource) -> None:
-    if resource is None:
-        raise RuntimeError("the task got no resource")
-
-
-_local = threading.local()
-
-
-def tpe_initializer() -> None:
-    _local.resource = Resource()
-
-
-def tpe_task() -> None:
-    if _local.resource is None:
-        raise RuntimeError("the task got no resource")
 
 
 def noop() -> None:
@@ -109,13 +92,13 @@ def time_executor(core: Any, tasks: int, workers: int) -> Callable[[], float]:
 
 
 def time_tpe(tasks: int, workers: int) -> Callable[[], float]:
-    ex = ThreadPoolExecutor(workers, initializer=tpe_initializer)
-    _drain([ex.submit(tpe_task) for _ in range(1000)])
+    ex = ThreadPoolExecutor(workers, initializer=tpe_make_resource)
+    _drain([ex.submit(tpe_use_resource) for _ in range(1000)])
 
     def run() -> float:
         submit = ex.submit
         t0 = time.perf_counter()
-        _drain([submit(tpe_task) for _ in range(tasks)])
+        _drain([submit(tpe_use_resource) for _ in range(tasks)])
         return time.perf_counter() - t0
 
     run.close = ex.shutdown  # type: ignore[attr-defined]

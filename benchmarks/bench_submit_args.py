@@ -21,7 +21,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from conexe._bench_subjects import noop, warm
+from conexe.bench.subjects import noop, warm
 
 
 def rate(ex: cf.Executor, workers: int, with_arg: bool, n: int) -> float:

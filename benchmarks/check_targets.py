@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-# Row titles as the bench prints them (conexe._bench_idioms.IDIOMS).
+# Row titles as the bench prints them (conexe.bench.idioms.IDIOMS).
 RESULT = "for f in futures: f.result()"
 MAP = "ex.map(task, items)"
 WAIT = "concurrent.futures.wait(futures)"

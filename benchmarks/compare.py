@@ -18,6 +18,6 @@ if __name__ == "__main__":
     src = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
     if os.path.isdir(os.path.join(src, "conexe")) and src not in sys.path:
         sys.path.insert(0, src)
-    from conexe._bench import main
+    from conexe.bench.cli import main
 
     sys.exit(main(sys.argv[1:]))

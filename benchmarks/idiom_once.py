@@ -18,8 +18,8 @@ import os
 import sys
 from collections.abc import Iterator
 
-from conexe._bench_idioms import IDIOMS, Subject
-from conexe._bench_subjects import noop, open_subject
+from conexe.bench.idioms import IDIOMS, Subject
+from conexe.bench.subjects import noop, open_subject
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_to_thread import _AsyncioOnly  # noqa: E402

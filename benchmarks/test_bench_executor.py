@@ -9,7 +9,7 @@ together in pytest-benchmark's table and their ratio can be read off::
 
 The full-size comparison with targets is ``python -m conexe bench``
 (or ``benchmarks/compare.py``); the scenario code is shared with it
-(:mod:`conexe._bench`).
+(:mod:`conexe.bench.cli`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from conexe._bench import Factory, executor_factories, memory_per_task, warm
+from conexe.bench.cli import Factory, executor_factories, memory_per_task, warm
 
 IMPLS = executor_factories()
 N = 2000  # no-op tasks per run: big enough to show the per-task cost

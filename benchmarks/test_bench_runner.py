@@ -19,15 +19,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_runner import (  # noqa: E402
-    Resource,
-    noop,
-    tpe_initializer,
-    tpe_task,
-    use_resource,
-)
+from bench_runner import Resource, noop  # noqa: E402
 from conexe import ConcurrentExecutor, Runner  # noqa: E402
 from conexe._impl import cores  # noqa: E402
+from conexe.bench.baselines import tpe_make_resource, tpe_use_resource, use_resource  # noqa: E402
 
 TASKS = 2_000
 WORKERS = 4
@@ -68,6 +63,6 @@ def test_concurrent_executor_no_op_tasks(benchmark: Any, core: Any) -> None:
 
 
 def test_thread_pool_executor_thread_local_no_op_tasks(benchmark: Any) -> None:
-    with ThreadPoolExecutor(WORKERS, initializer=tpe_initializer) as ex:
-        out = benchmark(run_all, ex.submit, tpe_task)
+    with ThreadPoolExecutor(WORKERS, initializer=tpe_make_resource) as ex:
+        out = benchmark(run_all, ex.submit, tpe_use_resource)
     assert out == [None] * TASKS

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 import conexe
-from conexe._bench import REPRESENTATIVE, main
-from conexe._bench_idioms import IDIOMS, NotAccepted, Subject, to_thread
-from conexe._bench_subjects import executor_factories, open_subject
 from conexe._impl import cores
+from conexe.bench.cli import REPRESENTATIVE, main
+from conexe.bench.idioms import IDIOMS, NotAccepted, Subject, to_thread
+from conexe.bench.subjects import executor_factories, open_subject
 
 
 def test_bench_prints_a_table_named_by_what_it_does_and_writes_json(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conexe import _bench_scaling as scaling
+from conexe.bench import scaling
 
 
 def _run(gil: bool, ft: bool, conexe_rate: float, tpe_rate: float) -> dict[str, object]:

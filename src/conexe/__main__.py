@@ -25,7 +25,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, rest = parser.parse_known_args(argv[:1])
     rest = argv[1:]
     if args.command == "bench":
-        from ._bench import main as bench_main
+        from .bench import main as bench_main
 
         return bench_main(rest)
     if args.command == "serve":

@@ -16,7 +16,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from ._bench_idioms import Subject
+from .baselines import ChainedKeyedPool, tpe_make_resource, tpe_use_resource, use_resource
+from .idioms import Subject
 
 __all__ = ["KINDS", "REFERENCE", "Factory", "executor_factories", "open_subject", "warm"]
 
@@ -46,8 +47,8 @@ def executor_factories() -> dict[str, Factory]:
         ...     ex.submit(abs, -3).result()
         3
     """
-    from . import ConcurrentExecutor
-    from ._impl import cores
+    from .. import ConcurrentExecutor
+    from .._impl import cores
 
     out: dict[str, Factory] = {REFERENCE: lambda n: cf.ThreadPoolExecutor(max_workers=n)}
     for name in ("c", "py"):
@@ -70,62 +71,6 @@ def warm(ex: Any, workers: int, timeout: float = 30.0) -> None:
         f.result()
 
 
-class ChainedKeyedPool:
-    """Per-key order with nothing but the stdlib: a task whose key is busy
-    is submitted to a ThreadPoolExecutor by the done-callback of the key's
-    previous task."""
-
-    def __init__(self, workers: int) -> None:
-        self.pool = cf.ThreadPoolExecutor(workers)
-        self.lock = threading.Lock()
-        self.tails: dict[Any, cf.Future[Any]] = {}
-
-    def submit(self, key: Any, fn: Callable[..., Any], /, *args: Any) -> cf.Future[Any]:
-        done: cf.Future[Any] = cf.Future()
-
-        def run() -> None:
-            if done.set_running_or_notify_cancel():
-                try:
-                    done.set_result(fn(*args))
-                except BaseException as exc:
-                    done.set_exception(exc)
-
-        with self.lock:
-            prev = self.tails.get(key)
-            self.tails[key] = done
-        done.add_done_callback(lambda f: self._release(key, f))
-        if prev is None:
-            self.pool.submit(run)
-        else:
-            prev.add_done_callback(lambda _: self.pool.submit(run))
-        return done
-
-    def _release(self, key: Any, fut: cf.Future[Any]) -> None:
-        with self.lock:
-            if self.tails.get(key) is fut:
-                del self.tails[key]
-
-    def shutdown(self) -> None:
-        self.pool.shutdown()
-
-
-_local = threading.local()
-
-
-def _tpe_make_resource() -> None:
-    _local.resource = object()
-
-
-def _tpe_use_resource() -> None:
-    if _local.resource is None:
-        raise RuntimeError("the task got no resource")
-
-
-def _use_resource(resource: object) -> None:
-    if resource is None:
-        raise RuntimeError("the task got no resource")
-
-
 @contextlib.contextmanager
 def _executor_subject(impl: str, kind: str, workers: int) -> Iterator[Subject]:
     ex = executor_factories()[impl](workers)
@@ -141,8 +86,8 @@ def _executor_subject(impl: str, kind: str, workers: int) -> Iterator[Subject]:
 
 @contextlib.contextmanager
 def _keyed_subject(impl: str, workers: int) -> Iterator[Subject]:
-    from . import KeyedExecutor
-    from ._impl import cores
+    from .. import KeyedExecutor
+    from .._impl import cores
 
     pool: Any = (
         ChainedKeyedPool(workers)
@@ -161,24 +106,24 @@ def _keyed_subject(impl: str, workers: int) -> Iterator[Subject]:
 
 @contextlib.contextmanager
 def _runner_subject(impl: str, workers: int) -> Iterator[Subject]:
-    from . import Runner
-    from ._impl import cores
+    from .. import Runner
+    from .._impl import cores
 
     if impl == REFERENCE:
-        ex = cf.ThreadPoolExecutor(workers, initializer=_tpe_make_resource)
+        ex = cf.ThreadPoolExecutor(workers, initializer=tpe_make_resource)
         warm(ex, workers)
         try:
             submit = ex.submit
-            yield Subject(lambda: submit(_tpe_use_resource))
+            yield Subject(lambda: submit(tpe_use_resource))
         finally:
             ex.shutdown()
         return
     runner = type("Runner", (Runner,), {"_core": cores[impl]})(object, worker_count=workers)
     try:
         rsubmit = runner.submit
-        for f in [rsubmit(_use_resource) for _ in range(1000)]:
+        for f in [rsubmit(use_resource) for _ in range(1000)]:
             f.result()
-        yield Subject(lambda: rsubmit(_use_resource))
+        yield Subject(lambda: rsubmit(use_resource))
     finally:
         runner.stop()
 

@@ -43,9 +43,9 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from . import IMPLEMENTATION
-from ._bench_idioms import IDIOMS, NOT_ACCEPTED, NotAccepted
-from ._bench_subjects import (
+from .. import IMPLEMENTATION
+from .idioms import IDIOMS, NOT_ACCEPTED, NotAccepted
+from .subjects import (
     REFERENCE,
     SLEEP_S,
     Factory,
@@ -128,7 +128,7 @@ def rss_per_task_fresh(impl: str, n: int) -> float:
     """``memory_per_task(.., how="rss")`` for ``impl`` ("TPE", "c", "py") in a
     fresh interpreter, where RSS growth is not hidden by reused memory."""
     code = (
-        "import sys; from conexe._bench import executor_factories, memory_per_task; "
+        "import sys; from conexe.bench.cli import executor_factories, memory_per_task; "
         "print(memory_per_task(executor_factories()[sys.argv[1]], int(sys.argv[2]), 'rss'))"
     )
     env = dict(os.environ)
@@ -389,8 +389,8 @@ def machine() -> dict[str, Any]:
             )
     except OSError:
         pass
-    from . import __version__
-    from ._impl import cores
+    from .. import __version__
+    from .._impl import cores
 
     free_threaded = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
     gil = getattr(sys, "_is_gil_enabled", lambda: True)()
@@ -536,8 +536,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m conexe bench``; returns the exit status."""
     p = parser()
     args = p.parse_args(list(sys.argv[1:] if argv is None else argv))
-    if args.scaling or args.plot:  # conexe._bench_scaling: workers 1..cores, GIL on and off
-        from ._bench_scaling import run_session
+    if args.scaling or args.plot:  # conexe.bench.scaling: workers 1..cores, GIL on and off
+        from .scaling import run_session
 
         return run_session(
             quick=args.quick, repeat=args.repeat or 3, json_path=args.json, plot_path=args.plot

@@ -22,7 +22,7 @@ workers, conexe and TPE, one panel per GIL mode::
 
     $ python -m conexe bench --scaling --quick
     $ python -m conexe bench --plot scaling.png --json scaling.json
-    $ python -m conexe._bench_scaling --plot both.png --from gil.json ft.json
+    $ python -m conexe.bench.scaling --plot both.png --from gil.json ft.json
 
 Targets (reported, never enforced; the exit status is 0 unless a run fails):
 speedup >= 1.8x at 2 workers with the GIL off and no worse than TPE's curve;
@@ -44,7 +44,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ._options import usable_cores
+from .._options import usable_cores
 
 __all__ = [
     "cpu_curve",
@@ -157,7 +157,7 @@ def _warm(ex: cf.Executor, workers: int) -> None:
 
 def factories() -> dict[str, Factory]:
     """``{"TPE": ..., "conexe": ...}``; conexe on its C core when it is built."""
-    from . import ConcurrentExecutor
+    from .. import ConcurrentExecutor
 
     return {
         "TPE": lambda n: cf.ThreadPoolExecutor(max_workers=n),
@@ -214,7 +214,7 @@ def run_scaling(
     """Run the scenarios in this process; returns the numbers as a JSON-able dict
     (``cpu``: seconds by implementation and worker count; ``tiny-result`` and
     ``tiny-wait``: tasks per second)."""
-    from . import IMPLEMENTATION
+    from .. import IMPLEMENTATION
 
     cores = usable_cores()
     impls = factories()
@@ -271,7 +271,7 @@ def run_child_with_gil(*, quick: bool, repeat: int, tiny_only: bool) -> dict[str
     """The same scenarios in a child process of this interpreter with ``PYTHON_GIL=1``."""
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "gil.json")
-        cmd = [sys.executable, "-m", "conexe._bench_scaling", "--json", path]
+        cmd = [sys.executable, "-m", "conexe.bench.scaling", "--json", path]
         cmd += ["--repeat", str(repeat), "--no-gil-child"]
         cmd += ["--quick"] * quick + ["--tiny-only"] * tiny_only
         subprocess.run(cmd, check=True, env={**os.environ, "PYTHON_GIL": "1"})
@@ -417,9 +417,9 @@ def run_session(*, quick: bool, repeat: int, json_path: str | None, plot_path: s
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m conexe._bench_scaling``: the scaling scenarios alone, or
+    """``python -m conexe.bench.scaling``: the scaling scenarios alone, or
     ``--plot PNG --from A.json B.json`` to draw runs saved by ``--json``."""
-    parser = argparse.ArgumentParser(prog="python -m conexe._bench_scaling")
+    parser = argparse.ArgumentParser(prog="python -m conexe.bench.scaling")
     parser.add_argument("--quick", action="store_true", help="fewer tasks: a smoke run")
     parser.add_argument("--repeat", type=int, default=3, help="repeats; medians (default 3)")
     parser.add_argument("--json", metavar="PATH", help="write the runs to PATH")
