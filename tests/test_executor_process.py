@@ -84,6 +84,55 @@ def test_interpreter_exit_runs_the_accepted_work_then_exits(core: ModuleType) ->
     assert sorted(int(line) for line in proc.stdout.split()) == list(range(20))
 
 
+def test_exit_timeout_lets_the_interpreter_exit_and_says_what_it_left(
+    core: ModuleType,
+) -> None:
+    proc = run(
+        core,
+        """
+        ex = Executor(1, exit_timeout=0.3)
+        gate = threading.Event()
+        ex.submit(gate.wait)          # never set: runs until abandoned
+        left = ex.submit(os.write, 1, b"never ran\\n")
+        kept = Executor(1)            # no exit_timeout: waited for, as always
+        kept.submit(time.sleep, 0.05)
+        kept.submit(os.write, 1, b"kept ran\\n")
+        print("submitted", flush=True)
+        """,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split("\n")[:2] == ["submitted", "kept ran"], proc.stdout
+    assert "never ran" not in proc.stdout
+    assert "did not finish within its exit_timeout (0.3 s)" in proc.stderr
+    assert "1 task still running, 1 queued; the 1 queued were cancelled" in proc.stderr
+
+
+def test_exit_timeout_that_is_long_enough_changes_nothing(core: ModuleType) -> None:
+    proc = run(
+        core,
+        """
+        ex = Executor(2, exit_timeout=30)
+        for i in range(10):
+            ex.submit(lambda i=i: (time.sleep(0.01), os.write(1, b"%d\\n" % i)))
+        """,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    assert sorted(int(line) for line in proc.stdout.split()) == list(range(10))
+
+
+def test_exit_timeout_is_checked_at_the_call(core: ModuleType) -> None:
+    import conexe
+    from support import bind_core
+
+    for cls in (conexe.ConcurrentExecutor, conexe.ThreadPoolExecutor, conexe.KeyedExecutor):
+        with pytest.raises(ValueError, match="exit_timeout must be >= 0"):
+            bind_core(cls, core)(1, exit_timeout=-1)
+        with pytest.raises(TypeError, match="exit_timeout must be a number"):
+            bind_core(cls, core)(1, exit_timeout="1")
+
+
 def test_interpreter_exit_with_a_dropped_unshut_executor_does_not_hang(
     core: ModuleType,
 ) -> None:

@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import contextvars
 import itertools
+import logging
 import os
 import sys
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -52,6 +54,7 @@ _live: weakref.WeakSet[WorkerThreads] = weakref.WeakSet()
 _live_lock = threading.Lock()
 _shutting_down = False
 _counter = itertools.count()
+_log = logging.getLogger("conexe")
 
 EXIT_MESSAGE = "cannot schedule new futures after interpreter shutdown"
 
@@ -61,14 +64,31 @@ def interpreter_shutting_down() -> bool:
 
 
 def _at_exit() -> None:
+    """At interpreter exit: refuse new work, then wait for each pool's
+    workers to finish what it accepted; a pool given an ``exit_timeout``
+    is waited for that long at most (counted from here), then what it
+    still holds is logged and left (its threads are daemon threads)."""
     global _shutting_down
     _shutting_down = True
     with _live_lock:
         pools = list(_live)
+    started = time.monotonic()
     for pool in pools:
         pool.engine.close(message=EXIT_MESSAGE)
     for pool in pools:
-        pool.join()
+        if pool.exit_timeout is None:
+            pool.join()
+        elif not pool.join(max(0.0, started + pool.exit_timeout - time.monotonic())):
+            busy = still_busy(pool.engine.stats())
+            cancelled = pool.engine.close(cancel=True, message=EXIT_MESSAGE)
+            _log.warning(
+                "interpreter exit: %s did not finish within its exit_timeout (%s s): "
+                "%s; the %d queued were cancelled and the running ones abandoned",
+                pool.name_prefix,
+                pool.exit_timeout,
+                busy,
+                cancelled,
+            )
 
 
 def join_within(threads: WorkerThreads, timeout: float | None) -> None:
@@ -119,8 +139,13 @@ class WorkerThreads:
         run: Callable[[CoreWorker], object] | None = None,
         *,
         new_worker: Callable[[], CoreWorker],
+        exit_timeout: float | None = None,
     ) -> None:
         self.engine = engine
+        # None: interpreter exit waits for the accepted work (the stdlib's
+        # rule). A number: it waits that long at most, so the threads are
+        # daemon threads, which the interpreter does not wait for.
+        self.exit_timeout = exit_timeout
         self.name_prefix = name_prefix or f"conexe-{next(_counter)}"
         self._run = run if run is not None else engine.worker_loop
         self._lock = threading.Lock()
@@ -140,6 +165,8 @@ class WorkerThreads:
             name=f"{self.name_prefix}_{next(self._seq)}",
             **_empty_context_option(),
         )
+        if self.exit_timeout is not None:
+            t.daemon = True
         with self._lock:
             self._threads[t] = worker
         try:

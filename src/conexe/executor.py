@@ -97,6 +97,12 @@ class ConcurrentExecutor(cf.ThreadPoolExecutor):
     another task set, and no worker keeps the context of the thread that
     started it.
 
+    ``exit_timeout`` is how long interpreter exit waits for the work it
+    accepted: ``None`` (default), until it is done, as ThreadPoolExecutor
+    waits; a number of seconds, at most that long, after which the queued
+    tasks are cancelled, the running ones abandoned (its workers are daemon
+    threads), and both logged to the ``conexe`` logger.
+
         >>> ex = ConcurrentExecutor(2, max_queue_size=100, on_full="block")
         >>> ex.submit(sum, [1, 2, 3]).result()
         6
@@ -133,8 +139,11 @@ class ConcurrentExecutor(cf.ThreadPoolExecutor):
         on_full: FullPolicy = "raise",
         block_timeout: float | None = None,
         context: TaskContext = "fresh",
+        exit_timeout: float | None = None,
     ) -> None:
         max_workers = check_max_workers(max_workers)
+        if exit_timeout is not None:
+            check_timeout(exit_timeout, "exit_timeout")
         check_size(max_queue_size, "max_queue_size")
         check_context(context)
         if initializer is not None and not callable(initializer):
@@ -174,6 +183,7 @@ class ConcurrentExecutor(cf.ThreadPoolExecutor):
                 _worker_main, engine, initializer, self._initargs, weakref.ref(self)
             ),
             new_worker=self._core.Worker,
+            exit_timeout=exit_timeout,
         )
         self._thread_name_prefix = threads.name_prefix
         weakref.finalize(self, engine.close).atexit = False
@@ -970,6 +980,7 @@ class ThreadPoolExecutor(ConcurrentExecutor):
         on_full: FullPolicy = "raise",
         block_timeout: float | None = None,
         context: TaskContext = "fresh",
+        exit_timeout: float | None = None,
     ) -> None:
         if thread_name_prefix is None or thread_name_prefix == "":
             # The stdlib's default names, which tools and CPython's own tests
@@ -985,4 +996,5 @@ class ThreadPoolExecutor(ConcurrentExecutor):
             on_full=on_full,
             block_timeout=block_timeout,
             context=context,
+            exit_timeout=exit_timeout,
         )

@@ -101,6 +101,8 @@ class KeyedExecutor:
     (``context="fresh"``); never in one another task wrote to.
     A key's next task may start before the previous task's future has run
     its done-callbacks; the tasks themselves never overlap.
+    ``exit_timeout``: how long interpreter exit waits for the accepted work
+    (None: until done; see :class:`conexe.ConcurrentExecutor`).
     """
 
     _core: Core = _default_core
@@ -115,8 +117,11 @@ class KeyedExecutor:
         block_timeout: float | None = None,
         error_handler: ErrorHandler | None = None,
         context: TaskContext = "copy",
+        exit_timeout: float | None = None,
     ) -> None:
         max_workers = check_max_workers(max_workers)
+        if exit_timeout is not None:
+            check_timeout(exit_timeout, "exit_timeout")
         check_size(max_queue_size, "max_queue_size")
         check_context(context)
         check_on_full(on_full, _POLICIES)
@@ -141,7 +146,10 @@ class KeyedExecutor:
             context=context,
         )
         self._threads = WorkerThreads(
-            self._engine, thread_name_prefix or "conexe-keyed", new_worker=self._core.Worker
+            self._engine,
+            thread_name_prefix or "conexe-keyed",
+            new_worker=self._core.Worker,
+            exit_timeout=exit_timeout,
         )
         if interpreter_shutting_down():
             self._engine.close(message=EXIT_MESSAGE)
