@@ -108,6 +108,23 @@ def test_exit_timeout_lets_the_interpreter_exit_and_says_what_it_left(
     assert "1 task still running, 1 queued; the 1 queued were cancelled" in proc.stderr
 
 
+def test_a_runners_exit_timeout_lets_the_interpreter_exit(core: ModuleType) -> None:
+    proc = run(
+        core,
+        """
+        R = type("Runner", (conexe.Runner,), {"_core": cores[Executor._core.IMPLEMENTATION]})
+        runner = R(lambda: "db", worker_count=1, exit_timeout=0.3)
+        gate = threading.Event()
+        runner.submit(lambda db: gate.wait())   # never set: abandoned at exit
+        print("submitted", flush=True)
+        """,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "submitted\n"
+    assert "did not finish within its exit_timeout (0.3 s): 1 task still running" in proc.stderr
+
+
 def test_exit_timeout_that_is_long_enough_changes_nothing(core: ModuleType) -> None:
     proc = run(
         core,
@@ -131,6 +148,8 @@ def test_exit_timeout_is_checked_at_the_call(core: ModuleType) -> None:
             bind_core(cls, core)(1, exit_timeout=-1)
         with pytest.raises(TypeError, match="exit_timeout must be a number"):
             bind_core(cls, core)(1, exit_timeout="1")
+    with pytest.raises(ValueError, match="exit_timeout must be >= 0"):
+        bind_core(conexe.Runner, core)(object, exit_timeout=-1)
 
 
 def test_interpreter_exit_with_a_dropped_unshut_executor_does_not_hang(

@@ -178,6 +178,8 @@ class Runner(Generic[R]):
     Each task runs in a new, empty :mod:`contextvars` context
     (``context="fresh"``, the default) or in a copy of its submitter's
     (``context="copy"``); a retry runs in the context its first try had.
+    ``exit_timeout``: how long interpreter exit waits for the accepted work
+    (None: until done; see :class:`conexe.ConcurrentExecutor`).
 
         >>> import itertools
         >>> ids = itertools.count()
@@ -210,8 +212,11 @@ class Runner(Generic[R]):
         block_timeout: float | None = None,
         thread_name_prefix: str = "",
         context: Literal["copy", "fresh"] = "fresh",
+        exit_timeout: float | None = None,
     ) -> None:
         check_context(context)
+        if exit_timeout is not None:
+            check_timeout(exit_timeout, "exit_timeout")
         burst_interval, max_worker_count = _check_options(
             on_create, on_destroy, check_health, worker_count, max_retries,
             resource_pool_size, burst_task_threshold, burst_worker_count, burst_interval,
@@ -263,7 +268,11 @@ class Runner(Generic[R]):
 
         prefix = thread_name_prefix or f"conexe-runner-{next(_counter)}"
         self._threads = WorkerThreads(
-            self._engine, prefix, run=self._thread_main, new_worker=self._core.Worker
+            self._engine,
+            prefix,
+            run=self._thread_main,
+            new_worker=self._core.Worker,
+            exit_timeout=exit_timeout,
         )
         self._monitor: threading.Thread | None = None
         self._start_workers(worker_count, prefix)
