@@ -37,6 +37,7 @@ __all__ = [
     "HIST_BUCKETS",
     "HIST_PER_OCTAVE",
     "KEY_NOT_HASHABLE_MESSAGE",
+    "KEY_WIDTH_MESSAGE",
     "KEY_SHARDS",
     "LATENCY_KIND_MESSAGE",
     "MAX_RETRIES_MESSAGE",
@@ -115,6 +116,8 @@ C_ONLY_UNITS: Final = {
 # The contexts a task may run in (the executors' ``context=`` option).
 CONTEXTS: Final = ("copy", "fresh")
 CONTEXT_MESSAGE: Final = "context must be 'copy' or 'fresh', got %r"
+# How many of a key's tasks may be in flight at once (KeyedExecutor's max_per_key).
+KEY_WIDTH_MESSAGE: Final = "max_per_key must be >= 1, got %r"
 KEY_NOT_HASHABLE_MESSAGE: Final = (
     "key must be hashable (str, int, bytes, tuple, frozenset, ...), got %r: %s"
 )

@@ -68,6 +68,7 @@ class Engine:
         max_retries: int = 0,
         track_latency: bool = False,
         context: str = "copy",
+        key_width: int = 1,
     ) -> None: ...
     def submit(
         self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any] | None
@@ -98,6 +99,7 @@ class Engine:
         unique: bool = False,
         block: bool = False,
         timeout: float | None = None,
+        width: int = 0,
     ) -> Future[Any] | None: ...
     def call_keyed(
         self, key: Any, fn: Callable[..., Any], /, *args: Any, **kwargs: Any

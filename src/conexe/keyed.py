@@ -30,6 +30,7 @@ from types import TracebackType
 from typing import Any, Literal, ParamSpec, TypeVar
 
 from . import _deadlines
+from ._contract import KEY_WIDTH_MESSAGE
 from ._impl import Core, CoreFuture
 from ._impl import core as _default_core
 from ._options import check_context, check_max_workers, check_on_full, check_size
@@ -72,6 +73,23 @@ class KeyedStats:
     rejected: int
 
 
+def check_max_per_key(value: object) -> int:
+    """``max_per_key`` (or what its function gave): an int >= 1.
+
+    >>> check_max_per_key(0)
+    Traceback (most recent call last):
+    ...
+    ValueError: max_per_key must be >= 1, got 0
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(
+            f"max_per_key must be an int >= 1 or a function of the key, not {type(value).__name__}"
+        )
+    if value < 1:
+        raise ValueError(KEY_WIDTH_MESSAGE % (value,))
+    return value
+
+
 def log_error(key: Any, exc: BaseException) -> None:
     """The default error handler of :meth:`KeyedExecutor.execute`: log the
     failure, with its traceback, to the ``"conexe"`` logger."""
@@ -101,6 +119,10 @@ class KeyedExecutor:
     (``context="fresh"``); never in one another task wrote to.
     A key's next task may start before the previous task's future has run
     its done-callbacks; the tasks themselves never overlap.
+    ``max_per_key`` lets up to that many of a key's tasks run at once (an
+    int, or a function of the key, asked at each submit and kept while the
+    key has tasks queued or running): they still start in submission
+    order, at most that many at a time, and may end in any order.
     ``exit_timeout``: how long interpreter exit waits for the accepted work
     (None: until done; see :class:`conexe.ConcurrentExecutor`).
     """
@@ -118,8 +140,10 @@ class KeyedExecutor:
         error_handler: ErrorHandler | None = None,
         context: TaskContext = "copy",
         exit_timeout: float | None = None,
+        max_per_key: int | Callable[[Any], int] = 1,
     ) -> None:
         max_workers = check_max_workers(max_workers)
+        key_width = 1 if callable(max_per_key) else check_max_per_key(max_per_key)
         if exit_timeout is not None:
             check_timeout(exit_timeout, "exit_timeout")
         check_size(max_queue_size, "max_queue_size")
@@ -144,7 +168,11 @@ class KeyedExecutor:
             on_need_worker=self._spawn_worker,
             target_workers=max_workers,
             context=context,
+            key_width=key_width,
         )
+        # A function of the key: asked (outside every lock) at each submit,
+        # and kept by the key's entry while it has tasks queued or running.
+        self._width_of = max_per_key if callable(max_per_key) else None
         self._threads = WorkerThreads(
             self._engine,
             thread_name_prefix or "conexe-keyed",
@@ -153,7 +181,7 @@ class KeyedExecutor:
         )
         if interpreter_shutting_down():
             self._engine.close(message=EXIT_MESSAGE)
-        if not self._block and type(self).submit is KeyedExecutor.submit:
+        if not self._block and self._width_of is None and type(self).submit is KeyedExecutor.submit:
             # The hot path: submit() is the core's own method (it copies the
             # caller's context itself, unless context="fresh"), no Python
             # frame in between. Not when
@@ -237,6 +265,9 @@ class KeyedExecutor:
         deadline: float,
         unique: bool,
     ) -> CoreFuture[Any] | None:
+        width = 0  # the engine's
+        if self._width_of is not None:
+            width = check_max_per_key(self._width_of(key))
         return self._engine.submit_keyed(
             key,
             fn,
@@ -247,6 +278,7 @@ class KeyedExecutor:
             unique=unique,
             block=self._block,
             timeout=self._block_timeout,
+            width=width,
         )
 
     # -- reading -----------------------------------------------------------------

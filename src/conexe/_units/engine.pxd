@@ -7,6 +7,7 @@ cdef struct PushMode:
     bint unique                     # keyed: queue nothing if the key is busy
     bint block                      # wait for room in a full queue
     double timeout                  # block: seconds to wait (< 0: forever)
+    Py_ssize_t width                # keyed: the key's tasks in flight at most (0: the engine's)
 
 
 cdef class Engine:
@@ -31,6 +32,7 @@ cdef class Engine:
     cdef bint track_latency
     cdef bint fresh_context         # a task given no context runs in a new, empty one
     cdef list shards
+    cdef Py_ssize_t key_width       # a key's tasks in flight at most, by default
     cdef Py_ssize_t active_keys
     cdef long long submitted
     cdef long long completed
@@ -59,7 +61,7 @@ cdef class Engine:
     cdef bint wait_for_room_locked(self, dict shard, object key, PushMode mode,
                                    double deadline) except -1
     cdef bint add_keyed_locked(self, FutureBase fut, int priority, dict shard,
-                               object key) except -1
+                               object key, Py_ssize_t width) except -1
     cdef void advance_chain_locked(self, FutureBase fut)
     cdef list drain_locked(self)
     cdef void spawn(self)

@@ -24,6 +24,7 @@ from ._contract import (
     EXIT_REPLACE,
     EXIT_RETIRE,
     EXIT_SHUTDOWN,
+    KEY_WIDTH_MESSAGE,
     LATENCY_KIND_MESSAGE,
     NO_WORKER_THREAD_MESSAGE,
     QUEUE_FULL_MESSAGE,
@@ -35,8 +36,9 @@ from ._errors import QueueFull
 
 
 # How the submit methods queue: unkeyed or keyed, never waiting for room.
-cdef PushMode UNKEYED_NO_WAIT = PushMode(keyed=False, unique=False, block=False, timeout=-1.0)
-cdef PushMode KEYED_NO_WAIT = PushMode(keyed=True, unique=False, block=False, timeout=-1.0)
+cdef PushMode UNKEYED_NO_WAIT = PushMode(
+    keyed=False, unique=False, block=False, timeout=-1.0, width=0)
+cdef PushMode KEYED_NO_WAIT = PushMode(keyed=True, unique=False, block=False, timeout=-1.0, width=0)
 
 
 cdef class Engine:
@@ -54,7 +56,7 @@ cdef class Engine:
 
     def __init__(self, max_queue_size=0, *, on_need_worker=None, target_workers=0,
                  pass_resource=False, check_health=None, max_retries=0,
-                 track_latency=False, context="copy"):
+                 track_latency=False, context="copy", key_width=1):
         if max_queue_size < 0:
             raise ValueError(must_be_non_negative("max_queue_size"))
         if target_workers < 0:
@@ -63,6 +65,9 @@ cdef class Engine:
             raise ValueError(must_be_non_negative("max_retries"))
         if context not in CONTEXTS:
             raise ValueError(CONTEXT_MESSAGE % (context,))
+        if key_width < 1:
+            raise ValueError(KEY_WIDTH_MESSAGE % (key_width,))
+        self.key_width = key_width
         # No task ever runs in a context another task wrote to: "copy", a
         # copy of the submitter's, made at submit (asyncio.to_thread's
         # rule); "fresh", a new, empty one, made when the task starts.
@@ -242,12 +247,12 @@ cdef class Engine:
         fut.no_retry = no_retry
         bind_loop(fut)
         self.push(fut, priority, None, PushMode(
-            keyed=False, unique=False, block=block, timeout=timeout_arg(timeout)))
+            keyed=False, unique=False, block=block, timeout=timeout_arg(timeout), width=0))
         return fut
 
     def submit_keyed(self, key, fn, tuple args, kwargs, *, int priority=0,
                      double deadline=0.0, context=None, bint unique=False,
-                     bint block=False, timeout=None):
+                     bint block=False, timeout=None, Py_ssize_t width=0):
         """Queue ``fn(*args, **kwargs)`` behind every earlier task of ``key``
         (see the twin). With ``unique``, returns None for a busy key."""
         if not PyCallable_Check(fn):
@@ -255,6 +260,8 @@ cdef class Engine:
         if timeout is not None and timeout < 0:
             raise ValueError(must_be_non_negative("timeout"))
         check_key(key)  # an unhashable key fails here, before anything is queued
+        if width < 0:
+            raise ValueError(KEY_WIDTH_MESSAGE % (width,))
         cdef FutureBase fut = new_future(fn, args, kwargs)
         fut.priority = priority
         fut.deadline = deadline
@@ -265,7 +272,8 @@ cdef class Engine:
             fut.ctx = copy_context_here()
         bind_loop(fut)
         if not self.push(fut, priority, key, PushMode(
-                keyed=True, unique=unique, block=block, timeout=timeout_arg(timeout))):
+                keyed=True, unique=unique, block=block, timeout=timeout_arg(timeout),
+                width=width)):
             return None
         return fut
 
@@ -287,7 +295,8 @@ cdef class Engine:
                 return 0
             self.submitted += 1
             if mode.keyed:
-                in_lane = self.add_keyed_locked(fut, priority, shard, key)
+                in_lane = self.add_keyed_locked(
+                    fut, priority, shard, key, mode.width or self.key_width)
             else:
                 self.enqueue_locked(fut, priority, False, True)
                 in_lane = True
@@ -337,12 +346,19 @@ cdef class Engine:
                 raise QueueFull(self._full_message())
 
     cdef bint add_keyed_locked(self, FutureBase fut, int priority, dict shard,
-                               object key) except -1:
-        """Queue ``fut`` as ``key``'s task: into a lane if the key is free
-        (returns 1), else behind the key's last task, out of the lanes (0)."""
+                               object key, Py_ssize_t width) except -1:
+        """Queue ``fut`` as ``key``'s task: into a lane if the key has room
+        (fewer than its width in flight, none waiting: returns 1), else
+        behind the key's last task, out of the lanes (0). A new key's entry
+        takes ``width``."""
         cdef KeyChain chain = shard.get(key)
+        if chain is not None and chain.first is None and chain.active < chain.width:
+            fut.chain = chain
+            chain.active += 1
+            self.enqueue_locked(fut, priority, False, True)
+            return 1
         if chain is not None:
-            # The key is busy: wait behind its head, out of the lanes.
+            # The key is busy: wait behind its tasks in flight, out of the lanes.
             fut.chain = chain
             if chain.last is None:
                 chain.first = fut
@@ -353,7 +369,7 @@ cdef class Engine:
             if self.track_latency:
                 fut.enqueued_ns = now_ns()
             return 0
-        chain = KeyChain(key, shard)
+        chain = KeyChain(key, shard, width)
         shard[key] = chain
         fut.chain = chain
         self.active_keys += 1
@@ -383,8 +399,9 @@ cdef class Engine:
             self.unlock()
 
     cdef void advance_chain_locked(self, FutureBase fut):
-        """``fut`` (a key's head) ended or was skipped: the key's next task
-        joins the tail of its lane, or the key's entry is freed."""
+        """``fut`` (one of a key's tasks in flight) ended or was skipped: the
+        key's next waiting task takes its place at the tail of its lane, or
+        the key has one fewer in flight (its entry is freed at none)."""
         cdef KeyChain chain = fut.chain
         cdef FutureBase nxt
         if chain is None:
@@ -398,7 +415,9 @@ cdef class Engine:
                 chain.last = None
             self.n_queued -= 1
             self.enqueue_locked(nxt, nxt.priority, False, False)
-        else:
+            return
+        chain.active -= 1
+        if chain.active == 0:
             del chain.shard[chain.key]
             self.active_keys -= 1
 
@@ -688,13 +707,15 @@ cdef class Engine:
         cdef Py_ssize_t n = len(out)
         for i in range(n):
             fut = <FutureBase>out[i]
-            if fut.chain is not None:  # a head that never started
+            if fut.chain is not None:  # a key's task in flight that never started
                 chain = fut.chain
-                del chain.shard[chain.key]
-                self.active_keys -= 1
                 take_waiting(chain, out)
+                chain.active -= 1
+                if chain.active == 0:
+                    del chain.shard[chain.key]
+                    self.active_keys -= 1
         for shard in self.shards:
-            for chain in (<dict>shard).values():  # heads still running
+            for chain in (<dict>shard).values():  # keys with tasks still running
                 take_waiting(chain, out)
         for fut in out:
             fut.chain = None

@@ -20,6 +20,7 @@ from .._contract import (
     EXIT_SHUTDOWN,
     HIST_BUCKETS,
     KEY_SHARDS,
+    KEY_WIDTH_MESSAGE,
     LATENCY_KIND_MESSAGE,
     NO_WORKER_THREAD_MESSAGE,
     QUEUE_FULL_MESSAGE,
@@ -79,6 +80,7 @@ class Engine:
         max_retries: int = 0,
         track_latency: bool = False,
         context: str = "copy",
+        key_width: int = 1,
     ) -> None:
         if max_queue_size < 0:
             raise ValueError(must_be_non_negative("max_queue_size"))
@@ -88,6 +90,9 @@ class Engine:
             raise ValueError(must_be_non_negative("max_retries"))
         if context not in CONTEXTS:
             raise ValueError(CONTEXT_MESSAGE % (context,))
+        if key_width < 1:
+            raise ValueError(KEY_WIDTH_MESSAGE % (key_width,))
+        self._key_width = key_width
         # No task ever runs in a context another task wrote to: "copy", a
         # copy of the submitter's, made at submit (asyncio.to_thread's
         # rule); "fresh", a new, empty one, made when the task starts.
@@ -188,6 +193,7 @@ class Engine:
         unique: bool = False,
         block: bool = False,
         timeout: float | None = None,
+        width: int = 1,
     ) -> bool:
         """Queue ``fut`` (with ``keyed``, behind the other tasks of ``key``),
         then wake or start a worker for it. Returns False (nothing queued)
@@ -202,7 +208,7 @@ class Engine:
                 return False
             self._submitted += 1
             if shard is not None:
-                in_lane = self._add_keyed_locked(fut, priority, shard, key)
+                in_lane = self._add_keyed_locked(fut, priority, shard, key, width)
             else:
                 self._enqueue_locked(fut, priority, False)
                 in_lane = True
@@ -257,20 +263,27 @@ class Engine:
                 raise QueueFull(self._full_message())
 
     def _add_keyed_locked(
-        self, fut: Future[Any], priority: int, shard: dict[Any, KeyChain], key: Any
+        self, fut: Future[Any], priority: int, shard: dict[Any, KeyChain], key: Any, width: int
     ) -> bool:
-        """Queue ``fut`` as ``key``'s task: into a lane if the key is free
-        (returns True), else behind the key's last task, out of the lanes."""
+        """Queue ``fut`` as ``key``'s task: into a lane if the key has room
+        (fewer than its width in flight, none waiting: returns True), else
+        behind the key's last task, out of the lanes. A new key's entry
+        takes ``width``."""
         chain = shard.get(key)
+        if chain is not None and not chain.waiting and chain.active < chain.width:
+            fut._chain = chain
+            chain.active += 1
+            self._enqueue_locked(fut, priority, False)
+            return True
         if chain is not None:
-            # The key is busy: wait behind its head, out of the lanes.
+            # The key is busy: wait behind its tasks in flight, out of the lanes.
             fut._chain = chain
             chain.waiting.append(fut)
             self._queued += 1
             if self._track_latency:
                 fut._enqueued_ns = time.monotonic_ns()
             return False
-        fut._chain = shard[key] = KeyChain(key, shard)
+        fut._chain = shard[key] = KeyChain(key, shard, width)
         self._active_keys += 1
         self._enqueue_locked(fut, priority, False)
         return True
@@ -288,16 +301,21 @@ class Engine:
         unique: bool = False,
         block: bool = False,
         timeout: float | None = None,
+        width: int = 0,
     ) -> Future[Any] | None:
         """Queue ``fn(*args, **kwargs)`` behind every earlier task of ``key``:
-        tasks of one key run one at a time in submission order, different
-        keys in parallel. With ``unique``, returns None (and queues nothing)
-        if ``key`` already has a task queued or running. Other options as
+        tasks of one key start in submission order, at most the key's width
+        at once (the engine's ``key_width``, or ``width`` if the key has no
+        task queued or running: its entry keeps it), different keys in
+        parallel. With ``unique``, returns None (and queues nothing) if
+        ``key`` already has a task queued or running. Other options as
         :meth:`submit_with`."""
         check_callable(fn)
         if timeout is not None and timeout < 0:
             raise ValueError(must_be_non_negative("timeout"))
         check_key(key)  # an unhashable key fails here, before anything is queued
+        if width < 0:
+            raise ValueError(KEY_WIDTH_MESSAGE % (width,))
         fut: Future[Any] = Future()
         fut._fn = fn
         fut._args = args
@@ -309,7 +327,14 @@ class Engine:
             fut._ctx = contextvars.copy_context()
         bind_loop(fut)
         if not self._push(
-            fut, priority, key=key, keyed=True, unique=unique, block=block, timeout=timeout
+            fut,
+            priority,
+            key=key,
+            keyed=True,
+            unique=unique,
+            block=block,
+            timeout=timeout,
+            width=width or self._key_width,
         ):
             return None
         return fut
@@ -330,9 +355,10 @@ class Engine:
             return key in shard
 
     def _advance_chain_locked(self, fut: Future[Any]) -> None:
-        """``fut`` (a key's head) ended or was skipped: its key's next task
-        becomes the head and joins the tail of its lane (so one busy key
-        can't keep a worker), or the key's entry is freed."""
+        """``fut`` (one of a key's tasks in flight) ended or was skipped: the
+        key's next waiting task takes its place at the tail of its lane (so
+        one busy key can't keep a worker), or the key has one fewer in
+        flight (its entry is freed at none)."""
         chain = fut._chain
         fut._chain = None
         if chain is None:
@@ -341,7 +367,9 @@ class Engine:
             nxt = chain.waiting.popleft()
             self._queued -= 1
             self._enqueue_locked(nxt, nxt._priority, False, restamp=False)
-        else:
+            return
+        chain.active -= 1
+        if chain.active == 0:
             del chain.shard[chain.key]
             self._active_keys -= 1
 
@@ -623,12 +651,14 @@ class Engine:
         # Walk only what was in the lanes: the tasks taken from behind a
         # key's head share its chain, and its entry is freed only once.
         for fut in in_lanes:
-            if fut._chain is not None:  # a head that never started
+            if fut._chain is not None:  # a key's task in flight that never started
                 chain = fut._chain
-                del chain.shard[chain.key]
-                self._active_keys -= 1
                 out.extend(chain.waiting)
                 chain.waiting.clear()
+                chain.active -= 1
+                if chain.active == 0:
+                    del chain.shard[chain.key]
+                    self._active_keys -= 1
         for shard in self._shards:
             for chain in shard.values():  # heads still running
                 out.extend(chain.waiting)

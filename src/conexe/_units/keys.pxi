@@ -20,10 +20,13 @@ cdef void take_waiting(KeyChain chain, list out):
 
 
 cdef class KeyChain:
-    """One key's entry in the dispatch map: the tasks waiting behind the
-    key's head (the one task of the key that is in a lane or running)."""
+    """One key's entry in the dispatch map: its ``active`` tasks (in a lane
+    or running: at most ``width``, 1 unless the executor allows more) and
+    the tasks waiting behind them, in order."""
 
-    def __cinit__(self, key, dict shard):
+    def __cinit__(self, key, dict shard, Py_ssize_t width):
         self.key = key
         self.first = self.last = None
         self.shard = shard
+        self.width = width
+        self.active = 1  # made for the task that goes to a lane
