@@ -192,6 +192,23 @@ def test_shutdown_cancel_futures_cancels_what_has_not_started(backend, tmp_path)
     ex.shutdown(wait=True)
 
 
+TIMED_OUT = r"shutdown timed out after 0\.2 s: .*nothing is dropped"
+
+
+def test_shutdown_with_a_timeout_raises_past_it_and_drops_nothing(backend, tmp_path):
+    ex = backend.executor()
+    blockers, release = start_blockers(ex, tmp_path)
+    queued = ex.submit(t.square, 3)
+    with pytest.raises(TimeoutError, match=TIMED_OUT):
+        ex.shutdown(timeout=0.2)
+    with pytest.raises(RuntimeError):
+        ex.submit(t.square, 4)
+    t.touch(release)
+    ex.shutdown(timeout=t.WAIT)  # a second call waits for what was accepted
+    assert [f.result(0) for f in blockers] == ["blocker-0", "blocker-1"]
+    assert queued.result(0) == 9
+
+
 def test_higher_priority_task_starts_first(backend, tmp_path):
     if backend.is_dask:
         pytest.skip(
@@ -336,6 +353,21 @@ def test_keyed_execute_reports_failures_to_the_error_handler(backend):
         ex.execute("k", t.fail, "nope")
         assert done.wait(t.WAIT)
     assert seen == [("k", "ValueError", "nope")]
+
+
+def test_keyed_shutdown_with_a_timeout_raises_past_it_and_drops_nothing(backend, tmp_path):
+    ex = backend.keyed()
+    release = tmp_path / "release"
+    started = tmp_path / "started"
+    held = ex.submit("k", t.block, str(started), str(release), "held")
+    assert t.wait_for(started)
+    behind = ex.submit("k", t.square, 5)
+    with pytest.raises(TimeoutError, match=TIMED_OUT):
+        ex.shutdown(timeout=0.2)
+    t.touch(release)
+    ex.shutdown(timeout=t.WAIT)
+    assert held.result(0) == "held"
+    assert behind.result(0) == 25
 
 
 def test_keyed_shutdown_cancel_futures_cancels_waiting_tasks(backend, tmp_path):

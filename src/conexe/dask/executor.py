@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 from .._impl import Core
 from .._impl import core as _default_core
 from .._options import check_buffersize, check_callable
-from .._task import Task
+from .._task import Task, check_timeout
 from ._common import (
     SHUTDOWN_MESSAGE,
     FullPolicy,
@@ -254,11 +254,17 @@ class ConcurrentExecutor(cf.Executor):
             }
 
     # -- shutting down ----------------------------------------------------------------
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+    def shutdown(
+        self, wait: bool = True, *, cancel_futures: bool = False, timeout: float | None = None
+    ) -> None:
         """Refuse new tasks; ``cancel_futures`` cancels every task that no
         worker is executing (their waiters wake with CancelledError; the
-        running ones finish); ``wait`` waits for the rest.
+        running ones finish); ``wait`` waits for the rest: with ``timeout``,
+        at most that many seconds, then TimeoutError says how many are still
+        pending on the cluster (not dropped: a later ``shutdown()`` waits).
         The client stays open: it is the caller's."""
+        if timeout is not None:
+            check_timeout(timeout, "timeout")
         with self._lock:
             self._shutdown = True
             pairs = list(self._pending.items())
@@ -266,7 +272,14 @@ class ConcurrentExecutor(cf.Executor):
             cancel_not_started(self._client, pairs)
         pending = [fut for fut, _ in pairs]
         if wait:
-            cf.wait(pending)
+            _, not_done = cf.wait(pending, timeout)
+            if not_done:
+                raise TimeoutError(
+                    f"shutdown timed out after {timeout} s: {len(not_done)} tasks still "
+                    "pending on the cluster; nothing is dropped: they go on. Call shutdown() "
+                    "again to wait for them, or shutdown(cancel_futures=True) to cancel "
+                    "those not started"
+                )
 
     def __repr__(self) -> str:
         state = "shut down" if self._shutdown else "running"

@@ -22,6 +22,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ from .. import _deadlines
 from .._impl import Core
 from .._impl import core as _default_core
 from .._options import check_callable, check_key
-from .._task import Task
+from .._task import Task, check_timeout
 from ..keyed import _POLICIES, ErrorHandler, KeyedFullPolicy, log_error
 from ._common import (
     SHUTDOWN_MESSAGE,
@@ -350,11 +351,18 @@ class KeyedExecutor:
             )
 
     # -- shutting down ----------------------------------------------------------------
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+    def shutdown(
+        self, wait: bool = True, *, cancel_futures: bool = False, timeout: float | None = None
+    ) -> None:
         """Refuse new tasks. ``cancel_futures`` cancels every task waiting
         behind its key (waiters wake with CancelledError); the tasks already
-        on the cluster finish. ``wait`` waits until every key is drained.
-        The client stays open: it is the caller's."""
+        on the cluster finish. ``wait`` waits until every key is drained:
+        with ``timeout``, at most that many seconds, then TimeoutError says
+        how many keys are still busy (not dropped: a later ``shutdown()``
+        waits). The client stays open: it is the caller's."""
+        if timeout is not None:
+            check_timeout(timeout, "timeout")
+        deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
             self._shutdown = True
             waiting = [item.fut for chain in self._chains.values() for item in chain]
@@ -364,6 +372,13 @@ class KeyedExecutor:
         if wait:
             with self._idle:
                 while self._chains or self._completing:
+                    if deadline is not None and time.monotonic() >= deadline:
+                        raise TimeoutError(
+                            f"shutdown timed out after {timeout} s: {len(self._chains)} keys "
+                            "still busy; nothing is dropped: they go on. Call shutdown() "
+                            "again to wait for them, or shutdown(cancel_futures=True) to "
+                            "cancel the tasks waiting behind them"
+                        )
                     self._idle.wait(0.1)  # sliced: Ctrl-C reaches the caller
 
     def __enter__(self) -> KeyedExecutor:
