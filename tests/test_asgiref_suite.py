@@ -81,6 +81,9 @@ def node_id(failed: str) -> str:
     return module.replace(".", "/") + ".py::" + name
 
 
+# Nine child pytest runs: about 45 s alone on 2 cores, past the default
+# 120 s when the machine is busy with the rest of the suite.
+@pytest.mark.timeout(600)
 def test_asgirefs_suite_passes_with_conexe_as_every_executor(
     core: ModuleType, tmp_path: Path
 ) -> None:
