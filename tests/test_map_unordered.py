@@ -79,6 +79,23 @@ def test_an_items_exception_is_raised_when_reached_and_ends_the_map(
     assert s.submitted == 4 == s.completed + s.failed + s.cancelled
 
 
+def test_nothing_comes_after_the_error_not_even_what_had_ended(
+    make_executor: Any, wait_until: Any
+) -> None:
+    ex = make_executor(1)  # one worker: item 0 ends first, then 1 and 2
+
+    def work(i: int) -> int:
+        if i == 0:
+            raise ValueError("item 0")
+        return i
+
+    results = ex.map_unordered(work, range(3), buffersize=3)
+    wait_until(lambda: ex.stats().completed == 2, what="items 1 and 2 ended")
+    with pytest.raises(ValueError, match="item 0"):
+        next(results)
+    assert list(results) == []  # ended: what ended after it is not handed out
+
+
 def test_timeout_counts_from_the_call(make_executor: Any) -> None:
     ex = make_executor(1)
     hold = Blocker()

@@ -844,6 +844,7 @@ class _UnorderedMap:
         self.in_flight: set[cf.Future[Any]] = set()
         self.ended: deque[cf.Future[Any]] = deque()  # in the order they ended
         self.changed = threading.Condition(threading.Lock())
+        self.closed = False
         try:
             self._read(ex, buffersize)
         except BaseException:
@@ -898,6 +899,8 @@ class _UnorderedMap:
         return self
 
     def __next__(self) -> Any:
+        if self.closed:
+            raise StopIteration
         try:
             fut = self._next_ended()
             if fut is None:
@@ -914,8 +917,12 @@ class _UnorderedMap:
             raise
 
     def close(self) -> None:
-        """Stop: cancel the items submitted and not started; read no more."""
+        """Stop: cancel the items submitted and not started; read no more;
+        hand out nothing more (what already ended included)."""
+        self.closed = True
         self.items = None
+        with self.changed:
+            self.ended.clear()
         self._cancel_in_flight()
 
     def __del__(self) -> None:
