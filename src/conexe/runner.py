@@ -632,13 +632,12 @@ class Runner(Generic[R]):
         if timeout is not None:
             check_timeout(timeout, "timeout")
         if not wait:
-            if cancel_futures:
-                self._engine.close(cancel=True, message=_STOPPED_MESSAGE)
             with self._lock:
                 if self._state == "stopped":
                     return
                 self._state = "stopping"
-            self._engine.close(message=_STOPPED_MESSAGE)
+            # New tasks refused (and the queued cancelled) before returning.
+            self._engine.close(cancel=cancel_futures, message=_STOPPED_MESSAGE)
             finish = self.kill if cancel_futures else self.stop
             threading.Thread(target=finish, name=f"{self._threads.name_prefix}-shutdown").start()
             return
