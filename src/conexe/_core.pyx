@@ -133,4 +133,5 @@ include "_units/lanes.pxi"          # the priority lanes
 include "_units/keys.pxi"           # the key-sharded dispatch map's entries
 include "_units/workers.pxi"        # Worker, and how one task runs and ends
 include "_units/awake_policy.pxi"   # free-threaded builds: who stays awake (C only)
+include "_units/pacing.pxi"         # a key's pace: its rate limit
 include "_units/engine.pxi"         # Engine: submitting, the worker loop, shutdown

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import logging
+import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -90,6 +91,37 @@ def check_max_per_key(value: object) -> int:
     return value
 
 
+def check_rate_per_key(value: object) -> float:
+    """``rate_per_key`` (or what its function gave): starts per second, a
+    finite number > 0.
+
+    >>> check_rate_per_key(0)
+    Traceback (most recent call last):
+    ...
+    ValueError: rate_per_key must be a finite number > 0 (starts per second), got 0
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(
+            "rate_per_key must be a number (starts per second) or a function of the key, "
+            f"not {type(value).__name__}"
+        )
+    if not 0 < value < math.inf:
+        raise ValueError(
+            f"rate_per_key must be a finite number > 0 (starts per second), got {value!r}"
+        )
+    return float(value)
+
+
+def check_burst_per_key(value: object) -> int:
+    """``burst_per_key``: an int >= 1, how many of a key's starts may come
+    back to back before its rate applies."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"burst_per_key must be an int >= 1, not {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"burst_per_key must be >= 1, got {value}")
+    return value
+
+
 def log_error(key: Any, exc: BaseException) -> None:
     """The default error handler of :meth:`KeyedExecutor.execute`: log the
     failure, with its traceback, to the ``"conexe"`` logger."""
@@ -123,6 +155,19 @@ class KeyedExecutor:
     int, or a function of the key, asked at each submit and kept while the
     key has tasks queued or running): they still start in submission
     order, at most that many at a time, and may end in any order.
+    ``rate_per_key`` paces each key: at most that many of its tasks start
+    per second (a number, or a function of the key giving one or None for
+    no pace, asked like ``max_per_key``), ``burst_per_key`` of them back to
+    back at most. A task waits for its key's time without holding a
+    worker, and other keys go on meanwhile; no thread sleeps per key.
+
+        >>> import time
+        >>> with KeyedExecutor(2, rate_per_key=20) as ex:
+        ...     starts = [ex.submit("api", time.monotonic) for _ in range(3)]
+        ...     gap = starts[2].result() - starts[0].result()
+        >>> gap >= 2 / 20  # the third start, two intervals after the first
+        True
+
     ``exit_timeout``: how long interpreter exit waits for the accepted work
     (None: until done; see :class:`conexe.ConcurrentExecutor`).
     """
@@ -141,9 +186,15 @@ class KeyedExecutor:
         context: TaskContext = "copy",
         exit_timeout: float | None = None,
         max_per_key: int | Callable[[Any], int] = 1,
+        rate_per_key: float | Callable[[Any], float | None] | None = None,
+        burst_per_key: int = 1,
     ) -> None:
         max_workers = check_max_workers(max_workers)
         key_width = 1 if callable(max_per_key) else check_max_per_key(max_per_key)
+        key_rate = 0.0
+        if rate_per_key is not None and not callable(rate_per_key):
+            key_rate = check_rate_per_key(rate_per_key)
+        key_burst = check_burst_per_key(burst_per_key)
         if exit_timeout is not None:
             check_timeout(exit_timeout, "exit_timeout")
         check_size(max_queue_size, "max_queue_size")
@@ -169,10 +220,13 @@ class KeyedExecutor:
             target_workers=max_workers,
             context=context,
             key_width=key_width,
+            key_rate=key_rate,
+            key_burst=key_burst,
         )
         # A function of the key: asked (outside every lock) at each submit,
         # and kept by the key's entry while it has tasks queued or running.
         self._width_of = max_per_key if callable(max_per_key) else None
+        self._rate_of = rate_per_key if callable(rate_per_key) else None
         self._threads = WorkerThreads(
             self._engine,
             thread_name_prefix or "conexe-keyed",
@@ -181,7 +235,12 @@ class KeyedExecutor:
         )
         if interpreter_shutting_down():
             self._engine.close(message=EXIT_MESSAGE)
-        if not self._block and self._width_of is None and type(self).submit is KeyedExecutor.submit:
+        if (
+            not self._block
+            and self._width_of is None
+            and self._rate_of is None
+            and type(self).submit is KeyedExecutor.submit
+        ):
             # The hot path: submit() is the core's own method (it copies the
             # caller's context itself, unless context="fresh"), no Python
             # frame in between. Not when
@@ -265,9 +324,12 @@ class KeyedExecutor:
         deadline: float,
         unique: bool,
     ) -> CoreFuture[Any] | None:
-        width = 0  # the engine's
+        width, rate = 0, -1.0  # the engine's
         if self._width_of is not None:
             width = check_max_per_key(self._width_of(key))
+        if self._rate_of is not None:
+            given = self._rate_of(key)
+            rate = 0.0 if given is None else check_rate_per_key(given)
         return self._engine.submit_keyed(
             key,
             fn,
@@ -279,6 +341,7 @@ class KeyedExecutor:
             block=self._block,
             timeout=self._block_timeout,
             width=width,
+            rate=rate,
         )
 
     # -- reading -----------------------------------------------------------------

@@ -93,6 +93,20 @@ cdef Worker call_watcher_locked(Engine engine, bint *spawn):
     return None
 
 
+cdef list unpark_all_locked(Engine engine):
+    """Wake every parked worker (and the watcher) to see the engine closed;
+    returns them, for the caller to release once unlocked."""
+    cdef list parked = engine.parked_workers
+    cdef Worker w
+    engine.parked_workers = []
+    for w in parked:
+        unpark_locked(engine, w)
+    w = wake_watcher_locked(engine)
+    if w is not None:
+        parked.append(w)
+    return parked
+
+
 cdef Worker wake_watcher_locked(Engine engine):
     """The watcher, if one waits in watch_locked() and nobody woke it
     yet: marked woken and counted as on its way, for the caller to

@@ -8,6 +8,7 @@ cdef struct PushMode:
     bint block                      # wait for room in a full queue
     double timeout                  # block: seconds to wait (< 0: forever)
     Py_ssize_t width                # keyed: the key's tasks in flight at most (0: the engine's)
+    double rate                     # keyed: the key's starts per second (< 0: the engine's, 0: any)
 
 
 cdef class Engine:
@@ -34,6 +35,14 @@ cdef class Engine:
     cdef list shards
     cdef Py_ssize_t key_width       # a key's tasks in flight at most, by default
     cdef Py_ssize_t active_keys
+    cdef double key_rate            # a key's starts per second at most, by default (0.0: any)
+    cdef Py_ssize_t key_burst       # how many of a paced key's starts may come back to back
+    cdef list held_timers           # heap of (due, seq, KeyChain): paced keys waiting for it
+    cdef list idle_paced            # heap of (forget_at, seq, KeyChain): idle paced keys kept
+    cdef long long pacing_seq       # breaks ties in those heaps
+    cdef double armed_at            # the earliest time the timer will call release_held (0.0: none)
+    cdef Py_ssize_t held_keys       # paced keys holding a task for its time (workers stay for them)
+    cdef object __weakref__         # the process timer holds the engine weakly
     cdef long long submitted
     cdef long long completed
     cdef long long failed
@@ -61,7 +70,7 @@ cdef class Engine:
     cdef bint wait_for_room_locked(self, dict shard, object key, PushMode mode,
                                    double deadline) except -1
     cdef bint add_keyed_locked(self, FutureBase fut, int priority, dict shard,
-                               object key, Py_ssize_t width) except -1
+                               object key, Py_ssize_t width, double rate) except -1
     cdef void advance_chain_locked(self, FutureBase fut)
     cdef list drain_locked(self)
     cdef void spawn(self)

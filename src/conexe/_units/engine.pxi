@@ -37,8 +37,9 @@ from ._errors import QueueFull
 
 # How the submit methods queue: unkeyed or keyed, never waiting for room.
 cdef PushMode UNKEYED_NO_WAIT = PushMode(
-    keyed=False, unique=False, block=False, timeout=-1.0, width=0)
-cdef PushMode KEYED_NO_WAIT = PushMode(keyed=True, unique=False, block=False, timeout=-1.0, width=0)
+    keyed=False, unique=False, block=False, timeout=-1.0, width=0, rate=-1.0)
+cdef PushMode KEYED_NO_WAIT = PushMode(
+    keyed=True, unique=False, block=False, timeout=-1.0, width=0, rate=-1.0)
 
 
 cdef class Engine:
@@ -56,7 +57,8 @@ cdef class Engine:
 
     def __init__(self, max_queue_size=0, *, on_need_worker=None, target_workers=0,
                  pass_resource=False, check_health=None, max_retries=0,
-                 track_latency=False, context="copy", key_width=1):
+                 track_latency=False, context="copy", key_width=1, double key_rate=0.0,
+                 Py_ssize_t key_burst=1):
         if max_queue_size < 0:
             raise ValueError(must_be_non_negative("max_queue_size"))
         if target_workers < 0:
@@ -68,6 +70,13 @@ cdef class Engine:
         if key_width < 1:
             raise ValueError(KEY_WIDTH_MESSAGE % (key_width,))
         self.key_width = key_width
+        if not key_rate >= 0.0 or key_burst < 1:  # a NaN rate fails the first
+            raise ValueError(
+                f"key_rate must be >= 0 and key_burst >= 1, got {key_rate}, {key_burst}")
+        self.key_rate = key_rate
+        self.key_burst = key_burst
+        self.held_timers = []
+        self.idle_paced = []
         # No task ever runs in a context another task wrote to: "copy", a
         # copy of the submitter's, made at submit (asyncio.to_thread's
         # rule); "fresh", a new, empty one, made when the task starts.
@@ -93,21 +102,10 @@ cdef class Engine:
         cdef list left
         cdef object item
         cdef KeyChain chain
-        cdef FutureBase fut, nxt
         if self.shards is not None:
-            # Tasks still waiting behind a key: untracked futures and their
-            # chain form a cycle the GC can't see, so unlink them by hand,
-            # one by one (freeing a long chain at once would recurse).
             for shard in self.shards:
                 for chain in (<dict>shard).values():
-                    fut = chain.first
-                    chain.first = chain.last = None
-                    while fut is not None:
-                        nxt = fut.next_in_key
-                        fut.next_in_key = None
-                        fut.chain = None
-                        gc_track(fut)  # its arguments may close a cycle
-                        fut = nxt
+                    unlink_waiting(chain)
         if self.lanes.size:
             left = []
             lanes_take_all(&self.lanes, left)
@@ -247,12 +245,14 @@ cdef class Engine:
         fut.no_retry = no_retry
         bind_loop(fut)
         self.push(fut, priority, None, PushMode(
-            keyed=False, unique=False, block=block, timeout=timeout_arg(timeout), width=0))
+            keyed=False, unique=False, block=block, timeout=timeout_arg(timeout), width=0,
+            rate=-1.0))
         return fut
 
     def submit_keyed(self, key, fn, tuple args, kwargs, *, int priority=0,
                      double deadline=0.0, context=None, bint unique=False,
-                     bint block=False, timeout=None, Py_ssize_t width=0):
+                     bint block=False, timeout=None, Py_ssize_t width=0,
+                     double rate=-1.0):
         """Queue ``fn(*args, **kwargs)`` behind every earlier task of ``key``
         (see the twin). With ``unique``, returns None for a busy key."""
         if not PyCallable_Check(fn):
@@ -273,7 +273,7 @@ cdef class Engine:
         bind_loop(fut)
         if not self.push(fut, priority, key, PushMode(
                 keyed=True, unique=unique, block=block, timeout=timeout_arg(timeout),
-                width=width)):
+                width=width, rate=rate)):
             return None
         return fut
 
@@ -296,7 +296,8 @@ cdef class Engine:
             self.submitted += 1
             if mode.keyed:
                 in_lane = self.add_keyed_locked(
-                    fut, priority, shard, key, mode.width or self.key_width)
+                    fut, priority, shard, key, mode.width or self.key_width,
+                    mode.rate if mode.rate >= 0.0 else self.key_rate)
             else:
                 self.enqueue_locked(fut, priority, False, True)
                 in_lane = True
@@ -320,7 +321,7 @@ cdef class Engine:
         while True:
             if self._closed:
                 raise RuntimeError(self.closed_message)
-            if mode.unique and key in shard:
+            if mode.unique and key_busy(shard.get(key)):
                 return 0
             if self.max_queue == 0 or self.n_queued < self.max_queue:
                 return 1
@@ -346,14 +347,19 @@ cdef class Engine:
                 raise QueueFull(self._full_message())
 
     cdef bint add_keyed_locked(self, FutureBase fut, int priority, dict shard,
-                               object key, Py_ssize_t width) except -1:
+                               object key, Py_ssize_t width, double rate) except -1:
         """Queue ``fut`` as ``key``'s task: into a lane if the key has room
-        (fewer than its width in flight, none waiting: returns 1), else
-        behind the key's last task, out of the lanes (0). A new key's entry
-        takes ``width``."""
+        (fewer than its width in flight, none waiting, and paced: none in a
+        lane: returns 1), else behind the key's last task, out of the lanes
+        (0). A new key's entry takes ``width`` and ``rate``."""
         cdef KeyChain chain = shard.get(key)
-        if chain is not None and chain.first is None and chain.active < chain.width:
+        if (chain is not None and chain.first is None and chain.active < chain.width
+                and not chain.in_lane):
             fut.chain = chain
+            if chain.interval > 0.0:
+                chain.in_lane = True
+                if chain.active == 0:  # its kept entry: busy again
+                    self.active_keys += 1
             chain.active += 1
             self.enqueue_locked(fut, priority, False, True)
             return 1
@@ -369,7 +375,9 @@ cdef class Engine:
             if self.track_latency:
                 fut.enqueued_ns = now_ns()
             return 0
-        chain = KeyChain(key, shard, width)
+        if self.idle_paced:
+            forget_idle_paced_locked(self, now_s())
+        chain = KeyChain(key, shard, width, rate, self.key_burst)
         shard[key] = chain
         fut.chain = chain
         self.active_keys += 1
@@ -394,7 +402,7 @@ cdef class Engine:
         cdef dict shard = <dict>self.shards[hash(key) & KEY_SHARD_MASK]
         self.lock()
         try:
-            return key in shard
+            return key_busy(shard.get(key))
         finally:
             self.unlock()
 
@@ -403,23 +411,19 @@ cdef class Engine:
         key's next waiting task takes its place at the tail of its lane, or
         the key has one fewer in flight (its entry is freed at none)."""
         cdef KeyChain chain = fut.chain
-        cdef FutureBase nxt
         if chain is None:
             return
         fut.chain = None
-        nxt = chain.first
-        if nxt is not None:
-            chain.first = nxt.next_in_key
-            nxt.next_in_key = None
-            if chain.first is None:
-                chain.last = None
-            self.n_queued -= 1
-            self.enqueue_locked(nxt, nxt.priority, False, False)
+        if chain.first is not None and not chain.in_lane and not chain.held:
+            release_head_locked(self, chain)
             return
         chain.active -= 1
-        if chain.active == 0:
-            del chain.shard[chain.key]
+        if chain.active == 0 and chain.first is None:
             self.active_keys -= 1
+            if chain.interval > 0.0:
+                keep_paced_key_locked(self, chain)
+            else:
+                del chain.shard[chain.key]
 
     # -- workers ------------------------------------------------------------------
     def add_workers(self, Py_ssize_t n):
@@ -534,6 +538,7 @@ cdef class Engine:
         cdef FutureBase item
         cdef int claim
         cdef bint spun = False
+        cdef double arm
         expired[0] = False
         while True:
             if replace or worker._retire:
@@ -543,7 +548,7 @@ cdef class Engine:
                 continue
             item = self.pop_locked()
             if item is None:
-                if self._closed:
+                if self._closed and not self.held_keys:
                     return None
                 if not spun and spin_for_work_locked(self):
                     spun = True  # once per idle spell: look again, then park
@@ -554,6 +559,14 @@ cdef class Engine:
             spun = False
             if self.blocked:
                 self.wake_producer_locked()
+            if item.chain is not None and (<KeyChain>item.chain).interval > 0.0:
+                arm = admit_paced_locked(self, item)
+                if arm >= 0.0:  # too early: held for its time
+                    if arm > 0.0:
+                        self.unlock()
+                        arm_pacing_timer(self, arm)
+                        self.lock()
+                    continue
             claim = item.claim(True)
             if claim == CLAIMED or claim == EXPIRED_NOW:
                 if self.track_latency:
@@ -564,6 +577,8 @@ cdef class Engine:
                     expired[0] = True
                 else:
                     self.running += 1
+                    if item.chain is not None and (<KeyChain>item.chain).interval > 0.0:
+                        paced_started_locked(self, <KeyChain>item.chain)
                 return item
             if claim == SKIP_CANCELLED:
                 self.cancelled += 1
@@ -647,13 +662,7 @@ cdef class Engine:
                 self.closed_message = message
             if cancel:
                 drained = self.drain_locked()
-            parked = self.parked_workers
-            self.parked_workers = []
-            for w in parked:
-                unpark_locked(self, w)
-            w = wake_watcher_locked(self)
-            if w is not None:
-                parked.append(w)
+            parked = unpark_all_locked(self)
             for fut in drained:
                 c = fut.claim(False)
                 if c == SKIP_EXPIRED:
@@ -672,6 +681,10 @@ cdef class Engine:
         for fut in claimed:
             fut.cancel_claimed()
         return sum([1 for fut in drained if fut.cancelled()])
+
+    def release_held(self):
+        """The process timer's call: see ``release_held_now`` (pacing.pxi)."""
+        release_held_now(self)
 
     def fail_queued(self, exc):
         """Fail every queued task with ``exc``; returns how many."""
@@ -698,8 +711,9 @@ cdef class Engine:
 
     cdef list drain_locked(self):
         """Take every queued task out: the lanes, then the tasks waiting
-        behind busy keys. Keys left with nothing running are freed."""
-        cdef list out = []
+        behind busy keys (paced ones' held tasks too). Keys left with
+        nothing running are freed."""
+        cdef list out = [], idle = []
         cdef int i
         cdef FutureBase fut
         cdef KeyChain chain
@@ -711,12 +725,20 @@ cdef class Engine:
                 chain = fut.chain
                 take_waiting(chain, out)
                 chain.active -= 1
+                chain.in_lane = False
                 if chain.active == 0:
                     del chain.shard[chain.key]
                     self.active_keys -= 1
         for shard in self.shards:
             for chain in (<dict>shard).values():  # keys with tasks still running
+                if chain.active == 0:  # a held paced key, or an idle one kept
+                    self.active_keys -= chain.first is not None
+                    idle.append(chain)
+                chain.held = False
                 take_waiting(chain, out)
+        for chain in idle:
+            del chain.shard[chain.key]
+        self.held_keys = 0
         for fut in out:
             fut.chain = None
         self.n_queued = 0
@@ -738,6 +760,7 @@ cdef class Engine:
         self.watcher = None
         self.spawn_watcher = False
         self.stuck = 0
+        self.held_keys = 0
 
     # -- reading ---------------------------------------------------------------------
     @property

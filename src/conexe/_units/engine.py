@@ -33,8 +33,17 @@ from .._options import check_callable, check_key
 from .._signals import acquire_interruptibly
 from .asyncio_view import bind_loop
 from .future import Future
-from .keys import KEY_SHARD_MASK, KeyChain
+from .keys import KEY_SHARD_MASK, KeyChain, key_busy
 from .lanes import Lanes
+from .pacing import (
+    admit_paced_locked,
+    arm_pacing_timer,
+    forget_idle_paced_locked,
+    keep_paced_key_locked,
+    paced_started_locked,
+    release_head_locked,
+    release_held_now,
+)
 from .primitives import (
     CLAIMED,
     COMPLETED,
@@ -81,6 +90,8 @@ class Engine:
         track_latency: bool = False,
         context: str = "copy",
         key_width: int = 1,
+        key_rate: float = 0.0,
+        key_burst: int = 1,
     ) -> None:
         if max_queue_size < 0:
             raise ValueError(must_be_non_negative("max_queue_size"))
@@ -93,6 +104,19 @@ class Engine:
         if key_width < 1:
             raise ValueError(KEY_WIDTH_MESSAGE % (key_width,))
         self._key_width = key_width
+        if not key_rate >= 0.0 or key_burst < 1:  # a NaN rate fails the first
+            raise ValueError(
+                f"key_rate must be >= 0 and key_burst >= 1, got {key_rate}, {key_burst}"
+            )
+        self._key_rate = key_rate
+        self._key_burst = key_burst
+        # Paced keys (pacing.py): those waiting for their time, as a heap of
+        # (due, seq, chain); idle ones kept, of (forget_at, seq, chain).
+        self._held_timers: list[tuple[float, int, KeyChain]] = []
+        self._idle_paced: list[tuple[float, int, KeyChain]] = []
+        self._pacing_seq = 0
+        self._armed_at = 0.0  # the earliest time the timer will call release_held
+        self._held_keys = 0  # paced keys holding a task for its time
         # No task ever runs in a context another task wrote to: "copy", a
         # copy of the submitter's, made at submit (asyncio.to_thread's
         # rule); "fresh", a new, empty one, made when the task starts.
@@ -194,6 +218,7 @@ class Engine:
         block: bool = False,
         timeout: float | None = None,
         width: int = 1,
+        rate: float = 0.0,
     ) -> bool:
         """Queue ``fut`` (with ``keyed``, behind the other tasks of ``key``),
         then wake or start a worker for it. Returns False (nothing queued)
@@ -208,7 +233,7 @@ class Engine:
                 return False
             self._submitted += 1
             if shard is not None:
-                in_lane = self._add_keyed_locked(fut, priority, shard, key, width)
+                in_lane = self._add_keyed_locked(fut, priority, shard, key, width, rate)
             else:
                 self._enqueue_locked(fut, priority, False)
                 in_lane = True
@@ -237,7 +262,7 @@ class Engine:
         while True:
             if self._closed:
                 raise RuntimeError(self._closed_message)
-            if unique and key in shard:  # type: ignore[operator]
+            if unique and key_busy(shard.get(key)):  # type: ignore[union-attr]
                 return False
             if not self._max_queue or self._queued < self._max_queue:
                 return True
@@ -263,15 +288,30 @@ class Engine:
                 raise QueueFull(self._full_message())
 
     def _add_keyed_locked(
-        self, fut: Future[Any], priority: int, shard: dict[Any, KeyChain], key: Any, width: int
+        self,
+        fut: Future[Any],
+        priority: int,
+        shard: dict[Any, KeyChain],
+        key: Any,
+        width: int,
+        rate: float,
     ) -> bool:
         """Queue ``fut`` as ``key``'s task: into a lane if the key has room
-        (fewer than its width in flight, none waiting: returns True), else
-        behind the key's last task, out of the lanes. A new key's entry
-        takes ``width``."""
+        (fewer than its width in flight, none waiting, and paced: none in a
+        lane: returns True), else behind the key's last task, out of the
+        lanes. A new key's entry takes ``width`` and ``rate``."""
         chain = shard.get(key)
-        if chain is not None and not chain.waiting and chain.active < chain.width:
+        if (
+            chain is not None
+            and not chain.waiting
+            and chain.active < chain.width
+            and not chain.in_lane
+        ):
             fut._chain = chain
+            if chain.interval > 0.0:
+                chain.in_lane = True
+                if chain.active == 0:  # its kept entry: busy again
+                    self._active_keys += 1
             chain.active += 1
             self._enqueue_locked(fut, priority, False)
             return True
@@ -283,7 +323,9 @@ class Engine:
             if self._track_latency:
                 fut._enqueued_ns = time.monotonic_ns()
             return False
-        fut._chain = shard[key] = KeyChain(key, shard, width)
+        if self._idle_paced:
+            forget_idle_paced_locked(self, time.monotonic())
+        fut._chain = shard[key] = KeyChain(key, shard, width, rate, self._key_burst)
         self._active_keys += 1
         self._enqueue_locked(fut, priority, False)
         return True
@@ -302,14 +344,16 @@ class Engine:
         block: bool = False,
         timeout: float | None = None,
         width: int = 0,
+        rate: float = -1.0,
     ) -> Future[Any] | None:
         """Queue ``fn(*args, **kwargs)`` behind every earlier task of ``key``:
         tasks of one key start in submission order, at most the key's width
         at once (the engine's ``key_width``, or ``width`` if the key has no
         task queued or running: its entry keeps it), different keys in
-        parallel. With ``unique``, returns None (and queues nothing) if
-        ``key`` already has a task queued or running. Other options as
-        :meth:`submit_with`."""
+        parallel; a new entry also takes ``rate``, the key's starts per
+        second at most (< 0: the engine's ``key_rate``, 0: no pace). With
+        ``unique``, returns None (and queues nothing) if ``key`` already has
+        a task queued or running. Other options as :meth:`submit_with`."""
         check_callable(fn)
         if timeout is not None and timeout < 0:
             raise ValueError(must_be_non_negative("timeout"))
@@ -335,6 +379,7 @@ class Engine:
             block=block,
             timeout=timeout,
             width=width or self._key_width,
+            rate=rate if rate >= 0.0 else self._key_rate,
         ):
             return None
         return fut
@@ -352,7 +397,7 @@ class Engine:
         """Whether ``key`` has a task queued or running."""
         shard = self._shards[hash(key) & KEY_SHARD_MASK]
         with self._mutex:
-            return key in shard
+            return key_busy(shard.get(key))
 
     def _advance_chain_locked(self, fut: Future[Any]) -> None:
         """``fut`` (one of a key's tasks in flight) ended or was skipped: the
@@ -363,15 +408,16 @@ class Engine:
         fut._chain = None
         if chain is None:
             return
-        if chain.waiting:
-            nxt = chain.waiting.popleft()
-            self._queued -= 1
-            self._enqueue_locked(nxt, nxt._priority, False, restamp=False)
+        if chain.waiting and not chain.in_lane and not chain.held:
+            release_head_locked(self, chain)
             return
         chain.active -= 1
-        if chain.active == 0:
-            del chain.shard[chain.key]
+        if chain.active == 0 and not chain.waiting:
             self._active_keys -= 1
+            if chain.interval > 0.0:
+                keep_paced_key_locked(self, chain)
+            else:
+                del chain.shard[chain.key]
 
     def _full_message(self) -> str:
         return QUEUE_FULL_MESSAGE % (self._queued, self._max_queue)
@@ -511,12 +557,20 @@ class Engine:
                 return None, False
             item = self._pop_locked()
             if item is None:
-                if self._closed:
+                if self._closed and not self._held_keys:
                     return None, False
                 self._park_locked(worker)
                 continue
             if self._blocked:
                 self._wake_producer_locked()
+            if item._chain is not None and item._chain.interval > 0.0:
+                arm = admit_paced_locked(self, item)
+                if arm >= 0.0:  # too early: held for its time
+                    if arm > 0.0:
+                        self._mutex.release()
+                        arm_pacing_timer(self, arm)
+                        self._mutex.acquire()
+                    continue
             claim = item._claim(True)
             if claim == CLAIMED or claim == EXPIRED_NOW:
                 if self._track_latency:
@@ -527,6 +581,8 @@ class Engine:
                     self._advance_chain_locked(item)
                     return item, True
                 self._running += 1
+                if item._chain is not None and item._chain.interval > 0.0:
+                    paced_started_locked(self, item._chain)
                 return item, False
             if claim == SKIP_CANCELLED:
                 self._cancelled += 1
@@ -623,6 +679,10 @@ class Engine:
             fut._cancel_claimed()
         return sum(1 for fut in drained if fut.cancelled())
 
+    def release_held(self) -> None:
+        """The process timer's call: see :func:`.pacing.release_held_now`."""
+        release_held_now(self)
+
     def fail_queued(self, exc: BaseException) -> int:
         """Fail every queued task with ``exc`` (the Runner uses this when no
         worker can be created); returns how many."""
@@ -656,13 +716,22 @@ class Engine:
                 out.extend(chain.waiting)
                 chain.waiting.clear()
                 chain.active -= 1
+                chain.in_lane = False
                 if chain.active == 0:
                     del chain.shard[chain.key]
                     self._active_keys -= 1
+        idle = []
         for shard in self._shards:
             for chain in shard.values():  # heads still running
+                if chain.active == 0:  # a held paced key, or an idle one kept
+                    self._active_keys -= bool(chain.waiting)
+                    idle.append(chain)
+                chain.held = False
                 out.extend(chain.waiting)
                 chain.waiting.clear()
+        for chain in idle:
+            del chain.shard[chain.key]
+        self._held_keys = 0
         for fut in out:
             fut._chain = None
         self._queued = 0
@@ -682,6 +751,7 @@ class Engine:
         self._workers = 0
         self._waking = 0
         self._running = 0
+        self._held_keys = 0
 
     # -- reading --------------------------------------------------------------
     @property
