@@ -71,6 +71,8 @@ class Engine:
         key_width: int = 1,
         key_rate: float = 0.0,
         key_burst: int = 1,
+        idle_timeout: float = 0.0,
+        min_workers: int = 0,
     ) -> None: ...
     def submit(
         self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any] | None

@@ -11,6 +11,7 @@ with the same words.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Sequence
 from typing import Literal
 
@@ -20,6 +21,7 @@ __all__ = [
     "check_buffersize",
     "check_context",
     "check_callable",
+    "check_idle_reaping",
     "check_key",
     "check_max_workers",
     "check_on_full",
@@ -103,6 +105,36 @@ def check_size(value: object, name: str, minimum: int = 0) -> int:
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
     return value
+
+
+def check_idle_reaping(idle_timeout: object, min_workers: object, max_workers: int) -> float:
+    """``idle_timeout`` (None: idle workers stay) and ``min_workers`` (how
+    many idle reaping leaves, up to ``max_workers``). Returns the timeout
+    in seconds for the engine, 0.0 for none.
+
+        >>> check_idle_reaping(30, 0, 4), check_idle_reaping(None, 0, 4)
+        (30.0, 0.0)
+        >>> check_idle_reaping(0, 0, 4)
+        Traceback (most recent call last):
+        ...
+        ValueError: idle_timeout must be a number of seconds > 0 (or None: idle workers stay), got 0
+    """
+    check_size(min_workers, "min_workers")
+    assert isinstance(min_workers, int)
+    if min_workers > max_workers:
+        raise ValueError(f"min_workers ({min_workers}) must be <= max_workers ({max_workers})")
+    if idle_timeout is None:
+        return 0.0
+    if isinstance(idle_timeout, bool) or not isinstance(idle_timeout, (int, float)):
+        raise TypeError(
+            f"idle_timeout must be a number of seconds or None, not {type(idle_timeout).__name__}"
+        )
+    if not 0 < idle_timeout <= threading.TIMEOUT_MAX:
+        raise ValueError(
+            "idle_timeout must be a number of seconds > 0 (or None: idle workers stay), "
+            f"got {idle_timeout!r}"
+        )
+    return float(idle_timeout)
 
 
 def check_context(value: object) -> Literal["copy", "fresh"]:

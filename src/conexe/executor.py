@@ -40,6 +40,7 @@ from ._options import (
     check_buffersize,
     check_callable,
     check_context,
+    check_idle_reaping,
     check_max_workers,
     check_on_full,
     check_size,
@@ -103,6 +104,11 @@ class ConcurrentExecutor(cf.ThreadPoolExecutor):
     tasks are cancelled, the running ones abandoned (its workers are daemon
     threads), and both logged to the ``conexe`` logger.
 
+    ``idle_timeout``: a worker idle that many seconds exits, down to
+    ``min_workers`` (default 0: an idle pool holds no threads); the next
+    task that needs a worker starts one again. ``None`` (default): workers
+    stay until shutdown, as ThreadPoolExecutor's do.
+
         >>> ex = ConcurrentExecutor(2, max_queue_size=100, on_full="block")
         >>> ex.submit(sum, [1, 2, 3]).result()
         6
@@ -140,8 +146,11 @@ class ConcurrentExecutor(cf.ThreadPoolExecutor):
         block_timeout: float | None = None,
         context: TaskContext = "fresh",
         exit_timeout: float | None = None,
+        idle_timeout: float | None = None,
+        min_workers: int = 0,
     ) -> None:
         max_workers = check_max_workers(max_workers)
+        idle = check_idle_reaping(idle_timeout, min_workers, max_workers)
         if exit_timeout is not None:
             check_timeout(exit_timeout, "exit_timeout")
         check_size(max_queue_size, "max_queue_size")
@@ -174,7 +183,12 @@ class ConcurrentExecutor(cf.ThreadPoolExecutor):
             threads.spawn_one()
 
         engine = self._engine = self._core.Engine(
-            max_queue_size, on_need_worker=need_worker, target_workers=max_workers, context=context
+            max_queue_size,
+            on_need_worker=need_worker,
+            target_workers=max_workers,
+            context=context,
+            idle_timeout=idle,
+            min_workers=min_workers,
         )
         threads = self._threads = WorkerThreads(  # type: ignore[assignment]
             engine,
@@ -988,6 +1002,8 @@ class ThreadPoolExecutor(ConcurrentExecutor):
         block_timeout: float | None = None,
         context: TaskContext = "fresh",
         exit_timeout: float | None = None,
+        idle_timeout: float | None = None,
+        min_workers: int = 0,
     ) -> None:
         if thread_name_prefix is None or thread_name_prefix == "":
             # The stdlib's default names, which tools and CPython's own tests
@@ -1004,4 +1020,6 @@ class ThreadPoolExecutor(ConcurrentExecutor):
             block_timeout=block_timeout,
             context=context,
             exit_timeout=exit_timeout,
+            idle_timeout=idle_timeout,
+            min_workers=min_workers,
         )

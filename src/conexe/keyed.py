@@ -34,7 +34,13 @@ from . import _deadlines
 from ._contract import KEY_WIDTH_MESSAGE
 from ._impl import Core, CoreFuture
 from ._impl import core as _default_core
-from ._options import check_context, check_max_workers, check_on_full, check_size
+from ._options import (
+    check_context,
+    check_idle_reaping,
+    check_max_workers,
+    check_on_full,
+    check_size,
+)
 from ._task import Task, check_timeout
 from ._threads import EXIT_MESSAGE, WorkerThreads, interpreter_shutting_down, join_within
 
@@ -169,7 +175,9 @@ class KeyedExecutor:
         True
 
     ``exit_timeout``: how long interpreter exit waits for the accepted work
-    (None: until done; see :class:`conexe.ConcurrentExecutor`).
+    (None: until done), and ``idle_timeout``/``min_workers``: idle workers
+    exit after that many seconds, down to that many (see
+    :class:`conexe.ConcurrentExecutor`).
     """
 
     _core: Core = _default_core
@@ -188,8 +196,11 @@ class KeyedExecutor:
         max_per_key: int | Callable[[Any], int] = 1,
         rate_per_key: float | Callable[[Any], float | None] | None = None,
         burst_per_key: int = 1,
+        idle_timeout: float | None = None,
+        min_workers: int = 0,
     ) -> None:
         max_workers = check_max_workers(max_workers)
+        idle = check_idle_reaping(idle_timeout, min_workers, max_workers)
         key_width = 1 if callable(max_per_key) else check_max_per_key(max_per_key)
         key_rate = 0.0
         if rate_per_key is not None and not callable(rate_per_key):
@@ -222,6 +233,8 @@ class KeyedExecutor:
             key_width=key_width,
             key_rate=key_rate,
             key_burst=key_burst,
+            idle_timeout=idle,
+            min_workers=min_workers,
         )
         # A function of the key: asked (outside every lock) at each submit,
         # and kept by the key's entry while it has tasks queued or running.

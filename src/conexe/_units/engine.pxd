@@ -43,6 +43,8 @@ cdef class Engine:
     cdef double armed_at            # the earliest time the timer will call release_held (0.0: none)
     cdef Py_ssize_t held_keys       # paced keys holding a task for its time (workers stay for them)
     cdef object __weakref__         # the process timer holds the engine weakly
+    cdef long long idle_timeout_us  # a worker parked this long leaves (0: never)
+    cdef Py_ssize_t min_workers     # ... while more than this many remain
     cdef long long submitted
     cdef long long completed
     cdef long long failed
@@ -77,6 +79,5 @@ cdef class Engine:
     cdef void wake_producer_locked(self)
     cdef void wake_all_producers_locked(self)
     cdef FutureBase next_task_locked(self, Worker worker, bint replace, bint *expired)
-    cdef int park_locked(self, Worker worker) except -1
     cdef bint end_task_locked(self, FutureBase fut, TaskEnd end) except -1
     cdef object leave_locked(self, Worker worker, bint replace)

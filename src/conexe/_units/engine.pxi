@@ -10,11 +10,13 @@ from conexe._contract cimport (
     SKIP_CANCELLED,
     SKIP_EXPIRED,
 )
-from cpython.pythread cimport PyThread_acquire_lock, PyThread_release_lock
+from cpython.pythread cimport PyThread_release_lock
 from cpython.object cimport PyCallable_Check
+from libc.math cimport ceil
 from libc.string cimport memset
 
 from collections import deque
+from threading import TIMEOUT_MAX
 
 from ._contract import (
     AFTER_FORK_MESSAGE,
@@ -58,7 +60,7 @@ cdef class Engine:
     def __init__(self, max_queue_size=0, *, on_need_worker=None, target_workers=0,
                  pass_resource=False, check_health=None, max_retries=0,
                  track_latency=False, context="copy", key_width=1, double key_rate=0.0,
-                 Py_ssize_t key_burst=1):
+                 Py_ssize_t key_burst=1, double idle_timeout=0.0, Py_ssize_t min_workers=0):
         if max_queue_size < 0:
             raise ValueError(must_be_non_negative("max_queue_size"))
         if target_workers < 0:
@@ -74,6 +76,16 @@ cdef class Engine:
             raise ValueError(
                 f"key_rate must be >= 0 and key_burst >= 1, got {key_rate}, {key_burst}")
         self.key_rate = key_rate
+        if not idle_timeout >= 0.0:  # NaN fails too
+            raise ValueError(must_be_non_negative("idle_timeout"))
+        if idle_timeout > TIMEOUT_MAX:
+            raise OverflowError(f"idle_timeout must be at most {TIMEOUT_MAX}")
+        if min_workers < 0:
+            raise ValueError(must_be_non_negative("min_workers"))
+        # A worker parked this long (0: forever) leaves, while more than
+        # min_workers remain; the next task that needs one starts a thread.
+        self.idle_timeout_us = <long long>ceil(idle_timeout * 1e6)
+        self.min_workers = min_workers
         self.key_burst = key_burst
         self.held_timers = []
         self.idle_paced = []
@@ -554,7 +566,7 @@ cdef class Engine:
                     spun = True  # once per idle spell: look again, then park
                     continue
                 spun = False
-                self.park_locked(worker)
+                park_locked(self, worker)
                 continue
             spun = False
             if self.blocked:
@@ -585,17 +597,6 @@ cdef class Engine:
             else:
                 self.failed += 1
             self.advance_chain_locked(item)
-
-    cdef int park_locked(self, Worker worker) except -1:
-        """Sleep, the engine lock released, until someone wakes ``worker``."""
-        self.parked_workers.append(worker)
-        conexe_store_release(&worker._parked, 1)
-        self.unlock()
-        with nogil:
-            PyThread_acquire_lock(worker.park, 1)
-        self.lock()
-        arrived_locked(self)
-        return 0
 
     cdef bint end_task_locked(self, FutureBase fut, TaskEnd end) except -1:
         """Count how ``fut`` ended. A retry goes back to the front of its

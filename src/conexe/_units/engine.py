@@ -59,6 +59,7 @@ from .workers import (
     TaskEnd,
     Worker,
     arrived_locked,
+    park_locked,
     run_task,
     set_off_locked,
     thread_start_failed_locked,
@@ -92,6 +93,8 @@ class Engine:
         key_width: int = 1,
         key_rate: float = 0.0,
         key_burst: int = 1,
+        idle_timeout: float = 0.0,
+        min_workers: int = 0,
     ) -> None:
         if max_queue_size < 0:
             raise ValueError(must_be_non_negative("max_queue_size"))
@@ -103,6 +106,16 @@ class Engine:
             raise ValueError(CONTEXT_MESSAGE % (context,))
         if key_width < 1:
             raise ValueError(KEY_WIDTH_MESSAGE % (key_width,))
+        if not idle_timeout >= 0.0:  # NaN fails too
+            raise ValueError(must_be_non_negative("idle_timeout"))
+        if idle_timeout > threading.TIMEOUT_MAX:
+            raise OverflowError(f"idle_timeout must be at most {threading.TIMEOUT_MAX}")
+        if min_workers < 0:
+            raise ValueError(must_be_non_negative("min_workers"))
+        # A worker parked this long (0.0: forever) leaves, while more than
+        # min_workers remain; the next task that needs one starts a thread.
+        self._idle_timeout = idle_timeout
+        self._min_workers = min_workers
         self._key_width = key_width
         if not key_rate >= 0.0 or key_burst < 1:  # a NaN rate fails the first
             raise ValueError(
@@ -559,7 +572,7 @@ class Engine:
             if item is None:
                 if self._closed and not self._held_keys:
                     return None, False
-                self._park_locked(worker)
+                park_locked(self, worker)
                 continue
             if self._blocked:
                 self._wake_producer_locked()
@@ -589,15 +602,6 @@ class Engine:
             else:
                 self._failed += 1
             self._advance_chain_locked(item)
-
-    def _park_locked(self, worker: Worker) -> None:
-        """Sleep, the engine lock released, until someone wakes ``worker``."""
-        self._parked.append(worker)
-        worker.parked = True
-        self._mutex.release()
-        worker._park.acquire()
-        self._mutex.acquire()
-        arrived_locked(self)
 
     def _end_task_locked(self, fut: Future[Any], end: TaskEnd) -> bool:
         """Count how ``fut`` ended. A retry goes back to the front of its

@@ -6,7 +6,12 @@ from conexe._contract cimport (
     OUTCOME_NONE,
     RETRIED,
 )
-from cpython.pythread cimport PyThread_free_lock
+from cpython.pythread cimport (
+    PY_LOCK_ACQUIRED,
+    PyLockStatus,
+    PyThread_acquire_lock,
+    PyThread_free_lock,
+)
 from cpython.contextvars cimport PyContext_Enter, PyContext_Exit, PyContext_New
 
 from ._contract import CHECK_HEALTH_RAISED_MESSAGE, MAX_RETRIES_MESSAGE
@@ -109,6 +114,39 @@ cdef inline void arrived_locked(Engine engine) noexcept:
     """A worker on its way has reached the lanes (entered the worker loop,
     woke from its park, stopped spinning or watching, completed a future)."""
     engine.waking -= 1
+
+
+# -- parking, and idle reaping ---------------------------------------------------
+cdef inline bint reaps_locked(Engine engine) noexcept:
+    """Whether an idle worker may leave now (idle reaping)."""
+    return engine.idle_timeout_us > 0 and engine.workers > engine.min_workers and not engine._closed
+
+
+cdef int park_locked(Engine engine, Worker worker) except -1:
+    """Sleep, the engine lock released, until someone wakes ``worker``;
+    with an idle timeout, at most that long: then, unless it is needed
+    to keep ``min_workers``, it is marked to retire."""
+    cdef long long us = engine.idle_timeout_us if reaps_locked(engine) else -1
+    cdef PyLockStatus woken
+    engine.parked_workers.append(worker)
+    conexe_store_release(&worker._parked, 1)
+    engine.unlock()
+    with nogil:
+        woken = PyThread_acquire_lock_timed(worker.park, us, 0)
+    engine.lock()
+    if woken != PY_LOCK_ACQUIRED:
+        if conexe_load_relaxed(&worker._parked):  # nobody woke it: idle that long
+            engine.parked_workers.remove(worker)
+            conexe_store_release(&worker._parked, 0)
+            worker._retire = reaps_locked(engine)
+            return 0
+        # Woken just as the wait timed out: take the wake-up it was sent.
+        engine.unlock()
+        with nogil:
+            PyThread_acquire_lock(worker.park, 1)
+        engine.lock()
+    arrived_locked(engine)
+    return 0
 
 
 cdef int run_task(Engine engine, FutureBase fut, Worker worker, TaskEnd end) except -1:

@@ -104,6 +104,40 @@ def arrived_locked(engine: Engine) -> None:
     engine._waking -= 1
 
 
+# -- parking, and idle reaping ----------------------------------------------------
+def reaps_locked(engine: Engine) -> bool:
+    """Whether an idle worker may leave now (idle reaping)."""
+    return (
+        bool(engine._idle_timeout) and engine._workers > engine._min_workers and not engine._closed
+    )
+
+
+def park_locked(engine: Engine, worker: Worker) -> None:
+    """Sleep, the engine lock released, until someone wakes ``worker``;
+    with an ``idle_timeout``, at most that long: then, unless it is
+    needed to keep ``min_workers``, it is marked to retire."""
+    engine._parked.append(worker)
+    worker.parked = True
+    reaping = reaps_locked(engine)
+    engine._mutex.release()
+    if reaping:
+        woken = worker._park.acquire(timeout=engine._idle_timeout)
+    else:
+        woken = worker._park.acquire()
+    engine._mutex.acquire()
+    if not woken:
+        if worker.parked:  # nobody woke it: idle for idle_timeout
+            engine._parked.remove(worker)
+            worker.parked = False
+            worker.retire = reaps_locked(engine)
+            return
+        # Woken just as the wait timed out: take the wake-up it was sent.
+        engine._mutex.release()
+        worker._park.acquire()
+        engine._mutex.acquire()
+    arrived_locked(engine)
+
+
 def run_task(engine: Engine, fut: Future[Any], worker: Worker, end: TaskEnd) -> None:
     """Run ``fut``'s task (no lock held) and say in ``end`` how it ended."""
     t0 = time.monotonic_ns() if engine._track_latency else 0
