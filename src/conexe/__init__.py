@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ._errors import BrokenExecutor, MaxRetriesExceeded, QueueFull
+from ._current import RunningTask, current_task
+from ._errors import BrokenExecutor, MaxRetriesExceeded, QueueFull, TaskCancelled
 from ._group import TaskGroup
 from ._impl import core as _selected_core
 from ._task import Task, TaskResponse
@@ -34,10 +35,13 @@ __all__ = [
     "QueueFull",
     "Runner",
     "RunnerStats",
+    "RunningTask",
     "Task",
+    "TaskCancelled",
     "TaskGroup",
     "TaskResponse",
     "ThreadPoolExecutor",
+    "current_task",
 ]
 
 __version__ = "0.1.0"  # the one place the version is set (pyproject.toml reads it)

@@ -90,6 +90,7 @@ __all__ = [
     "IMPLEMENTATION",
     "executor_submit",
     "run_chunk",
+    "running_future",
 ]
 
 IMPLEMENTATION = "c"
@@ -132,6 +133,8 @@ include "_units/tasks.pxi"          # a call's checks and contexts; run_chunk
 include "_units/lanes.pxi"          # the priority lanes
 include "_units/keys.pxi"           # the key-sharded dispatch map's entries
 include "_units/workers.pxi"        # Worker, and how one task runs and ends
+include "_units/running.pxi"        # the running task as it sees itself: stop requests, deadline
 include "_units/awake_policy.pxi"   # free-threaded builds: who stays awake (C only)
 include "_units/pacing.pxi"         # a key's pace: its rate limit
+include "_units/closing.pxi"        # closing: draining, cancelling, asking running tasks to stop
 include "_units/engine.pxi"         # Engine: submitting, the worker loop, shutdown

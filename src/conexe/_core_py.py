@@ -46,6 +46,7 @@ from ._contract import EXIT_RETIRE as EXIT_RETIRE
 from ._contract import EXIT_SHUTDOWN as EXIT_SHUTDOWN
 from ._units.engine import Engine, executor_submit
 from ._units.future import Future
+from ._units.running import running_future
 from ._units.tasks import ChunkItemError, run_chunk
 from ._units.workers import Worker
 
@@ -57,6 +58,7 @@ __all__ = [
     "IMPLEMENTATION",
     "executor_submit",
     "run_chunk",
+    "running_future",
 ]
 
 IMPLEMENTATION = "py"

@@ -10,9 +10,10 @@ written for :mod:`concurrent.futures` keeps working::
 
 from __future__ import annotations
 
+from concurrent.futures import CancelledError
 from concurrent.futures.thread import BrokenThreadPool
 
-__all__ = ["BrokenExecutor", "MaxRetriesExceeded", "QueueFull"]
+__all__ = ["BrokenExecutor", "MaxRetriesExceeded", "QueueFull", "TaskCancelled"]
 
 
 class QueueFull(Exception):
@@ -30,6 +31,13 @@ class BrokenExecutor(BrokenThreadPool):
     process forked). A subclass of ``concurrent.futures.thread.BrokenThreadPool``
     so ``except BrokenExecutor`` written for ``ThreadPoolExecutor`` still works.
     """
+
+
+class TaskCancelled(CancelledError):
+    """What ``conexe.current_task().check()`` raises in a task that was asked
+    to stop. A ``concurrent.futures.CancelledError``, so code that treats
+    cancellation as such keeps doing so; raised out of the task, it fails
+    the task's future with it (a running future can't become cancelled)."""
 
 
 class MaxRetriesExceeded(Exception):

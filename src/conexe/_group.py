@@ -27,7 +27,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from ._task import check_timeout
 
-__all__ = ["TaskGroup", "cancel_not_started"]
+__all__ = ["TaskGroup", "cancel_not_started", "cancel_or_ask_to_stop"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -45,6 +45,18 @@ def cancel_not_started(fut: Future[Any]) -> bool:
     """
     cancel = getattr(fut, "_cancel_if_pending", None)
     return bool(cancel()) if cancel is not None else fut.cancel()
+
+
+def cancel_or_ask_to_stop(fut: Future[Any]) -> bool:
+    """Cancel ``fut`` if its task has not started (True); if it is running,
+    ask it to stop (a conexe future's ``request_cancel``: the task sees it
+    through ``conexe.current_task()``) and return False."""
+    if cancel_not_started(fut):
+        return True
+    request = getattr(fut, "request_cancel", None)
+    if request is not None:
+        request()
+    return False
 
 
 def _cancelled_future() -> Future[Any]:
@@ -83,8 +95,9 @@ class TaskGroup:
       block ends the group and raises TimeoutError; what succeeded by then
       stays readable (:meth:`successes`, :attr:`futures`).
 
-    Ending the group cancels its tasks that have not started; a task that
-    is running runs on. A ``submit`` after the end returns a cancelled
+    Ending the group cancels its tasks that have not started and asks the
+    running ones to stop (``conexe.current_task().cancel_requested`` turns
+    true in them; a task that does not look runs on). A ``submit`` after the end returns a cancelled
     future (kept in :attr:`futures`), so a loop of submits never raises
     half-way::
 
@@ -141,7 +154,7 @@ class TaskGroup:
             self._futures.append(fut)
             over = self._over
         if over:  # the group ended after the check above
-            cancel_not_started(fut)
+            cancel_or_ask_to_stop(fut)
         # The core completes a task's future (running this callback) before
         # its worker takes another task, so no sibling queued behind the
         # task that ends the group starts on that worker.
@@ -161,7 +174,7 @@ class TaskGroup:
             pending = self._end_locked() if ends else []
             self._changed.notify_all()
         for other in pending:
-            cancel_not_started(other)
+            cancel_or_ask_to_stop(other)
 
     def _end_locked(self) -> list[Future[Any]]:
         """Mark the group over; returns its futures, to cancel (unlocked)."""
@@ -216,8 +229,9 @@ class TaskGroup:
         return not not_done
 
     def cancel(self) -> int:
-        """Cancel the tasks that have not started; returns how many."""
-        return sum(1 for f in self.futures if cancel_not_started(f))
+        """Cancel the tasks that have not started and ask the running ones
+        to stop; returns how many were cancelled."""
+        return sum([cancel_or_ask_to_stop(f) for f in self.futures])
 
     def results(self, timeout: float | None = None) -> list[Any]:
         """Every task's result in submission order; raises the first error
@@ -252,7 +266,7 @@ class TaskGroup:
                 pending = self._end_locked()
                 done, total = self._ended, len(self._futures)
             for fut in pending:
-                cancel_not_started(fut)
+                cancel_or_ask_to_stop(fut)
             raise TimeoutError(
                 f"the group's timeout ({self.timeout} s) passed with {done} of {total} tasks done"
             )

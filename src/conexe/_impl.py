@@ -46,6 +46,9 @@ class Core(Protocol):
     @property
     def executor_submit(self) -> Callable[..., Any]: ...
 
+    @property
+    def running_future(self) -> Callable[[], _core_py.Future[Any] | None]: ...
+
 
 def _load_extension() -> Core | None:
     """The Cython core, or None where it isn't built (a pure install, or an

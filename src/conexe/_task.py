@@ -26,6 +26,10 @@ class Task(Generic[T]):
     ``priority``: higher runs first (default 0; FIFO within a level).
     ``start_timeout``: seconds from submission; a task still queued then
     fails with TimeoutError instead of running.
+    ``timeout``: seconds from submission the task has in all: its deadline,
+    which the task sees through ``conexe.current_task()`` (``check()``
+    raises TimeoutError past it) and passes on to the tasks it submits.
+    Conexe does not stop the task at it; the task decides.
 
     Typed by what ``fn`` returns (``Task[int]`` for a function returning
     an int), so ``submit_task`` gives a ``Future[int]``.
@@ -37,6 +41,7 @@ class Task(Generic[T]):
     kwargs: Mapping[str, Any] | None = None
     priority: int = 0
     start_timeout: float | None = None
+    timeout: float | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str):
@@ -50,12 +55,21 @@ class Task(Generic[T]):
         check_priority(self.priority)
         if self.start_timeout is not None:
             check_timeout(self.start_timeout, "start_timeout")
+        if self.timeout is not None:
+            check_timeout(self.timeout, "timeout")
 
     def deadline(self) -> float:
         """The start deadline as a ``time.monotonic()`` value (0.0: none)."""
         if self.start_timeout is None:
             return 0.0
         return time.monotonic() + self.start_timeout
+
+    def run_deadline(self) -> float:
+        """The deadline the task sees, a ``time.monotonic()`` value (0.0:
+        none)."""
+        if self.timeout is None:
+            return 0.0
+        return time.monotonic() + self.timeout
 
 
 @dataclass(frozen=True)

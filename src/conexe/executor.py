@@ -253,7 +253,13 @@ class ConcurrentExecutor(cf.ThreadPoolExecutor):
         return self._submit_policy(fn, args, kwargs, 0, 0.0)
 
     def _submit_policy(
-        self, fn: Any, args: tuple[Any, ...], kwargs: Any, priority: int, deadline: float
+        self,
+        fn: Any,
+        args: tuple[Any, ...],
+        kwargs: Any,
+        priority: int,
+        deadline: float,
+        run_deadline: float = 0.0,
     ) -> CoreFuture[Any]:
         if self._broken:
             raise BrokenExecutor(self._broken)
@@ -267,9 +273,12 @@ class ConcurrentExecutor(cf.ThreadPoolExecutor):
                 deadline=deadline,
                 block=True,
                 timeout=self._block_timeout,
+                run_deadline=run_deadline,
             )
         try:
-            return engine.submit_with(fn, args, kwargs, priority=priority, deadline=deadline)
+            return engine.submit_with(
+                fn, args, kwargs, priority=priority, deadline=deadline, run_deadline=run_deadline
+            )
         except QueueFull:
             if self._on_full == "raise":
                 raise
@@ -303,7 +312,9 @@ class ConcurrentExecutor(cf.ThreadPoolExecutor):
             raise TypeError(f"submit_task() takes a conexe.Task, not {type(task).__name__}")
         deadline = task.deadline()
         kwargs = dict(task.kwargs) if task.kwargs else None
-        fut = self._submit_policy(task.fn, tuple(task.args), kwargs, task.priority, deadline)
+        fut = self._submit_policy(
+            task.fn, tuple(task.args), kwargs, task.priority, deadline, task.run_deadline()
+        )
         if deadline:
             _deadlines.watch(fut, deadline)
         return fut
@@ -498,7 +509,12 @@ class ConcurrentExecutor(cf.ThreadPoolExecutor):
         deadline = task.deadline()
         kwargs = dict(task.kwargs) if task.kwargs else None
         fut = self._engine.submit_with(
-            task.fn, tuple(task.args), kwargs, priority=task.priority, deadline=deadline
+            task.fn,
+            tuple(task.args),
+            kwargs,
+            priority=task.priority,
+            deadline=deadline,
+            run_deadline=task.run_deadline(),
         )
         if deadline:
             _deadlines.watch(fut, deadline)

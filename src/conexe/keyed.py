@@ -321,7 +321,16 @@ class KeyedExecutor:
             raise TypeError(f"submit_task() takes a conexe.Task, not {type(task).__name__}")
         deadline = task.deadline()
         kwargs = dict(task.kwargs) if task.kwargs else None
-        fut = self._submit(key, task.fn, tuple(task.args), kwargs, task.priority, deadline, False)
+        fut = self._submit(
+            key,
+            task.fn,
+            tuple(task.args),
+            kwargs,
+            task.priority,
+            deadline,
+            False,
+            task.run_deadline(),
+        )
         assert fut is not None
         if deadline:
             _deadlines.watch(fut, deadline)
@@ -336,6 +345,7 @@ class KeyedExecutor:
         priority: int,
         deadline: float,
         unique: bool,
+        run_deadline: float = 0.0,
     ) -> CoreFuture[Any] | None:
         width, rate = 0, -1.0  # the engine's
         if self._width_of is not None:
@@ -355,6 +365,7 @@ class KeyedExecutor:
             timeout=self._block_timeout,
             width=width,
             rate=rate,
+            run_deadline=run_deadline,
         )
 
     # -- reading -----------------------------------------------------------------

@@ -74,7 +74,6 @@ cdef class Engine:
     cdef bint add_keyed_locked(self, FutureBase fut, int priority, dict shard,
                                object key, Py_ssize_t width, double rate) except -1
     cdef void advance_chain_locked(self, FutureBase fut)
-    cdef list drain_locked(self)
     cdef void spawn(self)
     cdef void wake_producer_locked(self)
     cdef void wake_all_producers_locked(self)

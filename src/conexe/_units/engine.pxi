@@ -233,6 +233,7 @@ cdef class Engine:
         if not PyCallable_Check(fn):
             raise not_callable(fn)
         cdef FutureBase fut = new_future(fn, args, kwargs)
+        adopt_here(fut)
         if not self.fresh_context:
             fut.ctx = copy_context_here()
         bind_loop(fut)
@@ -240,13 +241,16 @@ cdef class Engine:
         return fut
 
     def submit_with(self, fn, tuple args, kwargs, *, int priority=0, double deadline=0.0,
-                    context=None, bint no_retry=False, bint block=False, timeout=None):
+                    context=None, bint no_retry=False, bint block=False, timeout=None,
+                    double run_deadline=0.0):
         """:meth:`submit` with per-task options (see the twin)."""
         if not PyCallable_Check(fn):
             raise not_callable(fn)
         if timeout is not None and timeout < 0:
             raise ValueError(must_be_non_negative("timeout"))
         cdef FutureBase fut = new_future(fn, args, kwargs)
+        adopt_here(fut)
+        set_run_deadline(fut, run_deadline)
         fut.priority = priority
         fut.deadline = deadline
         if context is not None:
@@ -264,7 +268,7 @@ cdef class Engine:
     def submit_keyed(self, key, fn, tuple args, kwargs, *, int priority=0,
                      double deadline=0.0, context=None, bint unique=False,
                      bint block=False, timeout=None, Py_ssize_t width=0,
-                     double rate=-1.0):
+                     double rate=-1.0, double run_deadline=0.0):
         """Queue ``fn(*args, **kwargs)`` behind every earlier task of ``key``
         (see the twin). With ``unique``, returns None for a busy key."""
         if not PyCallable_Check(fn):
@@ -275,6 +279,8 @@ cdef class Engine:
         if width < 0:
             raise ValueError(KEY_WIDTH_MESSAGE % (width,))
         cdef FutureBase fut = new_future(fn, args, kwargs)
+        adopt_here(fut)
+        set_run_deadline(fut, run_deadline)
         fut.priority = priority
         fut.deadline = deadline
         if context is not None:
@@ -403,6 +409,7 @@ cdef class Engine:
             raise not_callable(fn)
         check_key(key)
         cdef FutureBase fut = new_future(fn, args, kwargs or None)
+        adopt_here(fut)
         if not self.fresh_context:
             fut.ctx = copy_context_here()
         bind_loop(fut)
@@ -485,6 +492,7 @@ cdef class Engine:
         cdef FutureBase item
         cdef bint expired, locked = True
         cdef long long started = 0
+        worker_here(worker)
         self.lock()
         try:
             arrived_locked(self)  # this worker is in the loop now
@@ -497,7 +505,11 @@ cdef class Engine:
                 item = self.next_task_locked(worker, end.replace, &expired)
                 if item is None:
                     locked = False
+                    worker_gone()
                     return self.leave_locked(worker, end.replace)
+                if not expired:
+                    # Under the lock: close() reads it from other threads.
+                    worker.current = item
                 locked = False
                 self.unlock_and_wake_helper()
                 if expired:
@@ -513,6 +525,8 @@ cdef class Engine:
                     conexe_store_relaxed_ll(&worker.run_since, 0)
                 self.lock()
                 locked = True
+                worker.current = None
+                task_ran(item)
                 if CONEXE_FREE_THREADED:
                     note_run_time_locked(self, now_ns() - started)
                 if self.end_task_locked(item, end):
@@ -531,6 +545,7 @@ cdef class Engine:
                         arrived_locked(self)
                 item = None
         except BaseException:
+            worker_gone()
             if not locked:
                 self.lock()
             if worker in self.live_workers:
@@ -651,37 +666,9 @@ cdef class Engine:
     def close(self, bint cancel=False, message=None):
         """Refuse new tasks; workers leave once the lanes are empty. With
         ``cancel`` the queued tasks are cancelled (their waiters wake) and
-        their number is returned."""
-        cdef list drained = [], parked, claimed = []
-        cdef FutureBase fut
-        cdef Worker w
-        cdef int c
-        self.lock()
-        try:
-            self._closed = True
-            if message is not None:
-                self.closed_message = message
-            if cancel:
-                drained = self.drain_locked()
-            parked = unpark_all_locked(self)
-            for fut in drained:
-                c = fut.claim(False)
-                if c == SKIP_EXPIRED:
-                    # Its start deadline's reaper got it first (it is done,
-                    # with the TimeoutError): failed, not ours.
-                    self.failed += 1
-                else:
-                    self.cancelled += 1
-                    if c != SKIP_CANCELLED:
-                        claimed.append(fut)  # only what this close() took
-            self.wake_all_producers_locked()
-        finally:
-            self.unlock()
-        for w in parked:
-            PyThread_release_lock(w.park)
-        for fut in claimed:
-            fut.cancel_claimed()
-        return sum([1 for fut in drained if fut.cancelled()])
+        their number is returned, and the running ones are asked to stop
+        (``request_cancel``). See closing.pxi."""
+        return close_engine(self, cancel, message)
 
     def release_held(self):
         """The process timer's call: see ``release_held_now`` (pacing.pxi)."""
@@ -689,61 +676,7 @@ cdef class Engine:
 
     def fail_queued(self, exc):
         """Fail every queued task with ``exc``; returns how many."""
-        cdef list drained, claimed = []
-        cdef FutureBase fut
-        cdef int c
-        self.lock()
-        try:
-            drained = self.drain_locked()
-            for fut in drained:
-                c = fut.claim(False)
-                if c == SKIP_CANCELLED:
-                    self.cancelled += 1
-                else:
-                    self.failed += 1
-                    if c != SKIP_EXPIRED:
-                        claimed.append(fut)
-            self.wake_all_producers_locked()
-        finally:
-            self.unlock()
-        for fut in claimed:
-            fut.fail_started(exc)
-        return len(claimed)
-
-    cdef list drain_locked(self):
-        """Take every queued task out: the lanes, then the tasks waiting
-        behind busy keys (paced ones' held tasks too). Keys left with
-        nothing running are freed."""
-        cdef list out = [], idle = []
-        cdef int i
-        cdef FutureBase fut
-        cdef KeyChain chain
-        lanes_take_all(&self.lanes, out)
-        cdef Py_ssize_t n = len(out)
-        for i in range(n):
-            fut = <FutureBase>out[i]
-            if fut.chain is not None:  # a key's task in flight that never started
-                chain = fut.chain
-                take_waiting(chain, out)
-                chain.active -= 1
-                chain.in_lane = False
-                if chain.active == 0:
-                    del chain.shard[chain.key]
-                    self.active_keys -= 1
-        for shard in self.shards:
-            for chain in (<dict>shard).values():  # keys with tasks still running
-                if chain.active == 0:  # a held paced key, or an idle one kept
-                    self.active_keys -= chain.first is not None
-                    idle.append(chain)
-                chain.held = False
-                take_waiting(chain, out)
-        for chain in idle:
-            del chain.shard[chain.key]
-        self.held_keys = 0
-        for fut in out:
-            fut.chain = None
-        self.n_queued = 0
-        return out
+        return fail_queued_now(self, exc)
 
     def after_fork(self):
         """In a forked child: no worker threads exist there; refuse work."""

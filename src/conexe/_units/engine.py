@@ -32,6 +32,7 @@ from .._errors import QueueFull
 from .._options import check_callable, check_key
 from .._signals import acquire_interruptibly
 from .asyncio_view import bind_loop
+from .closing import close_engine, fail_queued_now
 from .future import Future
 from .keys import KEY_SHARD_MASK, KeyChain, key_busy
 from .lanes import Lanes
@@ -51,9 +52,15 @@ from .primitives import (
     FAILED,
     RETRIED,
     SKIP_CANCELLED,
-    SKIP_EXPIRED,
     hist_index,
     log,
+)
+from .running import (
+    adopt_here,
+    set_run_deadline,
+    task_ran,
+    worker_gone,
+    worker_here,
 )
 from .workers import (
     TaskEnd,
@@ -141,6 +148,7 @@ class Engine:
         self._shards: list[dict[Any, KeyChain]] = [{} for _ in range(KEY_SHARDS)]
         self._active_keys = 0
         self._parked: list[Worker] = []  # LIFO: the warmest worker first
+        self._live: list[Worker] = []  # every Worker in worker_loop
         self._waking = 0  # woken or starting, not yet back in the loop
         self._workers = 0
         self._target = target_workers
@@ -179,6 +187,7 @@ class Engine:
         fut._fn = fn
         fut._args = args
         fut._kwargs = kwargs or None
+        adopt_here(fut)
         if not self._fresh_context:
             fut._ctx = contextvars.copy_context()
         bind_loop(fut)
@@ -197,12 +206,16 @@ class Engine:
         no_retry: bool = False,
         block: bool = False,
         timeout: float | None = None,
+        run_deadline: float = 0.0,
     ) -> Future[Any]:
         """:meth:`submit` with per-task options: ``priority`` (higher runs
         first), ``deadline`` (a ``time.monotonic()`` value; still queued then
         means TimeoutError), ``context`` (a ``contextvars.Context`` to run in),
-        ``no_retry``, and ``block``/``timeout`` to wait for room in a full
-        queue instead of raising QueueFull."""
+        ``no_retry``, ``block``/``timeout`` to wait for room in a full
+        queue instead of raising QueueFull, and ``run_deadline`` (a
+        ``time.monotonic()`` value the task sees through
+        ``conexe.current_task()``; a task submitting it passes on its own if
+        that comes first)."""
         check_callable(fn)
         if timeout is not None and timeout < 0:
             raise ValueError(must_be_non_negative("timeout"))
@@ -210,6 +223,8 @@ class Engine:
         fut._fn = fn
         fut._args = args
         fut._kwargs = kwargs or None
+        adopt_here(fut)
+        set_run_deadline(fut, run_deadline)
         fut._priority = priority
         fut._deadline = deadline
         fut._ctx = context
@@ -358,6 +373,7 @@ class Engine:
         timeout: float | None = None,
         width: int = 0,
         rate: float = -1.0,
+        run_deadline: float = 0.0,
     ) -> Future[Any] | None:
         """Queue ``fn(*args, **kwargs)`` behind every earlier task of ``key``:
         tasks of one key start in submission order, at most the key's width
@@ -377,6 +393,8 @@ class Engine:
         fut._fn = fn
         fut._args = args
         fut._kwargs = kwargs or None
+        adopt_here(fut)
+        set_run_deadline(fut, run_deadline)
         fut._priority = priority
         fut._deadline = deadline
         fut._ctx = context
@@ -531,12 +549,18 @@ class Engine:
         the counters come first, so stats() never lags the future."""
         mutex = self._mutex
         end = TaskEnd()
+        worker_here(worker)
         mutex.acquire()
         arrived_locked(self)  # this worker is in the loop now
+        self._live.append(worker)
         while True:
             item, expired = self._next_task_locked(worker, end.replace)
             if item is None:
+                worker_gone()
+                self._live.remove(worker)
                 return self._leave_locked(worker, end.replace)
+            if not expired:
+                worker._current = item  # under the lock: close() reads it
             self._unlock_and_wake_helper()
             if expired:
                 item._fail_started(TimeoutError(START_DEADLINE_MESSAGE))
@@ -544,6 +568,8 @@ class Engine:
                 continue
             run_task(self, item, worker, end)  # outside every lock
             mutex.acquire()
+            worker._current = None
+            task_ran(item)
             if self._end_task_locked(item, end):
                 # Counted as on its way back to the lanes while it completes
                 # the future: a submit made as soon as the waiter wakes
@@ -652,36 +678,9 @@ class Engine:
     def close(self, cancel: bool = False, message: str | None = None) -> int:
         """Refuse new tasks; workers leave once the lanes are empty. With
         ``cancel`` the queued tasks are cancelled (their waiters wake) and
-        their number is returned."""
-        with self._mutex:
-            self._closed = True
-            if message is not None:
-                self._closed_message = message
-            drained = self._drain_locked() if cancel else []
-            parked, self._parked = self._parked, []
-            claimed = []  # those this close() took: only they are cancelled
-            try:
-                for fut in drained:
-                    claim = fut._claim(False)
-                    if claim == SKIP_EXPIRED:
-                        # Its start deadline's reaper got it first (RUNNING
-                        # until it sets the TimeoutError): failed, not ours.
-                        self._failed += 1
-                    else:
-                        self._cancelled += 1
-                        if claim != SKIP_CANCELLED:
-                            claimed.append(fut)
-                self._wake_all_producers_locked()
-            finally:
-                # Taken off the list, a parked worker is woken here or never:
-                # a Ctrl-C whose handler runs in the lines above (Python code
-                # runs it between bytecodes) must not leave it asleep.
-                for w in parked:
-                    unpark_locked(self, w)
-                    w._park.release()
-        for fut in claimed:
-            fut._cancel_claimed()
-        return sum(1 for fut in drained if fut.cancelled())
+        their number is returned, and the running ones are asked to stop
+        (``request_cancel``). See closing.py."""
+        return close_engine(self, cancel, message)
 
     def release_held(self) -> None:
         """The process timer's call: see :func:`.pacing.release_held_now`."""
@@ -690,56 +689,7 @@ class Engine:
     def fail_queued(self, exc: BaseException) -> int:
         """Fail every queued task with ``exc`` (the Runner uses this when no
         worker can be created); returns how many."""
-        with self._mutex:
-            drained = self._drain_locked()
-            claimed = []
-            for fut in drained:
-                claim = fut._claim(False)
-                if claim == SKIP_CANCELLED:
-                    self._cancelled += 1
-                else:
-                    self._failed += 1
-                    if claim != SKIP_EXPIRED:
-                        claimed.append(fut)
-            self._wake_all_producers_locked()
-        for fut in claimed:
-            fut._fail_started(exc)
-        return len(claimed)
-
-    def _drain_locked(self) -> list[Future[Any]]:
-        """Take every queued task out: the lanes, then the tasks waiting
-        behind busy keys. Keys left with nothing running are freed."""
-        in_lanes: list[Future[Any]] = []
-        self._lanes.take_all(in_lanes)
-        out = list(in_lanes)
-        # Walk only what was in the lanes: the tasks taken from behind a
-        # key's head share its chain, and its entry is freed only once.
-        for fut in in_lanes:
-            if fut._chain is not None:  # a key's task in flight that never started
-                chain = fut._chain
-                out.extend(chain.waiting)
-                chain.waiting.clear()
-                chain.active -= 1
-                chain.in_lane = False
-                if chain.active == 0:
-                    del chain.shard[chain.key]
-                    self._active_keys -= 1
-        idle = []
-        for shard in self._shards:
-            for chain in shard.values():  # heads still running
-                if chain.active == 0:  # a held paced key, or an idle one kept
-                    self._active_keys -= bool(chain.waiting)
-                    idle.append(chain)
-                chain.held = False
-                out.extend(chain.waiting)
-                chain.waiting.clear()
-        for chain in idle:
-            del chain.shard[chain.key]
-        self._held_keys = 0
-        for fut in out:
-            fut._chain = None
-        self._queued = 0
-        return out
+        return fail_queued_now(self, exc)
 
     def _wake_all_producers_locked(self) -> None:
         while self._blocked:

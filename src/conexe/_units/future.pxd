@@ -26,6 +26,10 @@ cdef class FutureBase:
     cdef bint no_retry
     cdef double deadline            # time.monotonic() start deadline, 0: none
     cdef long long enqueued_ns
+    # Seen by the running task (running.pxi, conexe.current_task()).
+    cdef int stop_asked             # request_cancel() asked it to stop (atomic)
+    cdef double run_deadline        # time.monotonic() deadline it sees, 0: none
+    cdef list children              # the tasks it submitted while running, or None
     # asyncio (see "asyncio" in _core.pyx): the inbox of the event loop
     # the task was submitted from (None: submitted outside any loop), the
     # callbacks asyncio added, the cancel message, and the AIO_* flags.

@@ -141,6 +141,48 @@ cdef class FutureBase:
         schedule_callbacks(self.inbox.loop, due, 0)
         return True
 
+    def request_cancel(self):
+        """Cancel the task if it has not started, as ``cancel()`` does; if
+        it is running, ask it to stop: ``conexe.current_task()`` tells the
+        task (``cancel_requested``), and the tasks it submitted are asked
+        in turn. Conexe never stops a running task itself: the task checks
+        and returns or raises when it can. False once the task has ended.
+
+            >>> import conexe, threading, time
+            >>> def patient():
+            ...     while not conexe.current_task().cancel_requested:
+            ...         time.sleep(0.001)
+            ...     return "stopped when asked"
+            >>> with conexe.ConcurrentExecutor(1) as ex:
+            ...     fut = ex.submit(patient)
+            ...     while not fut.running():
+            ...         time.sleep(0.001)
+            ...     fut.cancel(), fut.request_cancel(), fut.result()
+            (False, True, 'stopped when asked')
+        """
+        cdef list children
+        if self.cancel_from(PENDING):
+            return True
+        with cython.critical_section(self):
+            if state(self) != RUNNING:
+                return False
+            conexe_store_release(&self.stop_asked, 1)  # the task reads it unlocked
+            children = self.children
+        if children:
+            for child in list(children):
+                (<FutureBase>child).request_cancel()
+        return True
+
+    @property
+    def _stop_asked(self):
+        """Whether request_cancel() asked the running task to stop."""
+        return conexe_load_acquire(&self.stop_asked) != 0
+
+    @property
+    def _run_deadline(self):
+        """The deadline the task sees (a time.monotonic() value), 0.0: none."""
+        return self.run_deadline
+
     def _cancel_if_pending(self):
         """concurrent.futures' cancel() wherever it is called from: never
         stops a running task (for conexe's own "cancel what hasn't

@@ -78,6 +78,10 @@ class Future(_StdFuture[_T]):
         self._no_retry = False
         self._enqueued_ns = 0
         self._chain: KeyChain | None = None
+        # Seen by the running task (running.py, conexe.current_task()).
+        self._stop_asked = False  # request_cancel() asked it to stop
+        self._run_deadline = 0.0  # time.monotonic() deadline it sees, 0.0: none
+        self._children: list[Future[Any]] | None = None  # what it submitted while running
         # asyncio (see "asyncio" above)
         self._inbox: LoopInbox | None = None
         self._aio_callbacks: list[tuple[Any, Any]] | None = None
@@ -158,6 +162,23 @@ class Future(_StdFuture[_T]):
         if not self._faces_agree() and self._asyncio_has_it():
             return self._loop_state() == CANCELLED_AND_NOTIFIED
         return super().cancelled()
+
+    def request_cancel(self) -> bool:
+        """Cancel the task if it has not started, as ``cancel()`` does; if
+        it is running, ask it to stop: ``conexe.current_task()`` tells the
+        task (``cancel_requested``), and the tasks it submitted are asked
+        in turn. Conexe never stops a running task itself: the task checks
+        and returns or raises when it can. False once the task has ended."""
+        if self._cancel_if_pending():
+            return True
+        with self._condition:
+            if self._state != RUNNING:
+                return False
+            self._stop_asked = True
+            children = self._children
+        for child in list(children or ()):
+            child.request_cancel()
+        return True
 
     def _cancel_if_pending(self) -> bool:
         """concurrent.futures' cancel() wherever it is called from: never

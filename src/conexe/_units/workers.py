@@ -35,7 +35,7 @@ class Worker:
         'db-connection'
     """
 
-    __slots__ = ("_park", "parked", "retire", "resource", "__weakref__")
+    __slots__ = ("_park", "parked", "retire", "resource", "_current", "__weakref__")
 
     def __init__(self, resource: Any = None) -> None:
         self._park = threading.Lock()
@@ -43,6 +43,7 @@ class Worker:
         self.parked = False
         self.retire = False
         self.resource = resource
+        self._current: Future[Any] | None = None  # the task it runs now (running.py)
 
 
 class TaskEnd:
