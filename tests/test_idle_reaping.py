@@ -39,13 +39,13 @@ def live_threads(ex: Any) -> int:
 def test_idle_workers_exit_and_the_next_task_starts_one(Pool: Any, wait_until: Any) -> None:
     with Pool(3, idle_timeout=0.05) as ex:
         submit = submitter(ex)
+        # Three tasks that meet at a barrier: three workers at once. (Their
+        # count is not read after: a slow machine may reap them already.)
         each_worker_takes_a_task(submit, 3)
-        assert ex.stats().workers == 3
         wait_until(lambda: ex.stats().workers == 0 and live_threads(ex) == 0, what="all reaped")
-        assert submit(pow, 2, 5).result(timeout=30) == 32
-        assert ex.stats().workers == 1
+        assert submit(pow, 2, 5).result(timeout=30) == 32  # a thread started for it
         each_worker_takes_a_task(submit, 3)  # back to full size when work needs it
-        assert ex.stats().workers == 3
+        wait_until(lambda: ex.stats().workers == 0, what="all reaped again")
 
 
 def test_min_workers_stay(Pool: Any, wait_until: Any) -> None:
