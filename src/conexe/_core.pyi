@@ -15,6 +15,7 @@ __all__ = [
     "IMPLEMENTATION",
     "executor_submit",
     "run_chunk",
+    "running_future",
 ]
 
 _T = TypeVar("_T")

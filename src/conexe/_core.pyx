@@ -137,4 +137,5 @@ include "_units/running.pxi"        # the running task as it sees itself: stop r
 include "_units/awake_policy.pxi"   # free-threaded builds: who stays awake (C only)
 include "_units/pacing.pxi"         # a key's pace: its rate limit
 include "_units/closing.pxi"        # closing: draining, cancelling, asking running tasks to stop
+include "_units/helping.pxi"        # helping waits: a waiting worker runs the task it waits for
 include "_units/engine.pxi"         # Engine: submitting, the worker loop, shutdown

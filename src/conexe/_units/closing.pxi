@@ -24,6 +24,7 @@ cdef object close_engine(Engine engine, bint cancel, object message):
             drained = drain_locked(engine)
             running = running_tasks_locked(engine)
         parked = unpark_all_locked(engine)
+        drained = [fut for fut in drained if not fut.helped]  # stale entries
         for fut in drained:
             c = fut.claim(False)
             if c == SKIP_EXPIRED:
@@ -54,7 +55,7 @@ cdef object fail_queued_now(Engine engine, object exc):
     cdef int c
     engine.lock()
     try:
-        drained = drain_locked(engine)
+        drained = [fut for fut in drain_locked(engine) if not fut.helped]
         for fut in drained:
             c = fut.claim(False)
             if c == SKIP_CANCELLED:

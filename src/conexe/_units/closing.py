@@ -25,7 +25,8 @@ def close_engine(engine: Engine, cancel: bool, message: str | None) -> int:
         engine._closed = True
         if message is not None:
             engine._closed_message = message
-        drained = drain_locked(engine) if cancel else []
+        # A helped task's lane entry is stale (helping.py).
+        drained = [f for f in drain_locked(engine) if not f._helped] if cancel else []
         running = running_tasks_locked(engine) if cancel else []
         parked, engine._parked = engine._parked, []
         claimed = []  # those this close() took: only they are cancelled
@@ -59,7 +60,7 @@ def fail_queued_now(engine: Engine, exc: BaseException) -> int:
     """``Engine.fail_queued``: fail every queued task with ``exc`` (the Runner uses this when no
     worker can be created); returns how many."""
     with engine._mutex:
-        drained = drain_locked(engine)
+        drained = [f for f in drain_locked(engine) if not f._helped]
         claimed = []
         for fut in drained:
             claim = fut._claim(False)

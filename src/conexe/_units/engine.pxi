@@ -312,6 +312,7 @@ cdef class Engine:
                 self.unlock()
                 return 0
             self.submitted += 1
+            fut.owner = <void *>self
             if mode.keyed:
                 in_lane = self.add_keyed_locked(
                     fut, priority, shard, key, mode.width or self.key_width,
@@ -493,6 +494,7 @@ cdef class Engine:
         cdef bint expired, locked = True
         cdef long long started = 0
         worker_here(worker)
+        worker.engine = self
         self.lock()
         try:
             arrived_locked(self)  # this worker is in the loop now
@@ -506,6 +508,7 @@ cdef class Engine:
                 if item is None:
                     locked = False
                     worker_gone()
+                    worker.engine = None
                     return self.leave_locked(worker, end.replace)
                 if not expired:
                     # Under the lock: close() reads it from other threads.
@@ -546,6 +549,7 @@ cdef class Engine:
                 item = None
         except BaseException:
             worker_gone()
+            worker.engine = None
             if not locked:
                 self.lock()
             if worker in self.live_workers:
@@ -584,6 +588,9 @@ cdef class Engine:
                 park_locked(self, worker)
                 continue
             spun = False
+            if item.helped:  # a worker waiting for it ran it (helping.pxi)
+                self.n_queued += 1  # counted out then
+                continue
             if self.blocked:
                 self.wake_producer_locked()
             if item.chain is not None and (<KeyChain>item.chain).interval > 0.0:

@@ -260,6 +260,7 @@ class Engine:
                 mutex.release()
                 return False
             self._submitted += 1
+            fut._owner = self
             if shard is not None:
                 in_lane = self._add_keyed_locked(fut, priority, shard, key, width, rate)
             else:
@@ -550,6 +551,7 @@ class Engine:
         mutex = self._mutex
         end = TaskEnd()
         worker_here(worker)
+        worker._engine = self
         mutex.acquire()
         arrived_locked(self)  # this worker is in the loop now
         self._live.append(worker)
@@ -557,6 +559,7 @@ class Engine:
             item, expired = self._next_task_locked(worker, end.replace)
             if item is None:
                 worker_gone()
+                worker._engine = None
                 self._live.remove(worker)
                 return self._leave_locked(worker, end.replace)
             if not expired:
@@ -599,6 +602,9 @@ class Engine:
                 if self._closed and not self._held_keys:
                     return None, False
                 park_locked(self, worker)
+                continue
+            if item._helped:  # a worker waiting for it ran it (helping.py)
+                self._queued += 1  # counted out then
                 continue
             if self._blocked:
                 self._wake_producer_locked()

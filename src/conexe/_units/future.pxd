@@ -30,6 +30,9 @@ cdef class FutureBase:
     cdef int stop_asked             # request_cancel() asked it to stop (atomic)
     cdef double run_deadline        # time.monotonic() deadline it sees, 0: none
     cdef list children              # the tasks it submitted while running, or None
+    # Helping waits (helping.pxi).
+    cdef void *owner                # the engine it was queued on (compared, never followed)
+    cdef bint helped                # run by a worker waiting for it: its lane entry is stale
     # asyncio (see "asyncio" in _core.pyx): the inbox of the event loop
     # the task was submitted from (None: submitted outside any loop), the
     # callbacks asyncio added, the cancel message, and the AIO_* flags.

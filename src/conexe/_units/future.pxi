@@ -413,6 +413,8 @@ cdef class FutureBase:
             if self.exc is not None:
                 self._raise()
             return self.res
+        if st == PENDING and help_with(self):
+            st = state(self)
         if st < CANCELLED:
             if not self.wait_done(timeout_arg(timeout)):
                 raise TimeoutError()
@@ -428,6 +430,8 @@ cdef class FutureBase:
         cdef int st = state(self)
         if (st != FINISHED or not faces_agree(self)) and self.asyncio_has_it():
             return self.loop_outcome(False)
+        if st == PENDING and help_with(self):
+            st = state(self)
         if st < CANCELLED:
             if not self.wait_done(timeout_arg(timeout)):
                 raise TimeoutError()

@@ -82,6 +82,10 @@ class Future(_StdFuture[_T]):
         self._stop_asked = False  # request_cancel() asked it to stop
         self._run_deadline = 0.0  # time.monotonic() deadline it sees, 0.0: none
         self._children: list[Future[Any]] | None = None  # what it submitted while running
+        # Helping waits (helping.py): the engine it was queued on, and
+        # whether a worker waiting for it ran it (its lane entry is stale).
+        self._owner: Any = None
+        self._helped = False
         # asyncio (see "asyncio" above)
         self._inbox: LoopInbox | None = None
         self._aio_callbacks: list[tuple[Any, Any]] | None = None
@@ -324,6 +328,11 @@ class Future(_StdFuture[_T]):
         """Wait until done, or ``timeout`` passed, in waits a Ctrl-C always
         interrupts (see :mod:`conexe._signals`); returns the timeout left
         for the stdlib's own wait, which then returns at once."""
+        if self._state == PENDING:
+            from .helping import help_with  # it imports this module
+
+            if help_with(self):
+                return timeout
         if not needs_slices(timeout):
             return timeout
         deadline = None if timeout is None else time.monotonic() + timeout

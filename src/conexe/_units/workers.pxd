@@ -7,6 +7,7 @@ cdef class Worker:
     cdef bint _retire
     cdef public object resource
     cdef FutureBase current         # the task it runs now (running.pxi), or None
+    cdef object engine              # the Engine whose loop it runs, or None (helping.pxi)
     cdef long long run_since        # atomic: its task's start (ns), 0 between tasks
     cdef bint _watch                # woken to watch the lanes (awake_policy.pxi: watch_locked)
     cdef bint _watch_woken          # watching, and its park lock was released

@@ -35,7 +35,7 @@ class Worker:
         'db-connection'
     """
 
-    __slots__ = ("_park", "parked", "retire", "resource", "_current", "__weakref__")
+    __slots__ = ("_park", "parked", "retire", "resource", "_current", "_engine", "__weakref__")
 
     def __init__(self, resource: Any = None) -> None:
         self._park = threading.Lock()
@@ -44,6 +44,7 @@ class Worker:
         self.retire = False
         self.resource = resource
         self._current: Future[Any] | None = None  # the task it runs now (running.py)
+        self._engine: Any = None  # the Engine whose loop it runs (helping.py)
 
 
 class TaskEnd:
