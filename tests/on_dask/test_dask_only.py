@@ -69,6 +69,18 @@ def test_start_timeout_is_refused_with_a_reason(dask_client):
             ex.submit_task(Task("t", t.square, (2,), start_timeout=1.0))
 
 
+def test_a_run_timeout_is_refused_with_a_reason(dask_client):
+    # Task(timeout=) is a deadline the task reads through conexe.current_task(),
+    # which a task on a Dask worker doesn't have: refused, not dropped.
+    with conexe_dask.ConcurrentExecutor(dask_client) as ex:
+        with pytest.raises(ValueError, match=r"Task\(timeout=\.\.\.\) is not supported"):
+            ex.submit_task(Task("t", t.square, (2,), timeout=1.0))
+    with conexe_dask.KeyedExecutor(dask_client) as keyed:
+        with pytest.raises(ValueError, match=r"Task\(timeout=\.\.\.\) is not supported"):
+            keyed.submit_task("k", Task("t", t.square, (2,), timeout=1.0))
+        assert keyed.submit_task("k", Task("t", t.square, (3,))).result(t.WAIT) == 9
+
+
 def test_task_that_does_not_pickle_fails_at_submit_and_frees_its_slot(dask_client):
     with conexe_dask.ConcurrentExecutor(dask_client, max_queue_size=1) as ex:
         with pytest.raises(TypeError, match="must pickle"):

@@ -76,6 +76,8 @@ cdef inline bint ended(FutureBase fut) noexcept:
 
 cdef inline void task_ran(FutureBase fut):
     """Its task has returned: no stop request reaches further from it."""
+    if fut.children is None:  # it submitted nothing (only its thread sets it)
+        return
     with cython.critical_section(fut):
         fut.children = None
 

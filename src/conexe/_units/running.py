@@ -66,6 +66,8 @@ def adopt(parent: Future[Any], child: Future[Any]) -> None:
 
 def task_ran(fut: Future[Any]) -> None:
     """Its task has returned: no stop request reaches further from it."""
+    if fut._children is None:  # it submitted nothing (only its thread sets it)
+        return
     with fut._condition:
         fut._children = None
 

@@ -200,3 +200,14 @@ def submit_to(client: Any, fn: Any, *args: Any, **options: Any) -> Any:
             "must pickle (define functions at module level, pass data rather than locks, "
             f"files or connections); Dask said: {exc}"
         ) from exc
+
+
+def refuse_run_timeout(task: Any, where: str) -> None:
+    """``Task(timeout=...)`` is a deadline the running task reads through
+    ``conexe.current_task()``, which a task on a Dask worker doesn't have:
+    refused at the call rather than silently dropped."""
+    if task.timeout is not None:
+        raise ValueError(
+            f"Task(timeout=...) is not supported by {where}: a task on a Dask worker has "
+            "no conexe.current_task() to see its deadline; use fut.result(timeout) instead"
+        )

@@ -41,6 +41,7 @@ from ._common import (
     claim,
     dask_key,
     outcome,
+    refuse_run_timeout,
     run_in_caller,
     set_outcome,
     submit_to,
@@ -119,7 +120,8 @@ class ConcurrentExecutor(cf.Executor):
         """Submit a :class:`conexe.Task`; its ``priority`` becomes the Dask
         priority (higher runs first, as locally). ``start_timeout`` is
         refused: a task is handed to the scheduler at once, so "still
-        queued" can't be observed from here."""
+        queued" can't be observed from here. So is ``timeout``: a task
+        on a Dask worker has no ``conexe.current_task()`` to see it."""
         if not isinstance(task, Task):
             raise TypeError(f"submit_task() takes a conexe.Task, not {type(task).__name__}")
         if task.start_timeout is not None:
@@ -127,6 +129,7 @@ class ConcurrentExecutor(cf.Executor):
                 "start_timeout is not supported by conexe.dask.ConcurrentExecutor: the "
                 "task goes to the Dask scheduler at once; use fut.result(timeout) instead"
             )
+        refuse_run_timeout(task, "conexe.dask.ConcurrentExecutor")
         return self._submit(task.fn, tuple(task.args), dict(task.kwargs or {}), task.priority)
 
     def _submit(

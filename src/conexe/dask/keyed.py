@@ -45,6 +45,7 @@ from ._common import (
     claim,
     dask_key,
     outcome,
+    refuse_run_timeout,
     set_outcome,
     submit_to,
 )
@@ -177,9 +178,11 @@ class KeyedExecutor:
         """Submit a :class:`conexe.Task` on ``key``: ``priority`` becomes the
         Dask priority of the task when it is handed to the cluster (a key's
         own order always holds); ``start_timeout`` fails the task with
-        TimeoutError if it is still waiting behind its key then."""
+        TimeoutError if it is still waiting behind its key then; ``timeout``
+        is refused (a task on a Dask worker has no ``conexe.current_task()``)."""
         if not isinstance(task, Task):
             raise TypeError(f"submit_task() takes a conexe.Task, not {type(task).__name__}")
+        refuse_run_timeout(task, "conexe.dask.KeyedExecutor")
         deadline = task.deadline()
         fut = self._submit(
             key,
