@@ -108,7 +108,7 @@ def test_a_task_sees_its_deadline_and_check_raises_past_it(Executor: Any) -> Non
         t0 = time.monotonic()
         deadline, left = ex.submit_task(Task("t", look, timeout=0.05)).result(timeout=30)
     assert deadline is not None and t0 < deadline <= time.monotonic()
-    assert left is not None and 0 < left <= 0.05
+    assert left is not None and 0 <= left <= 0.05  # 0 if it started late
 
 
 def test_a_submitted_task_inherits_the_deadline_unless_its_own_comes_first(
