@@ -118,16 +118,6 @@ def check_rate_per_key(value: object) -> float:
     return float(value)
 
 
-def check_burst_per_key(value: object) -> int:
-    """``burst_per_key``: an int >= 1, how many of a key's starts may come
-    back to back before its rate applies."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"burst_per_key must be an int >= 1, not {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"burst_per_key must be >= 1, got {value}")
-    return value
-
-
 def log_error(key: Any, exc: BaseException) -> None:
     """The default error handler of :meth:`KeyedExecutor.execute`: log the
     failure, with its traceback, to the ``"conexe"`` logger."""
@@ -205,7 +195,7 @@ class KeyedExecutor:
         key_rate = 0.0
         if rate_per_key is not None and not callable(rate_per_key):
             key_rate = check_rate_per_key(rate_per_key)
-        key_burst = check_burst_per_key(burst_per_key)
+        key_burst = check_size(burst_per_key, "burst_per_key", minimum=1)
         if exit_timeout is not None:
             check_timeout(exit_timeout, "exit_timeout")
         check_size(max_queue_size, "max_queue_size")

@@ -24,7 +24,6 @@ cdef object close_engine(Engine engine, bint cancel, object message):
             drained = drain_locked(engine)
             running = running_tasks_locked(engine)
         parked = unpark_all_locked(engine)
-        drained = [fut for fut in drained if not fut.helped]  # stale entries
         for fut in drained:
             c = fut.claim(False)
             if c == SKIP_EXPIRED:
@@ -55,7 +54,7 @@ cdef object fail_queued_now(Engine engine, object exc):
     cdef int c
     engine.lock()
     try:
-        drained = [fut for fut in drain_locked(engine) if not fut.helped]
+        drained = drain_locked(engine)
         for fut in drained:
             c = fut.claim(False)
             if c == SKIP_CANCELLED:
@@ -75,12 +74,14 @@ cdef object fail_queued_now(Engine engine, object exc):
 cdef list drain_locked(Engine engine):
     """Take every queued task out: the lanes, then the tasks waiting
     behind busy keys (paced ones' held tasks too). Keys left with
-    nothing running are freed."""
+    nothing running are freed; the lanes' stale entries of helped tasks
+    (helping.pxi) are dropped."""
     cdef list out = [], idle = []
     cdef int i
     cdef FutureBase fut
     cdef KeyChain chain
     lanes_take_all(&engine.lanes, out)
+    out = [fut for fut in out if not (<FutureBase>fut).helped]
     cdef Py_ssize_t n = len(out)
     for i in range(n):
         fut = <FutureBase>out[i]

@@ -25,8 +25,7 @@ def close_engine(engine: Engine, cancel: bool, message: str | None) -> int:
         engine._closed = True
         if message is not None:
             engine._closed_message = message
-        # A helped task's lane entry is stale (helping.py).
-        drained = [f for f in drain_locked(engine) if not f._helped] if cancel else []
+        drained = drain_locked(engine) if cancel else []
         running = running_tasks_locked(engine) if cancel else []
         parked, engine._parked = engine._parked, []
         claimed = []  # those this close() took: only they are cancelled
@@ -60,7 +59,7 @@ def fail_queued_now(engine: Engine, exc: BaseException) -> int:
     """``Engine.fail_queued``: fail every queued task with ``exc`` (the Runner uses this when no
     worker can be created); returns how many."""
     with engine._mutex:
-        drained = [f for f in drain_locked(engine) if not f._helped]
+        drained = drain_locked(engine)
         claimed = []
         for fut in drained:
             claim = fut._claim(False)
@@ -78,9 +77,11 @@ def fail_queued_now(engine: Engine, exc: BaseException) -> int:
 
 def drain_locked(engine: Engine) -> list[Future[Any]]:
     """Take every queued task out: the lanes, then the tasks waiting
-    behind busy keys. Keys left with nothing running are freed."""
+    behind busy keys. Keys left with nothing running are freed; the lanes'
+    stale entries of helped tasks (helping.py) are dropped."""
     in_lanes: list[Future[Any]] = []
     engine._lanes.take_all(in_lanes)
+    in_lanes = [fut for fut in in_lanes if not fut._helped]
     out = list(in_lanes)
     # Walk only what was in the lanes: the tasks taken from behind a
     # key's head share its chain, and its entry is freed only once.

@@ -570,6 +570,7 @@ cdef class Engine:
         cdef int claim
         cdef bint spun = False
         cdef double arm
+        cdef bint paced
         expired[0] = False
         while True:
             if replace or worker._retire:
@@ -593,7 +594,8 @@ cdef class Engine:
                 continue
             if self.blocked:
                 self.wake_producer_locked()
-            if item.chain is not None and (<KeyChain>item.chain).interval > 0.0:
+            paced = item.chain is not None and (<KeyChain>item.chain).interval > 0.0
+            if paced:
                 arm = admit_paced_locked(self, item)
                 if arm >= 0.0:  # too early: held for its time
                     if arm > 0.0:
@@ -611,7 +613,7 @@ cdef class Engine:
                     expired[0] = True
                 else:
                     self.running += 1
-                    if item.chain is not None and (<KeyChain>item.chain).interval > 0.0:
+                    if paced:
                         paced_started_locked(self, <KeyChain>item.chain)
                 return item
             if claim == SKIP_CANCELLED:

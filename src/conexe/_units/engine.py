@@ -608,7 +608,8 @@ class Engine:
                 continue
             if self._blocked:
                 self._wake_producer_locked()
-            if item._chain is not None and item._chain.interval > 0.0:
+            paced = item._chain is not None and item._chain.interval > 0.0
+            if paced:
                 arm = admit_paced_locked(self, item)
                 if arm >= 0.0:  # too early: held for its time
                     if arm > 0.0:
@@ -626,8 +627,8 @@ class Engine:
                     self._advance_chain_locked(item)
                     return item, True
                 self._running += 1
-                if item._chain is not None and item._chain.interval > 0.0:
-                    paced_started_locked(self, item._chain)
+                if paced:
+                    paced_started_locked(self, item._chain)  # type: ignore[arg-type]
                 return item, False
             if claim == SKIP_CANCELLED:
                 self._cancelled += 1
