@@ -77,6 +77,7 @@ cdef class Engine:
     cdef void spawn(self)
     cdef void wake_producer_locked(self)
     cdef void wake_all_producers_locked(self)
-    cdef FutureBase next_task_locked(self, Worker worker, bint replace, bint *expired)
+    cdef FutureBase next_task_locked(self, Worker worker, bint replace, bint *expired,
+                                     bint may_park)
     cdef bint end_task_locked(self, FutureBase fut, TaskEnd end) except -1
     cdef object leave_locked(self, Worker worker, bint replace)

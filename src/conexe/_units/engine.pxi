@@ -333,7 +333,8 @@ cdef class Engine:
                                    double deadline) except -1:
         """Raise RuntimeError once closed and QueueFull for a full queue,
         unless ``mode.block``: then wait (the engine lock released) for
-        room until ``deadline`` (``mode.timeout`` < 0: forever). Returns 0
+        room until ``deadline`` (``mode.timeout`` < 0: forever); a task of
+        this engine runs queued tasks itself meanwhile (helping.pxi). Returns 0
         for a ``mode.unique`` duplicate of a busy key, else 1."""
         cdef Gate gate
         cdef int got
@@ -347,6 +348,8 @@ cdef class Engine:
             if not mode.block:
                 self.rejected += 1
                 raise QueueFull(self._full_message())
+            if help_while_full_locked(self):
+                continue  # one of this engine's tasks ran one queued task
             gate = Gate()
             self.blocked.append(gate)
             self.unlock()
@@ -504,7 +507,7 @@ cdef class Engine:
                 self.watcher = worker
                 worker._watch = True
             while True:
-                item = self.next_task_locked(worker, end.replace, &expired)
+                item = self.next_task_locked(worker, end.replace, &expired, True)
                 if item is None:
                     locked = False
                     worker_gone()
@@ -559,10 +562,12 @@ cdef class Engine:
             self.unlock()
             raise
 
-    cdef FutureBase next_task_locked(self, Worker worker, bint replace, bint *expired):
+    cdef FutureBase next_task_locked(self, Worker worker, bint replace, bint *expired,
+                                     bint may_park):
         """The next task to run (claimed: RUNNING), parking while there is
         none; None when the worker is to leave: its resource is broken
-        (``replace``), it was retired, or the engine is closed and drained.
+        (``replace``), it was retired, or the engine is closed and drained
+        (or, unless ``may_park``, when it would park or watch).
         Cancelled and expired tasks met on the way are counted and skipped;
         one whose start deadline passed just now is returned with
         ``*expired`` set, for the caller to fail outside the lock."""
@@ -576,10 +581,14 @@ cdef class Engine:
             if replace or worker._retire:
                 return None
             if worker._watch:
+                if not may_park:
+                    return None
                 watch_locked(self, worker)
                 continue
             item = self.pop_locked()
             if item is None:
+                if not may_park:
+                    return None
                 if self._closed and not self.held_keys:
                     return None
                 if not spun and spin_for_work_locked(self):

@@ -34,6 +34,7 @@ from .._signals import acquire_interruptibly
 from .asyncio_view import bind_loop
 from .closing import close_engine, fail_queued_now
 from .future import Future
+from .helping import help_while_full_locked
 from .keys import KEY_SHARD_MASK, KeyChain, key_busy
 from .lanes import Lanes
 from .pacing import (
@@ -285,8 +286,9 @@ class Engine:
     ) -> bool:
         """Raise RuntimeError once closed and QueueFull for a full queue,
         unless ``block``: then wait (the engine lock released) for room
-        until ``deadline`` (None: forever). Returns False for a ``unique``
-        duplicate of a busy key, else True."""
+        until ``deadline`` (None: forever); a task of this engine runs
+        queued tasks itself meanwhile (helping.py). Returns False for a
+        ``unique`` duplicate of a busy key, else True."""
         mutex = self._mutex
         while True:
             if self._closed:
@@ -298,6 +300,8 @@ class Engine:
             if not block:
                 self._rejected += 1
                 raise QueueFull(self._full_message())
+            if help_while_full_locked(self):
+                continue  # one of this engine's tasks ran one queued task
             gate = threading.Lock()
             gate.acquire()
             self._blocked.append(gate)
@@ -587,18 +591,23 @@ class Engine:
                     arrived_locked(self)
             item = None
 
-    def _next_task_locked(self, worker: Worker, replace: bool) -> tuple[Future[Any] | None, bool]:
+    def _next_task_locked(
+        self, worker: Worker, replace: bool, may_park: bool = True
+    ) -> tuple[Future[Any] | None, bool]:
         """The next task to run (claimed: RUNNING) and whether its start
         deadline passed just now (the caller fails it outside the lock),
         parking while there is none; ``(None, False)`` when the worker is
         to leave: its resource is broken (``replace``), it was retired, or
-        the engine is closed and drained. Cancelled and expired tasks met
-        on the way are counted and skipped."""
+        the engine is closed and drained (or, unless ``may_park``, when it
+        would park). Cancelled and expired tasks met on the way are
+        counted and skipped."""
         while True:
             if replace or worker.retire:
                 return None, False
             item = self._pop_locked()
             if item is None:
+                if not may_park:
+                    return None, False
                 if self._closed and not self._held_keys:
                     return None, False
                 park_locked(self, worker)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import time
+import weakref
 from collections.abc import Callable, Generator
 from concurrent.futures import Future as _StdFuture
 from concurrent.futures._base import (
@@ -50,6 +51,26 @@ class _InContext:
         return self.ctx.run(self.fn, fut)
 
 
+class _Waiters(list[Any]):
+    """A future's ``_waiters``: a list that lets helping.py see each
+    ``concurrent.futures`` waiter installed (on a worker, waiting may run
+    the task). It refers to its future weakly: no cycle for the GC."""
+
+    __slots__ = ("_fut",)
+
+    def __init__(self, fut: weakref.ref[Future[Any]]) -> None:
+        super().__init__()
+        self._fut = fut
+
+    def append(self, waiter: Any) -> None:
+        super().append(waiter)
+        fut = self._fut()
+        if fut is not None:
+            from .helping import adopt_waiter  # it imports this module
+
+            adopt_waiter(waiter, fut)
+
+
 _T = TypeVar("_T")
 
 
@@ -84,6 +105,7 @@ class Future(_StdFuture[_T]):
         self._children: list[Future[Any]] | None = None  # what it submitted while running
         # Helping waits (helping.py): the engine it was queued on, and
         # whether a worker waiting for it ran it (its lane entry is stale).
+        self._waiters = _Waiters(weakref.ref(self))
         self._owner: Any = None
         self._helped = False
         # asyncio (see "asyncio" above)

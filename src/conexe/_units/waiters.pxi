@@ -317,10 +317,11 @@ cdef class Waiters:
         with cython.critical_section(fut):
             if fut.waiter is None:
                 fut.waiter = waiter
-                return
-            if fut.waiters is None:
-                fut.waiters = spill if spill is not None else []
-            fut.waiters.append(waiter)
+            else:
+                if fut.waiters is None:
+                    fut.waiters = spill if spill is not None else []
+                fut.waiters.append(waiter)
+        adopt_waiter(waiter, fut)  # on a worker, wait() may run it (helping.pxi)
 
     def remove(self, waiter):
         cdef FutureBase fut = self.fut
