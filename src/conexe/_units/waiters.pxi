@@ -321,7 +321,8 @@ cdef class Waiters:
                 if fut.waiters is None:
                     fut.waiters = spill if spill is not None else []
                 fut.waiters.append(waiter)
-        adopt_waiter(waiter, fut)  # on a worker, wait() may run it (helping.pxi)
+        if PyThread_tss_get(&WORKER_HERE) != NULL:  # on a worker: wait() may run it
+            adopt_waiter(waiter, fut)  # (helping.pxi)
 
     def remove(self, waiter):
         cdef FutureBase fut = self.fut
