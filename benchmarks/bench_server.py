@@ -19,6 +19,10 @@ items alone: one connection posting one batch after another, nothing else
 running (its p50 and p99 show what parsing, validating and queueing a batch
 costs).
 
+``--state PATH`` runs the service with its journal in the SQLite file PATH
+(deleted first), as ``conexe serve --state`` does: run it with and without,
+alternated, to see what the journal costs ``POST /tasks``.
+
 ``--in-process N`` instead drives the app's ASGI callable directly (no
 socket, no uvicorn) with N such batches and reports the latency and the
 CPU time the serving thread spends per batch (parsing, validating and
@@ -53,16 +57,30 @@ SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 
 
 
 # -- the server side (runs in a subprocess: ``--serve PORT``) ----------------------------------
-def serve(port: int, pool_size: int, queue_size: int) -> None:
+def make_service(pool_size: int, queue_size: int, state: str | None) -> Any:
+    """The service, with a fresh journal at ``state`` if given."""
+    from conexe.server import TaskService
+    from conexe.server.journal import Journal
+
+    journal = None
+    if state is not None:
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(state + suffix):
+                os.remove(state + suffix)
+        journal = Journal(state, keep_seconds=300.0)
+    return TaskService(pool_size, queue_size, journal=journal)
+
+
+def serve(port: int, pool_size: int, queue_size: int, state: str | None) -> None:
     """The real app plus the bare routes, on uvicorn as ``conexe serve`` runs it."""
     import uvicorn
     from starlette.requests import Request
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
-    from conexe.server import TaskService, create_app
+    from conexe.server import create_app
 
-    service = TaskService(pool_size, queue_size)
+    service = make_service(pool_size, queue_size, state)
     app = create_app(service)
 
     async def bare_get(request: Request) -> JSONResponse:
@@ -79,11 +97,13 @@ def serve(port: int, pool_size: int, queue_size: int) -> None:
     )
 
 
-def post_in_process(batches: int, pool_size: int, queue_size: int) -> dict[str, Any]:
+def post_in_process(
+    batches: int, pool_size: int, queue_size: int, state: str | None
+) -> dict[str, Any]:
     """``batches`` POSTs of 100 fresh instant tasks, straight into the ASGI app."""
-    from conexe.server import TaskService, create_app
+    from conexe.server import create_app
 
-    service = TaskService(pool_size, queue_size)
+    service = make_service(pool_size, queue_size, state)
     app = create_app(service)
 
     async def post(body: bytes) -> int:
@@ -359,7 +379,8 @@ def print_report(r: dict[str, Any], args: argparse.Namespace) -> None:
     load = r["service_load"]
     print(
         f"conexe serve load test: {args.posters} posters x {BATCH}-task batches, "
-        f"pool {args.pool_size}, core {r['core']}, {args.seconds:g} s"
+        f"pool {args.pool_size}, core {r['core']}, {args.seconds:g} s, "
+        f"state {'journal ' + args.state if args.state else 'in memory'}"
     )
     print("no load:")
     for k in ("GET /tasks/running", "GET /bare"):
@@ -405,14 +426,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="N",
         help="time N POST /tasks batches on the ASGI app itself (no HTTP)",
     )
+    p.add_argument(
+        "--state", metavar="PATH", help="keep the journal in PATH (deleted first): --state"
+    )
     p.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.in_process:
         sys.path.insert(0, SRC)
-        out = post_in_process(args.in_process, args.pool_size, args.queue_size)
+        out = post_in_process(args.in_process, args.pool_size, args.queue_size, args.state)
         s = out["POST /tasks"]
         print(
-            f"POST /tasks of {BATCH} items on the ASGI app, core {out['core']}: "
+            f"POST /tasks of {BATCH} items on the ASGI app, core {out['core']}, "
+            f"state {'journal' if args.state else 'in memory'}: "
             f"n={s['n']}  p50 {s['p50_ms']:.3f} ms  p99 {s['p99_ms']:.3f} ms  "
             f"serving thread's CPU {out['cpu_ms_per_batch']:.3f} ms per batch"
         )
@@ -421,7 +446,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 json.dump(out, f, indent=2)
         return 0
     if args.serve:
-        serve(args.serve, args.pool_size, args.queue_size)
+        serve(args.serve, args.pool_size, args.queue_size, args.state)
         return 0
     if args.quick:
         args.seconds = 3.0
@@ -442,6 +467,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             str(args.pool_size),
             "--queue-size",
             str(args.queue_size),
+            *(["--state", args.state] if args.state else []),
         ],
         env=env,
     )

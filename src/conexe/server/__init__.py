@@ -6,6 +6,7 @@ conexe's core APIs imports it.
     >>> app = create_app(TaskService(pool_size=5, queue_size=1000))  # any ASGI server
 
 - :mod:`.service`: named tasks, dedup, results, throughput (no web framework);
+  :mod:`.journal`: ``--state``, the SQLite journal that outlives a crash;
 - :mod:`.app`: the Starlette app; :mod:`.cli`: ``conexe serve`` on uvicorn;
 - :mod:`._pool`: the one adapter over the executor (``KeyedExecutor``);
 - :mod:`._schema`: the request and response types (validation and the
@@ -18,6 +19,6 @@ conexe's core APIs imports it.
 from __future__ import annotations
 
 from .app import create_app
-from .service import TaskService
+from .service import TaskService, current_attempt
 
-__all__ = ["TaskService", "create_app"]
+__all__ = ["TaskService", "create_app", "current_attempt"]

@@ -276,6 +276,13 @@ class TaskState(TaskListing):
     submitted_at: Annotated[float, Field(description="Unix time.")]
     started_at: float | None
     ended_at: float | None
+    attempt: Annotated[
+        int,
+        Field(
+            description="Which run this is: 1, or more for a task the server runs again "
+            "from its journal (--state) after a crash cut its run short."
+        ),
+    ]
     result: NotRequired[Annotated[Any, Field(description="The handler's JSON result.")]]
     result_repr: NotRequired[Annotated[str, Field(description="repr() of a non-JSON result.")]]
     error: NotRequired[TaskError]

@@ -13,6 +13,7 @@ workers.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hmac
 import logging
@@ -30,6 +31,7 @@ from .. import __version__
 from . import metrics as prometheus
 from ._schema import InputError, Limits, RequestSchema, check_content_type
 from .dashboard import PAGE
+from .journal import JournalError
 from .openapi import OPERATIONS, openapi_document
 from .service import ServiceStopping, TaskService
 
@@ -117,6 +119,14 @@ class _Api:
             outcome = service.submit_batch(specs)
         except ServiceStopping as exc:
             return _error(503, str(exc))
+        if outcome.journaled is not None:
+            # The 200 says "accepted": only once the tasks are in the journal.
+            try:
+                await asyncio.wrap_future(outcome.journaled)
+            except JournalError as exc:
+                return _error(
+                    503, f"{exc}: the tasks may run, but would not be run again after a crash"
+                )
         if outcome.refused and not outcome.accepted:
             return JSONResponse(
                 outcome.to_json(), status_code=429, headers={"Retry-After": str(RETRY_AFTER_S)}

@@ -2,6 +2,7 @@
 
     $ conexe serve --pool-size 5 --queue-size 1000 --port 8080
     $ python -m conexe serve --handlers mypkg.tasks --token "$SECRET" --drain
+    $ conexe serve --state /var/lib/conexe/state.db   # accepted tasks outlive a crash
 
 The Go seed's single-dash flags (``-pool-size 5 -queue-size 1000 -port
 8080``) work too. SIGTERM or SIGINT stops gracefully (see ``--grace`` and
@@ -24,6 +25,7 @@ import uvicorn
 from ._schema import Limits
 from .app import create_app
 from .handlers import HandlerError, load_handlers
+from .journal import Journal, JournalError
 from .service import StopReport, TaskService
 
 __all__ = ["build_parser", "main"]
@@ -119,6 +121,17 @@ def _execution_options(pool: argparse._ArgumentGroup) -> None:
         help="a module whose public functions requests may run by name "
         '({"name", "handler", "args", "kwargs"}); repeat for more modules '
         "(default: none, only the demo sleep tasks)",
+    )
+    pool.add_argument(
+        "--state",
+        metavar="PATH",
+        default=None,
+        help="keep a journal of every accepted task in the SQLite file PATH (created if "
+        "missing): a task is in it before POST /tasks answers 200, and a restart on the "
+        "same PATH runs again every accepted task that had not ended (at least once) and "
+        "serves finished tasks' outcomes for --keep-results; SIGTERM then leaves the "
+        "queue there instead of cancelling it. Without --state everything is in memory "
+        "and lost when the process ends (default: in memory)",
     )
     pool.add_argument(
         "--keep-results",
@@ -225,11 +238,19 @@ class _GracefulServer(uvicorn.Server):
             signame,
             counts["running"],
             counts["pending"],
-            "draining the queue" if self.drain else "cancelling the queue",
+            _what_stop_does(self.service.journaled, self.drain),
             self.grace,
         )
         self.report = self.service.stop(self.grace, drain=self.drain)
         self.should_exit = True
+
+
+def _what_stop_does(journaled: bool, drain: bool) -> str:
+    if journaled:
+        if drain:
+            return "draining the queue, what is left staying in the journal"
+        return "leaving the queue in the journal for the next start"
+    return "draining the queue" if drain else "cancelling the queue"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -245,12 +266,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    journal = None
+    if args.state is not None:
+        try:
+            journal = Journal(args.state, keep_seconds=args.keep_results)
+        except JournalError as exc:
+            print(f"conexe serve: {exc}", file=sys.stderr)
+            return 2
     service = TaskService(
         args.pool_size,
         args.queue_size,
         handlers=handlers,
         keep_seconds=args.keep_results,
         keep_max=args.keep_max,
+        journal=journal,
     )
     limits = Limits(
         max_items=args.max_items, max_duration_ms=args.max_duration, max_body_bytes=args.max_body
@@ -274,6 +303,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         ", ".join(sorted(handlers)) or "none",
         "required on POST /tasks" if args.token else "not required",
     )
+    if journal is None:
+        log.info("state: in memory (lost when the process ends; --state PATH keeps it)")
+    else:
+        log.info(
+            "state: journal %s: %d unfinished tasks to run again, %d finished kept",
+            journal.path,
+            len(journal.unfinished),
+            len(journal.finished),
+        )
     server.run()
     report = server.report
     if report is not None and report.still_running:

@@ -16,12 +16,13 @@ keeps per-second throughput for the dashboard.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextvars
 import functools
 import json
 import logging
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,12 +39,39 @@ from ._schema import (
     TaskState,
     TaskStateName,
 )
+from .journal import AcceptedRow, Journal, JournalRow
 
-__all__ = ["BatchOutcome", "ServiceStopping", "StopReport", "TaskRecord", "TaskService"]
+__all__ = [
+    "BatchOutcome",
+    "ServiceStopping",
+    "StopReport",
+    "TaskRecord",
+    "TaskService",
+    "current_attempt",
+]
 
 log = logging.getLogger("conexe.server")
 
 HISTORY_SECONDS = 600  # throughput kept for the dashboard: the last 10 minutes
+
+
+_ATTEMPT: contextvars.ContextVar[int] = contextvars.ContextVar("conexe_serve_attempt")
+
+
+def current_attempt() -> int:
+    """Which run of the calling task this is: 1, or more for a task a crash
+    interrupted that the server runs again from its journal (``--state``).
+    Raises LookupError outside a task of ``conexe serve``.
+
+        >>> current_attempt()
+        Traceback (most recent call last):
+        ...
+        LookupError: current_attempt() is for the tasks of conexe serve
+    """
+    try:
+        return _ATTEMPT.get()
+    except LookupError:
+        raise LookupError("current_attempt() is for the tasks of conexe serve") from None
 
 
 class ServiceStopping(RuntimeError):
@@ -70,6 +98,10 @@ class TaskRecord:
     result_repr: str | None = None
     error: TaskError | None = None
     expires: float = 0.0  # monotonic time after which a finished record is forgotten
+    seq: int = 0  # its row in the journal (0: no journal)
+    attempt: int = 1
+    args: tuple[Any, ...] = ()  # a handler task's (kept for the journal)
+    kwargs: Mapping[str, Any] | None = None
 
     def listing(self) -> TaskListing:
         """The seed's ``{"name", "duration"}`` (plus ``handler`` when set)."""
@@ -85,6 +117,7 @@ class TaskRecord:
             "submitted_at": self.submitted_at,
             "started_at": self.started_at,
             "ended_at": self.ended_at,
+            "attempt": self.attempt,
         }
         if self.handler is not None:
             out["duration"] = None
@@ -106,6 +139,8 @@ class BatchOutcome:
     accepted: list[str] = field(default_factory=list)
     duplicate: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)  # the queue was full
+    # With a journal: done once the accepted tasks are in it (answer after).
+    journaled: cf.Future[None] | None = None
 
     def to_json(self) -> SubmitResult:
         return {
@@ -128,6 +163,8 @@ class StopReport:
     cancelled_pending: list[str]
     interrupted: list[str]
     still_running: list[str]
+    # With a journal: the tasks left in it for the next start (not cancelled).
+    kept_for_next_start: list[str] = field(default_factory=list)
 
 
 class TaskService:
@@ -136,7 +173,8 @@ class TaskService:
     plain functions; a task without one sleeps ``duration`` ms (the seed's
     demo work). Finished tasks stay visible for ``keep_seconds`` (and at most
     ``keep_max`` of them). ``executor_class`` (default ``conexe.KeyedExecutor``)
-    lets tests bind a core."""
+    lets tests bind a core. With a ``journal`` (``--state``), accepted tasks
+    are recorded in it, and the tasks it holds unfinished run again now."""
 
     def __init__(
         self,
@@ -147,6 +185,7 @@ class TaskService:
         keep_seconds: float = 300.0,
         keep_max: int = 10_000,
         executor_class: type[KeyedExecutor] | None = None,
+        journal: Journal | None = None,
     ) -> None:
         self.pool_size = pool_size
         self.queue_size = queue_size
@@ -167,11 +206,25 @@ class TaskService:
             "done": 0,
             "failed": 0,
             "cancelled": 0,
+            "recovered": 0,  # from the journal, at the start
         }
         self._history = [0] * HISTORY_SECONDS  # tasks ended per second, a ring
         self._history_at = int(time.monotonic())  # the second of the newest slot
         self._abort = threading.Event()  # set when the grace period runs out
         self.state: ServiceStateName = "serving"  # then "stopping", then "stopped"
+        self._journal = journal
+        self._seq = 0 if journal is None else journal.last_seq  # the journal's task numbers
+        # Journaled tasks to run again that the queue had no room for: they
+        # go in first as room frees (new tasks are refused meanwhile).
+        self._backlog: deque[tuple[TaskRecord, Callable[[], Any]]] = deque()
+        self._leaving = False  # stopping with a journal: what doesn't end now runs next start
+        if journal is not None:
+            self._restore(journal)
+
+    @property
+    def journaled(self) -> bool:
+        """Whether accepted tasks are kept in a journal (``--state``)."""
+        return self._journal is not None
 
     # -- submitting ---------------------------------------------------------------
     def submit_batch(self, specs: Sequence[TaskSpec]) -> BatchOutcome:
@@ -189,6 +242,7 @@ class TaskService:
         seen: set[str] = set()
         submitted: list[tuple[TaskRecord, cf.Future[Any]]] = []
         submit, run, lock, pending = self._pool.submit_unique, self._run, self._lock, self._pending
+        journal, rows = self._journal, []  # rows: as Journal.accepted() takes them
         now = time.time()
         # One lock for the whole batch: a worker can't start a task before it
         # is listed as pending (the worker takes this lock to move it), and
@@ -200,8 +254,14 @@ class TaskService:
                     out.duplicate.append(name)
                     continue
                 seen.add(name)
+                if self._backlog:  # the journal's tasks go first
+                    (out.duplicate if name in pending else out.refused).append(name)
+                    continue
                 rec = TaskRecord(name, spec.duration, spec.handler, now)
                 call = self._sleeper(spec.duration) if spec.handler is None else self._caller(spec)
+                if journal is not None:
+                    self._seq += 1
+                    rec.seq, rec.args, rec.kwargs = self._seq, spec.args, spec.kwargs
                 try:
                     fut = submit(name, run, rec, call)
                 except QueueFull:
@@ -217,6 +277,10 @@ class TaskService:
                 pending[name] = rec
                 out.accepted.append(name)
                 submitted.append((rec, fut))
+                if journal is not None:
+                    rows.append(_accepted_row(rec))
+            if rows:  # queued before any of them can start or end: the journal's order
+                out.journaled = journal.accepted(rows)  # type: ignore[union-attr]
             counts = self._counts
             counts["accepted"] += len(out.accepted)
             counts["duplicate"] += len(out.duplicate)
@@ -240,6 +304,57 @@ class TaskService:
         fn, args, kwargs = self.handlers[spec.handler or ""], spec.args, spec.kwargs
         return lambda: fn(*args, **kwargs)
 
+    # -- the journal's tasks, at the start ------------------------------------------------
+    def _restore(self, journal: Journal) -> None:
+        """Serve the journal's finished tasks' outcomes for the rest of their
+        retention, and run its unfinished ones again, in acceptance order."""
+        now, mono = time.time(), time.monotonic()
+        for row in journal.finished:
+            rec = _record(row)
+            rec.expires = mono + (row.ended_at or now) + self.keep_seconds - now
+            self._finished[rec.name] = rec
+            self._finished.move_to_end(rec.name)
+        self._counts["recovered"] = len(journal.unfinished)
+        submitted: list[tuple[TaskRecord, cf.Future[Any]]] = []
+        with self._lock:
+            for row in journal.unfinished:
+                rec = _record(row)
+                if rec.handler is not None and rec.handler not in self.handlers:
+                    missing: TaskError = {
+                        "type": "HandlerError",
+                        "message": f"handler {rec.handler!r} is not registered on this server "
+                        "(start it with the --handlers module that defines it)",
+                    }
+                    self._end_locked(rec, "failed", time.time(), error=missing)
+                    continue
+                self._pending[rec.name] = rec
+                spec = TaskSpec(rec.name, rec.duration, rec.handler, rec.args, rec.kwargs or {})
+                call = self._sleeper(rec.duration) if rec.handler is None else self._caller(spec)
+                self._backlog.append((rec, call))
+            self._feed_locked(submitted)
+        for rec, fut in submitted:
+            fut.add_done_callback(functools.partial(self._finished_cb, rec))
+
+    def _feed_locked(self, submitted: list[tuple[TaskRecord, cf.Future[Any]]]) -> None:
+        """Queue the backlog's tasks while there is room."""
+        backlog = self._backlog
+        while backlog:
+            rec, call = backlog[0]
+            try:
+                fut = self._pool.submit_unique(rec.name, self._run, rec, call)
+            except (QueueFull, RuntimeError):  # full, or closed: stopping
+                return
+            backlog.popleft()
+            if fut is not None:  # never None: its name is reserved while backlogged
+                submitted.append((rec, fut))
+
+    def _feed_backlog(self) -> None:
+        submitted: list[tuple[TaskRecord, cf.Future[Any]]] = []
+        with self._lock:
+            self._feed_locked(submitted)
+        for rec, fut in submitted:
+            fut.add_done_callback(functools.partial(self._finished_cb, rec))
+
     # -- a task's life, on a worker thread -------------------------------------------
     def _run(self, rec: TaskRecord, call: Callable[[], Any]) -> Any:
         with self._lock:
@@ -248,18 +363,26 @@ class TaskService:
             self._running[rec.name] = rec
             rec.state = "running"
             rec.started_at = time.time()
-        return call()
+        if self._journal is not None:  # after its row: the batch that queued it held the lock
+            self._journal.started(rec.seq, rec.started_at)
+        token = _ATTEMPT.set(rec.attempt)
+        try:
+            return call()
+        finally:
+            _ATTEMPT.reset(token)
 
     def _finished_cb(self, rec: TaskRecord, fut: cf.Future[Any]) -> None:
         # The pool has already freed the name: a new task of the same name may
         # be pending now, hence the identity checks below.
         state: TaskStateName
+        interrupted = False
         if fut.cancelled():
             state = "cancelled"
         elif (exc := fut.exception()) is not None:
             state = "failed"
             rec.error = {"type": type(exc).__name__, "message": str(exc)}
-            if not isinstance(exc, Interrupted):
+            interrupted = isinstance(exc, Interrupted)
+            if not interrupted:
                 log.warning("task %r failed: %s: %s", rec.name, type(exc).__name__, exc)
         else:
             state = "done"
@@ -271,28 +394,51 @@ class TaskService:
                     rec.result_repr = repr(result)[:1000]
                     result = None
             rec.result = result
-        now = time.monotonic()
         with self._lock:
-            name = rec.name
-            if self._pending.get(name) is rec:
-                del self._pending[name]
-            if self._running.get(name) is rec:
-                del self._running[name]
-            rec.state = state
-            rec.ended_at = time.time()
-            rec.expires = now + self.keep_seconds
-            finished = self._finished
-            finished[name] = rec
-            finished.move_to_end(name)
-            self._counts[state] += 1
-            self._tick_locked(now)
-            self._history[self._history_at % HISTORY_SECONDS] += 1
-            while finished and (
-                len(finished) > self.keep_max or next(iter(finished.values())).expires < now
-            ):
-                finished.popitem(last=False)
-            if self.state != "serving":  # only stop() waits on it: spare the hot path
-                self._changed.notify_all()
+            # Stopping with a journal: a task cancelled or interrupted by the
+            # stop stays unfinished there, and runs at the next start.
+            kept = self._leaving and (state == "cancelled" or interrupted)
+            self._end_locked(rec, state, time.time(), journal=not kept)
+        if self._backlog:
+            self._feed_backlog()
+
+    def _end_locked(
+        self,
+        rec: TaskRecord,
+        state: TaskStateName,
+        at: float,
+        *,
+        error: TaskError | None = None,
+        journal: bool = True,
+    ) -> None:
+        """Record that ``rec`` ended: listed as finished (kept for a while),
+        counted, and written to the journal unless not ``journal``."""
+        now = time.monotonic()
+        name = rec.name
+        if self._pending.get(name) is rec:
+            del self._pending[name]
+        if self._running.get(name) is rec:
+            del self._running[name]
+        rec.state = state
+        rec.ended_at = at
+        if error is not None:
+            rec.error = error
+        if journal and self._journal is not None:
+            err = None if rec.error is None else {k: str(v) for k, v in rec.error.items()}
+            self._journal.ended(rec.seq, state, at, rec.result, rec.result_repr, err)
+        rec.expires = now + self.keep_seconds
+        finished = self._finished
+        finished[name] = rec
+        finished.move_to_end(name)
+        self._counts[state] += 1
+        self._tick_locked(now)
+        self._history[self._history_at % HISTORY_SECONDS] += 1
+        while finished and (
+            len(finished) > self.keep_max or next(iter(finished.values())).expires < now
+        ):
+            finished.popitem(last=False)
+        if self.state != "serving":  # only stop() waits on it: spare the hot path
+            self._changed.notify_all()
 
     def _tick_locked(self, now: float) -> None:
         """Advance the throughput ring to the current second, zeroing the
@@ -368,8 +514,11 @@ class TaskService:
     def stop(self, grace: float, *, drain: bool = False) -> StopReport:
         """Stop gracefully: cancel the queued tasks (``drain``: run them),
         let running tasks finish for up to ``grace`` seconds, then cut the
-        demo sleeps short. Logs and returns what was left behind."""
+        demo sleeps short. Logs and returns what was left behind. With a
+        journal nothing is cancelled there: the queued tasks (and those cut
+        short) stay in it, unfinished, for the next start."""
         self.begin_stop()
+        left = self._leave_backlog()
         deadline = time.monotonic() + grace
         ended_before = self._ended()
         cancelled: list[str] = []
@@ -408,15 +557,38 @@ class TaskService:
                 "%d tasks still running after the grace period: %s", len(still), _names(still)
             )
         self.state = "stopped"
+        if self._journal is None:
+            log.info(
+                "graceful stop: %d tasks finished, %d pending cancelled, %d interrupted, "
+                "%d still running",
+                finished,
+                len(cancelled),
+                len(interrupted),
+                len(still),
+            )
+            return StopReport(finished, cancelled, interrupted, still)
+        with self._lock:
+            kept = sorted({*left, *cancelled, *interrupted, *still})
+        self._journal.close()
         log.info(
-            "graceful stop: %d tasks finished, %d pending cancelled, %d interrupted, "
-            "%d still running",
+            "graceful stop: %d tasks finished; %d left in the journal %s for the next start",
             finished,
-            len(cancelled),
-            len(interrupted),
-            len(still),
+            len(kept),
+            self._journal.path,
         )
-        return StopReport(finished, cancelled, interrupted, still)
+        return StopReport(finished, [], interrupted, still, kept)
+
+    def _leave_backlog(self) -> list[str]:
+        """Stopping with a journal: what doesn't end from now on stays
+        unfinished there, and so do the tasks still waiting in the backlog
+        (returned), no longer listed as pending."""
+        self._leaving = self._journal is not None
+        with self._lock:
+            left = [rec.name for rec, _ in self._backlog]
+            for name in left:
+                del self._pending[name]
+            self._backlog.clear()
+        return left
 
     def _ended(self) -> int:
         with self._lock:
@@ -429,7 +601,7 @@ class TaskService:
         # on return; a task that started meanwhile is not counted.
         self._pool.shutdown(wait=False, cancel_futures=True)
         names = [r.name for r in queued if r.state == "cancelled"]
-        if names:
+        if names and self._journal is None:
             log.warning("cancelled %d pending tasks: %s", len(names), _names(names))
         return names
 
@@ -437,9 +609,44 @@ class TaskService:
         """Stop at once: cancel the queue, interrupt demo sleeps, join the
         workers (tests and embedding; the server uses :meth:`stop`)."""
         self.begin_stop()
+        self._leave_backlog()
         self._abort.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
         self.state = "stopped"
+        if self._journal is not None:
+            self._journal.close()
+
+
+def _accepted_row(rec: TaskRecord) -> AcceptedRow:
+    return (
+        rec.seq,
+        rec.name,
+        rec.duration,
+        rec.handler,
+        rec.args,
+        rec.kwargs or None,
+        rec.submitted_at,
+        rec.attempt,
+    )
+
+
+def _record(row: JournalRow) -> TaskRecord:
+    rec = TaskRecord(
+        row.name,
+        row.duration,
+        row.handler,
+        row.submitted_at,
+        seq=row.seq,
+        attempt=row.attempt,
+        args=tuple(row.args),
+        kwargs=row.kwargs,
+    )
+    if row.state != "pending":
+        rec.state = row.state  # type: ignore[assignment]
+        rec.started_at, rec.ended_at = row.started_at, row.ended_at
+        rec.result, rec.result_repr = row.result, row.result_repr
+        rec.error = row.error  # type: ignore[assignment]
+    return rec
 
 
 def _names(names: list[str], limit: int = 20) -> str:
