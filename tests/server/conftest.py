@@ -131,7 +131,11 @@ def start_server(
 
     try:
         wait_until(healthy, START_TIMEOUT, "the server's /healthz")
-        assert server.get("/stats").json()["core"] == core
+        token = full_env.get("CONEXE_TOKEN") or (
+            args[args.index("--token") + 1] if "--token" in args else None
+        )
+        auth = {"Authorization": f"Bearer {token}"} if token else {}
+        assert server.get("/stats", headers=auth).json()["core"] == core
     except BaseException:
         server.close()
         raise

@@ -77,3 +77,19 @@ def test_dashboard_shows_live_numbers(serve: Callable[..., ServerProcess], tmp_p
     data = png.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     assert int.from_bytes(data[16:20], "big") >= 1000  # the width in the IHDR chunk
+
+
+def test_behind_a_token_the_page_polls_with_the_token_from_its_fragment(
+    serve: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    server = serve("--pool-size", "2", "--grace", "0", env={"CONEXE_TOKEN": "s3cret"})
+    auth = {"Authorization": "Bearer s3cret"}
+    server.post([{"name": f"long-{i}", "duration": 600_000} for i in range(3)], headers=auth)
+
+    dom = chromium(f"{server.url}/#token=s3cret", tmp_path / "profile", "--dump-dom")
+    assert 'data-live="1"' in dom
+    assert (number(dom, "running"), number(dom, "pending")) == (2, 1)
+
+    dom = chromium(f"{server.url}/", tmp_path / "profile", "--dump-dom")  # no token
+    assert 'data-live="1"' not in dom
+    assert "token needed: open /#token=TOKEN" in dom

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import hmac
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -32,10 +32,12 @@ from . import metrics as prometheus
 from ._schema import InputError, Limits, RequestSchema, check_content_type
 from .dashboard import PAGE
 from .journal import JournalError
-from .openapi import OPERATIONS, openapi_document
+from .openapi import OPERATIONS, needs_token, openapi_document
 from .service import ServiceStopping, TaskService
 
 __all__ = ["create_app"]
+
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 log = logging.getLogger("conexe.server")
 
@@ -51,13 +53,15 @@ def create_app(
     service: TaskService,
     *,
     token: str | None = None,
+    token_metrics: bool = False,
     limits: Limits | None = None,
     shutdown_grace: float = 0.0,
 ) -> Starlette:
-    """The app serving ``service``. With ``token``, ``POST /tasks`` needs
-    ``Authorization: Bearer <token>``. ``shutdown_grace`` is used only when
-    the ASGI server stops the app without a graceful stop first."""
-    api = _Api(service, RequestSchema(limits or Limits(), service.handlers), token)
+    """The app serving ``service``. With ``token``, every endpoint but
+    ``/healthz``, ``/metrics`` (unless ``token_metrics``) and the dashboard's
+    page needs ``Authorization: Bearer <token>``. ``shutdown_grace`` is used
+    only when the ASGI server stops the app without a graceful stop first."""
+    api = _Api(service, RequestSchema(limits or Limits(), service.handlers), token, token_metrics)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -70,7 +74,13 @@ def create_app(
             await run_in_threadpool(service.stop, shutdown_grace)
 
     routes = [
-        Route(op.route_path, getattr(api, op.operation_id), methods=[op.method.upper()])
+        Route(
+            op.route_path,
+            api.guard(getattr(api, op.operation_id))
+            if needs_token(op, token is not None, token_metrics)
+            else getattr(api, op.operation_id),
+            methods=[op.method.upper()],
+        )
         for op in OPERATIONS
     ]
     app = Starlette(
@@ -90,23 +100,36 @@ def _error(status: int, message: str, **extra: Any) -> JSONResponse:
 class _Api:
     """The endpoints, one method per ``operation_id`` of :data:`OPERATIONS`."""
 
-    def __init__(self, service: TaskService, schema: RequestSchema, token: str | None) -> None:
+    def __init__(
+        self, service: TaskService, schema: RequestSchema, token: str | None, token_metrics: bool
+    ) -> None:
         self.service = service
         self.schema = schema
-        self.expected = f"Bearer {token}".encode() if token else None
+        self.expected = f"Bearer {token}".encode() if token else b""
         self.registry = prometheus.registry_for(service)
-        self.document = openapi_document(__version__, schema, token=token is not None)
+        self.document = openapi_document(
+            __version__, schema, token=token is not None, token_metrics=token_metrics
+        )
 
-    async def submitTasks(self, request: Request) -> Response:
-        service = self.service
-        if self.expected is not None:
+    def guard(self, endpoint: Endpoint) -> Endpoint:
+        """``endpoint``, answering 401 unless the request carries the token
+        (checked before anything of the request is read)."""
+        expected = self.expected
+
+        async def guarded(request: Request) -> Response:
             given = request.headers.get("authorization", "").encode()
-            if not hmac.compare_digest(given, self.expected):
+            if not hmac.compare_digest(given, expected):
                 return _error(
                     401,
                     "this endpoint needs Authorization: Bearer <token> "
                     "(the server's --token or CONEXE_TOKEN)",
                 )
+            return await endpoint(request)
+
+        return guarded
+
+    async def submitTasks(self, request: Request) -> Response:
+        service = self.service
         if service.state != "serving":
             return _error(503, "the server is shutting down and accepts no new tasks")
         try:

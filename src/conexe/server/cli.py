@@ -12,6 +12,7 @@ The Go seed's single-dash flags (``-pool-size 5 -queue-size 1000 -port
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import os
 import signal
@@ -91,9 +92,15 @@ def _network_options(net: argparse._ArgumentGroup) -> None:
     net.add_argument(
         "--token",
         default=os.environ.get(TOKEN_ENV) or None,
-        help=f"require 'Authorization: Bearer TOKEN' on POST /tasks; prefer the "
-        f"{TOKEN_ENV} environment variable (a flag shows in the process list) "
-        "(default: $CONEXE_TOKEN if set, else no token)",
+        help=f"require 'Authorization: Bearer TOKEN' on every endpoint but /healthz, "
+        "/metrics (see --token-metrics) and the dashboard's page (open it as "
+        f"/#token=TOKEN); prefer the {TOKEN_ENV} environment variable (a flag shows "
+        "in the process list) (default: $CONEXE_TOKEN if set, else no token)",
+    )
+    net.add_argument(
+        "--token-metrics",
+        action="store_true",
+        help="require the token on /metrics too (give your scraper the token)",
     )
 
 
@@ -245,6 +252,16 @@ class _GracefulServer(uvicorn.Server):
         self.should_exit = True
 
 
+def _is_loopback(host: str) -> bool:
+    """Whether binding ``host`` keeps the service to this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
+
+
 def _what_stop_does(journaled: bool, drain: bool) -> str:
     if journaled:
         if drain:
@@ -284,7 +301,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     limits = Limits(
         max_items=args.max_items, max_duration_ms=args.max_duration, max_body_bytes=args.max_body
     )
-    app = create_app(service, token=args.token, limits=limits)
+    app = create_app(service, token=args.token, token_metrics=args.token_metrics, limits=limits)
     config = uvicorn.Config(
         app,
         host=args.host,
@@ -301,8 +318,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.pool_size,
         args.queue_size,
         ", ".join(sorted(handlers)) or "none",
-        "required on POST /tasks" if args.token else "not required",
+        "required" if args.token else "not required",
     )
+    if not args.token and not _is_loopback(args.host):
+        log.warning(
+            "listening on %s without a token: anyone who reaches this port can submit "
+            "tasks and read their results; set %s (or --token)",
+            args.host,
+            TOKEN_ENV,
+        )
     if journal is None:
         log.info("state: in memory (lost when the process ends; --state PATH keeps it)")
     else:

@@ -86,8 +86,14 @@ const $ = (id) => document.getElementById(id);
 const fmt = (n) => n.toLocaleString("en-US");
 let history = [];
 
+// Behind --token the page is opened as /#token=TOKEN: the fragment never
+// leaves the browser, and every request here carries it.
+const token = new URLSearchParams(location.hash.slice(1)).get("token");
+const auth = token ? {Authorization: "Bearer " + token} : {};
+
 async function getJSON(path) {
-  const r = await fetch(path, {cache: "no-store"});
+  const r = await fetch(path, {cache: "no-store", headers: auth});
+  if (r.status === 401) throw new Error("needs-token");
   if (!r.ok && r.status !== 503) throw new Error(path + ": " + r.status);
   return r.json();
 }
@@ -162,7 +168,9 @@ async function pollStats() {
     $("dash").dataset.live = "1";
     drawChart();
   } catch (e) {
-    $("state").textContent = "offline"; $("state").className = "offline";
+    const locked = e.message === "needs-token";
+    $("state").textContent = locked ? "token needed: open /#token=TOKEN" : "offline";
+    $("state").className = "offline";
   }
 }
 

@@ -46,6 +46,10 @@ class Operation:
     summary: str
     responses: dict[int, tuple[Any, str]]
     route: str = ""  # the Starlette path when it differs from ``path``
+    # Whether a server with a token asks this endpoint for it: "yes", "no"
+    # (liveness, and the dashboard's page: its requests carry the token), or
+    # "metrics" (only with --token-metrics: a scraper may have no token).
+    guarded: str = "yes"
     query: type[BaseModel] | None = None
     links: dict[int, dict[str, Any]] = field(default_factory=dict)
 
@@ -61,8 +65,9 @@ OPERATIONS: tuple[Operation, ...] = (
         "dashboard",
         "get",
         "/",
-        "The live dashboard (self-contained HTML)",
+        "The live dashboard (self-contained HTML; behind a token, open /#token=TOKEN)",
         {200: ("text/html", "HTML")},
+        guarded="no",
     ),
     Operation(
         "submitTasks",
@@ -117,6 +122,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "/healthz",
         "Liveness: 200 while serving, 503 while stopping",
         {200: (Health, "serving"), 503: (Health, "stopping")},
+        guarded="no",
     ),
     Operation(
         "metrics",
@@ -124,6 +130,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "/metrics",
         "Prometheus metrics",
         {200: ("text/plain", "text exposition format")},
+        guarded="metrics",
     ),
     Operation(
         "openapi", "get", "/openapi.json", "This document", {200: (dict[str, Any], "OpenAPI 3.1")}
@@ -153,8 +160,16 @@ class _Components:
         return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+def needs_token(op: Operation, token: bool, token_metrics: bool) -> bool:
+    """Whether ``op`` asks for the bearer token on a server with ``token``
+    (and ``token_metrics``: ``--token-metrics``)."""
+    if not token or op.guarded == "no":
+        return False
+    return op.guarded == "yes" or token_metrics
+
+
 def _operation(
-    op: Operation, components: _Components, request: RequestSchema, token: bool
+    op: Operation, components: _Components, request: RequestSchema, guarded: bool
 ) -> dict[str, Any]:
     out: dict[str, Any] = {"operationId": op.operation_id, "summary": op.summary}
     responses = {
@@ -198,9 +213,9 @@ def _operation(
             "required": True,
             "content": {"application/json": {"schema": components.schema_of(request.tasks, None)}},
         }
-        if token:
-            out["security"] = [{"bearer": []}]
-            responses["401"] = components.body(ErrorBody, "a missing or wrong bearer token")
+    if guarded:
+        out["security"] = [{"bearer": []}]
+        responses["401"] = components.body(ErrorBody, "a missing or wrong bearer token")
     out["responses"] = responses
     return out
 
@@ -214,14 +229,15 @@ def _absent_not_null(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def openapi_document(
-    version: str, request: RequestSchema, *, token: bool = False
+    version: str, request: RequestSchema, *, token: bool = False, token_metrics: bool = False
 ) -> dict[str, Any]:
     """The OpenAPI 3.1 description of this server: its limits, its handlers
-    and whether ``POST /tasks`` needs a token are part of it."""
+    and which endpoints need a token are part of it."""
     components = _Components()
     paths: dict[str, Any] = {}
     for op in OPERATIONS:
-        paths.setdefault(op.path, {})[op.method] = _operation(op, components, request, token)
+        guarded = needs_token(op, token, token_metrics)
+        paths.setdefault(op.path, {})[op.method] = _operation(op, components, request, guarded)
     out: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
