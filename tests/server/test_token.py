@@ -29,7 +29,14 @@ def test_post_needs_the_token(serve: Callable[..., ServerProcess], how: str) -> 
     assert ok.json()["SubmittedTasks"] == 1
 
 
-GUARDED = ("/tasks/running", "/tasks/pending", "/tasks/guarded", "/stats", "/openapi.json")
+GUARDED = (
+    "/tasks/running",
+    "/tasks/pending",
+    "/tasks/finished",
+    "/tasks/guarded",
+    "/stats",
+    "/openapi.json",
+)
 OPEN = ("/healthz", "/")
 
 
@@ -43,6 +50,10 @@ def test_reads_need_the_token_too(serve: Callable[..., ServerProcess]) -> None:
         assert server.get(path, headers={"Authorization": "Bearer s3cret"}).status_code == 200
     for path in (*OPEN, "/metrics"):
         assert server.get(path).status_code == 200, path
+    assert server.client.delete("/tasks/guarded").status_code == 401
+    assert server.get("/tasks/guarded", headers={"Authorization": "Bearer s3cret"}).json()[
+        "state"
+    ] in ("pending", "running", "done")
 
 
 def test_token_metrics_guards_the_metrics_too(serve: Callable[..., ServerProcess]) -> None:
@@ -71,7 +82,9 @@ def test_the_openapi_document_says_which_endpoints_need_the_token(token_metrics:
         ("/tasks", "post"),
         ("/tasks/running", "get"),
         ("/tasks/pending", "get"),
+        ("/tasks/finished", "get"),
         ("/tasks/{name}", "get"),
+        ("/tasks/{name}", "delete"),
         ("/stats", "get"),
         ("/openapi.json", "get"),
     }

@@ -53,6 +53,8 @@ __all__ = [
     "Limits",
     "RequestSchema",
     "Stats",
+    "FinishedPage",
+    "FinishedQuery",
     "StatsQuery",
     "SubmitResult",
     "TaskError",
@@ -63,7 +65,7 @@ __all__ = [
 ]
 
 # Names that GET /tasks/{name} could never reach: these paths list tasks.
-RESERVED_NAMES = ("running", "pending")
+RESERVED_NAMES = ("running", "pending", "finished")
 MAX_NAME_LENGTH = 256
 
 
@@ -112,7 +114,7 @@ TaskName = Annotated[
 ]
 
 # The name in GET /tasks/{name}. OpenAPI matches the concrete paths
-# /tasks/running and /tasks/pending before this template, so the reserved
+# /tasks/running, /tasks/pending and /tasks/finished before this template, so the reserved
 # names need no exclusion here (a client never sends them to it).
 TaskPathName = Annotated[str, Field(min_length=1, max_length=MAX_NAME_LENGTH, examples=["Task 1"])]
 
@@ -286,6 +288,9 @@ class TaskState(TaskListing):
     result: NotRequired[Annotated[Any, Field(description="The handler's JSON result.")]]
     result_repr: NotRequired[Annotated[str, Field(description="repr() of a non-JSON result.")]]
     error: NotRequired[TaskError]
+    cancel_requested: NotRequired[
+        Annotated[bool, Field(description="DELETE asked the running task to stop.")]
+    ]
 
 
 class Throughput(TypedDict):
@@ -309,6 +314,29 @@ class Stats(TypedDict):
     ]
     executor: Annotated[dict[str, int], Field(description="The executor's own counters.")]
     throughput: NotRequired[Throughput]
+
+
+class FinishedQuery(BaseModel):
+    """The query of ``GET /tasks/finished``."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    limit: int = Field(100, ge=1, le=1000, description="At most this many tasks (default 100).")
+    after: int | None = Field(
+        None,
+        ge=0,
+        examples=[0],
+        description="The previous page's ``next``: the tasks that ended after those.",
+    )
+
+
+class FinishedPage(TypedDict):
+    """Finished tasks, in the order they ended, and where the next page starts."""
+
+    tasks: list[TaskState]
+    next: Annotated[
+        int | None,
+        Field(description="Give it as ?after= for the next page; null: this is the last one."),
+    ]
 
 
 class Health(TypedDict):
@@ -346,6 +374,7 @@ class RequestSchema:
             Annotated[list[item], Field(max_length=limits.max_items)]
         )
         self.stats_query = TypeAdapter(StatsQuery)
+        self.finished_query = TypeAdapter(FinishedQuery)
 
     def parse_tasks(self, body: bytes) -> list[TaskSpec]:
         """The body's items, validated; raises InputError on the first problem."""
@@ -368,6 +397,12 @@ class RequestSchema:
     def parse_stats_query(self, params: Mapping[str, str]) -> StatsQuery:
         try:
             return self.stats_query.validate_python(dict(params))
+        except ValidationError as exc:
+            raise query_error(exc) from None
+
+    def parse_finished_query(self, params: Mapping[str, str]) -> FinishedQuery:
+        try:
+            return self.finished_query.validate_python(dict(params))
         except ValidationError as exc:
             raise query_error(exc) from None
 

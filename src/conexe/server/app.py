@@ -73,21 +73,35 @@ def create_app(
         if service.state != "stopped":  # no graceful stop ran (not our CLI)
             await run_in_threadpool(service.stop, shutdown_grace)
 
+    # One route per path, its methods dispatched here: a method the path
+    # doesn't serve gets 405 with every method it does in ``Allow``.
+    by_path: dict[str, dict[str, Endpoint]] = {}
+    for op in OPERATIONS:
+        endpoint = getattr(api, op.operation_id)
+        if needs_token(op, token is not None, token_metrics):
+            endpoint = api.guard(endpoint)
+        by_path.setdefault(op.route_path, {})[op.method.upper()] = endpoint
     routes = [
-        Route(
-            op.route_path,
-            api.guard(getattr(api, op.operation_id))
-            if needs_token(op, token is not None, token_metrics)
-            else getattr(api, op.operation_id),
-            methods=[op.method.upper()],
-        )
-        for op in OPERATIONS
+        Route(path, _by_method(endpoints), methods=list(endpoints))
+        for path, endpoints in by_path.items()
     ]
     app = Starlette(
         routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error}
     )
     app.state.service = service
     return app
+
+
+def _by_method(endpoints: dict[str, Endpoint]) -> Endpoint:
+    """One endpoint for a path that several methods share."""
+    if len(endpoints) == 1:
+        return next(iter(endpoints.values()))
+
+    async def dispatch(request: Request) -> Response:
+        method = "GET" if request.method == "HEAD" else request.method
+        return await endpoints[method](request)
+
+    return dispatch
 
 
 def _error(status: int, message: str, **extra: Any) -> JSONResponse:
@@ -172,6 +186,25 @@ class _Api:
                 f"than {self.service.keep_seconds:g} s ago",
             )
         return JSONResponse(found)
+
+    async def listFinished(self, request: Request) -> Response:
+        try:
+            query = self.schema.parse_finished_query(request.query_params)
+        except InputError as exc:
+            return JSONResponse(exc.to_json(), status_code=exc.status)
+        return JSONResponse(self.service.finished(query.limit, query.after))
+
+    async def cancelTask(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        what, state = self.service.cancel(name)
+        if state is None:
+            return _error(
+                404,
+                f"no task named {name!r}: never submitted, or finished more "
+                f"than {self.service.keep_seconds:g} s ago",
+            )
+        status = {"cancelled": 200, "asked": 202, "ended": 409}[what]
+        return JSONResponse(state, status_code=status)
 
     async def getStats(self, request: Request) -> Response:
         try:

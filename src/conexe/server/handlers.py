@@ -5,7 +5,7 @@ the functions named in its ``__all__``). A request names one of them and
 passes JSON arguments; nothing from a request is ever evaluated as code.
 
     >>> sorted(load_handlers(["conexe.server._demo_handlers"]))
-    ['add', 'fail', 'slow_echo']
+    ['add', 'fail', 'patient', 'slow_echo']
 """
 
 from __future__ import annotations

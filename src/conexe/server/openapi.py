@@ -20,6 +20,8 @@ from pydantic import BaseModel, TypeAdapter
 
 from ._schema import (
     ErrorBody,
+    FinishedPage,
+    FinishedQuery,
     Health,
     RequestSchema,
     Stats,
@@ -98,6 +100,14 @@ OPERATIONS: tuple[Operation, ...] = (
         "listPending", "get", "/tasks/pending", "The queued tasks, in queue order", {200: _LISTING}
     ),
     Operation(
+        "listFinished",
+        "get",
+        "/tasks/finished",
+        "Finished tasks still kept (--keep-results), in the order they ended, a page at a time",
+        {200: (FinishedPage, "a page, and where the next one starts"), 422: _BAD},
+        query=FinishedQuery,
+    ),
+    Operation(
         "getTask",
         "get",
         "/tasks/{name}",
@@ -105,6 +115,19 @@ OPERATIONS: tuple[Operation, ...] = (
         {
             200: (TaskState, "the task"),
             404: (ErrorBody, "unknown, or forgotten (--keep-results)"),
+        },
+        route="/tasks/{name:path}",
+    ),
+    Operation(
+        "cancelTask",
+        "delete",
+        "/tasks/{name}",
+        "Cancel a task that has not started; ask a running one to stop",
+        {
+            200: (TaskState, "cancelled: it had not started"),
+            202: (TaskState, "running, asked to stop (cancel_requested: it may still finish)"),
+            404: (ErrorBody, "unknown, or forgotten (--keep-results)"),
+            409: (TaskState, "it had already ended"),
         },
         route="/tasks/{name:path}",
     ),

@@ -27,9 +27,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import KeyedExecutor
+from .. import KeyedExecutor, TaskCancelled, current_task
 from ._pool import QueueFull, TaskPool
 from ._schema import (
+    FinishedPage,
     ServiceStateName,
     Stats,
     SubmitResult,
@@ -53,6 +54,7 @@ __all__ = [
 log = logging.getLogger("conexe.server")
 
 HISTORY_SECONDS = 600  # throughput kept for the dashboard: the last 10 minutes
+CANCEL_POLL_S = 0.05  # how often a demo task looks for a request to stop
 
 
 _ATTEMPT: contextvars.ContextVar[int] = contextvars.ContextVar("conexe_serve_attempt")
@@ -102,6 +104,9 @@ class TaskRecord:
     attempt: int = 1
     args: tuple[Any, ...] = ()  # a handler task's (kept for the journal)
     kwargs: Mapping[str, Any] | None = None
+    future: Any = None  # its conexe future once queued (DELETE cancels through it)
+    cancel_requested: bool = False  # DELETE asked it to stop while it ran
+    end_no: int = 0  # the order it ended in: GET /tasks/finished pages by it
 
     def listing(self) -> TaskListing:
         """The seed's ``{"name", "duration"}`` (plus ``handler`` when set)."""
@@ -128,6 +133,8 @@ class TaskRecord:
                 out["result_repr"] = self.result_repr
         elif self.error is not None:
             out["error"] = self.error
+        if self.cancel_requested:
+            out["cancel_requested"] = True
         return out
 
 
@@ -214,6 +221,7 @@ class TaskService:
         self.state: ServiceStateName = "serving"  # then "stopping", then "stopped"
         self._journal = journal
         self._seq = 0 if journal is None else journal.last_seq  # the journal's task numbers
+        self._ends = 0  # tasks ended so far (and restored finished ones): end_no
         # Journaled tasks to run again that the queue had no room for: they
         # go in first as room frees (new tasks are refused meanwhile).
         self._backlog: deque[tuple[TaskRecord, Callable[[], Any]]] = deque()
@@ -274,6 +282,7 @@ class TaskService:
                 if fut is None:
                     out.duplicate.append(name)
                     continue
+                rec.future = fut
                 pending[name] = rec
                 out.accepted.append(name)
                 submitted.append((rec, fut))
@@ -295,8 +304,13 @@ class TaskService:
         abort = self._abort
 
         def sleep() -> None:
-            if seconds and abort.wait(seconds):
-                raise Interrupted("the server stopped before the task finished")
+            # In slices, to see a DELETE's request to stop (conexe.current_task()).
+            task, end = current_task(), time.monotonic() + seconds
+            while (left := end - time.monotonic()) > 0:
+                if abort.wait(min(left, CANCEL_POLL_S)):
+                    raise Interrupted("the server stopped before the task finished")
+                if task is not None:
+                    task.check()  # raises TaskCancelled once asked to stop
 
         return sleep
 
@@ -311,6 +325,8 @@ class TaskService:
         now, mono = time.time(), time.monotonic()
         for row in journal.finished:
             rec = _record(row)
+            self._ends += 1
+            rec.end_no = self._ends
             rec.expires = mono + (row.ended_at or now) + self.keep_seconds - now
             self._finished[rec.name] = rec
             self._finished.move_to_end(rec.name)
@@ -346,6 +362,7 @@ class TaskService:
                 return
             backlog.popleft()
             if fut is not None:  # never None: its name is reserved while backlogged
+                rec.future = fut
                 submitted.append((rec, fut))
 
     def _feed_backlog(self) -> None:
@@ -376,7 +393,7 @@ class TaskService:
         # be pending now, hence the identity checks below.
         state: TaskStateName
         interrupted = False
-        if fut.cancelled():
+        if fut.cancelled() or isinstance(fut.exception(), TaskCancelled):
             state = "cancelled"
         elif (exc := fut.exception()) is not None:
             state = "failed"
@@ -427,6 +444,8 @@ class TaskService:
             err = None if rec.error is None else {k: str(v) for k, v in rec.error.items()}
             self._journal.ended(rec.seq, state, at, rec.result, rec.result_repr, err)
         rec.expires = now + self.keep_seconds
+        self._ends += 1
+        rec.end_no = self._ends
         finished = self._finished
         finished[name] = rec
         finished.move_to_end(name)
@@ -474,6 +493,47 @@ class TaskService:
                 if rec is not None and rec.expires < time.monotonic():
                     rec = None
             return None if rec is None else rec.to_json()
+
+    def finished(self, limit: int, after: int | None) -> FinishedPage:
+        """``GET /tasks/finished``: up to ``limit`` finished tasks still
+        kept, in the order they ended, after the one numbered ``after``."""
+        now = time.monotonic()
+        with self._lock:
+            records = [
+                r for r in self._finished.values() if r.end_no > (after or 0) and r.expires >= now
+            ]
+        page = records[:limit]
+        more = len(records) > limit
+        return {"tasks": [r.to_json() for r in page], "next": page[-1].end_no if more else None}
+
+    def cancel(self, name: str) -> tuple[str, TaskState | None]:
+        """``DELETE /tasks/{name}``: cancel the task if it has not started,
+        ask it to stop if it runs (it sees that through
+        ``conexe.current_task()``; demo tasks stop within 50 ms). Returns
+        what happened (``"cancelled"``, ``"asked"``, ``"ended"`` before
+        this call, or ``"unknown"``) and the task's state after it."""
+        with self._lock:
+            rec = self._pending.get(name) or self._running.get(name)
+            if rec is None:
+                found = self._finished.get(name)
+                if found is None or found.expires < time.monotonic():
+                    return "unknown", None
+                return "ended", found.to_json()
+            if rec.future is None:  # the journal's, still in the backlog
+                self._backlog = deque(item for item in self._backlog if item[0] is not rec)
+                self._end_locked(rec, "cancelled", time.time())
+                return "cancelled", rec.to_json()
+            fut = rec.future
+        # Outside the lock: a cancelled future's callback (which takes it) runs here.
+        asked = fut.request_cancel()
+        if fut.cancelled():
+            return "cancelled", self.get(name) or rec.to_json()
+        if not asked:
+            return "ended", self.get(name) or rec.to_json()
+        with self._lock:
+            if rec.state == "running":
+                rec.cancel_requested = True
+            return "asked", rec.to_json()
 
     def counts(self) -> dict[str, int]:
         """The service's counters plus how many tasks are running and pending."""
@@ -597,9 +657,14 @@ class TaskService:
     def _cancel_pending(self) -> list[str]:
         with self._lock:
             queued = list(self._pending.values())
-        # Cancelling runs the done callbacks here, so the states are final
-        # on return; a task that started meanwhile is not counted.
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        # One by one (cancel_futures would also ask the running tasks to stop,
+        # and they have the grace period). Cancelling runs the done callbacks
+        # here, so the states are final on return; a task that started
+        # meanwhile runs on, and is not counted.
+        for rec in queued:
+            if rec.future is not None:
+                rec.future.cancel()
+        self._pool.shutdown(wait=False)
         names = [r.name for r in queued if r.state == "cancelled"]
         if names and self._journal is None:
             log.warning("cancelled %d pending tasks: %s", len(names), _names(names))
