@@ -63,6 +63,7 @@ def test_dashboard_shows_live_numbers(serve: Callable[..., ServerProcess], tmp_p
     assert number(dom, "c-done") >= 40
     assert 'id="state" class="serving"' in dom
     assert "long-0" in dom  # the running list, from GET /tasks/running
+    assert "in memory only (lost when the process ends)" in dom
 
     # The numbers follow the server: queue more and look again.
     server.post([{"name": f"later-{i}", "duration": 600_000} for i in range(4)])
@@ -79,16 +80,20 @@ def test_dashboard_shows_live_numbers(serve: Callable[..., ServerProcess], tmp_p
     assert int.from_bytes(data[16:20], "big") >= 1000  # the width in the IHDR chunk
 
 
-def test_behind_a_token_the_page_polls_with_the_token_from_its_fragment(
+def test_behind_a_token_the_page_polls_with_the_token_from_its_fragment_and_shows_the_journal(
     serve: Callable[..., ServerProcess], tmp_path: Path
 ) -> None:
-    server = serve("--pool-size", "2", "--grace", "0", env={"CONEXE_TOKEN": "s3cret"})
+    db = tmp_path / "state.db"
+    server = serve(
+        "--pool-size", "2", "--grace", "0", "--state", str(db), env={"CONEXE_TOKEN": "s3cret"}
+    )
     auth = {"Authorization": "Bearer s3cret"}
     server.post([{"name": f"long-{i}", "duration": 600_000} for i in range(3)], headers=auth)
 
     dom = chromium(f"{server.url}/#token=s3cret", tmp_path / "profile", "--dump-dom")
     assert 'data-live="1"' in dom
     assert (number(dom, "running"), number(dom, "pending")) == (2, 1)
+    assert f"in the journal {db} (0 run again at start, 3 unfinished)" in dom
 
     dom = chromium(f"{server.url}/", tmp_path / "profile", "--dump-dom")  # no token
     assert 'data-live="1"' not in dom

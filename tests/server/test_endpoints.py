@@ -51,6 +51,44 @@ def test_metrics_are_prometheus_text(server: ServerProcess) -> None:
     assert "conexe_pool_size 5.0" in lines
 
 
+def test_metrics_have_wait_and_run_histograms_per_handler(server: ServerProcess) -> None:
+    server.post(
+        [{"name": f"hist-{i}", "handler": "slow_echo", "args": [i, 0.02]} for i in range(3)]
+    )
+    server.post([{"name": "hist-demo", "duration": 1}])
+    for name in ("hist-0", "hist-1", "hist-2", "hist-demo"):
+        wait_until(lambda name=name: server.get(f"/tasks/{name}").json()["state"] == "done")
+    lines = server.get("/metrics").text.splitlines()
+    assert "# TYPE conexe_task_run_seconds histogram" in lines
+    assert "# TYPE conexe_task_queue_wait_seconds histogram" in lines
+
+    def series(metric: str, handler: str) -> dict[str, float]:
+        prefix = f'{metric}_bucket{{handler="{handler}",le="'
+        return {
+            line[len(prefix) :].split('"')[0]: float(line.split()[-1])
+            for line in lines
+            if line.startswith(prefix)
+        }
+
+    for metric in ("conexe_task_run_seconds", "conexe_task_queue_wait_seconds"):
+        for handler in ("slow_echo", "(demo)"):
+            buckets = series(metric, handler)
+            counts = list(buckets.values())
+            assert counts == sorted(counts), (metric, handler)  # cumulative
+            total = next(
+                float(line.split()[-1])
+                for line in lines
+                if line.startswith(f'{metric}_count{{handler="{handler}"}}')
+            )
+            assert buckets["+Inf"] == total >= (3 if handler == "slow_echo" else 1)
+    runs = series("conexe_task_run_seconds", "slow_echo")
+    assert runs["0.01"] == 0 < runs["0.05"]  # each slept 20 ms
+
+
+def test_stats_say_the_state_is_in_memory(server: ServerProcess) -> None:
+    assert server.get("/stats").json()["journal"] is None
+
+
 def test_openapi_document_is_served(server: ServerProcess) -> None:
     doc = server.get("/openapi.json").json()
     assert doc["openapi"].startswith("3.")

@@ -131,8 +131,9 @@ def test_a_server_killed_under_load_runs_every_accepted_task_on_restart(
     )
     after = rows(db)
     assert set(after) == set(before)
-    stats = second.get("/stats").json()["tasks"]
-    assert stats["recovered"] == len(unfinished) and stats["done"] == len(unfinished)
+    stats = second.get("/stats").json()
+    assert stats["tasks"]["recovered"] == len(unfinished) == stats["tasks"]["done"]
+    assert stats["journal"] == {"path": str(db), "recovered": len(unfinished)}
 
     second_runs = [(n, attempt) for n, attempt, phase in runs(tmp_path / "runs.txt") if phase == 2]
     ran_again = Counter(n for n, _ in second_runs)

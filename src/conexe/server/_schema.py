@@ -298,6 +298,13 @@ class Throughput(TypedDict):
     ended: Annotated[list[int], Field(description="Tasks ended per interval, oldest first.")]
 
 
+class JournalState(TypedDict):
+    path: str
+    recovered: Annotated[
+        int, Field(description="Unfinished tasks it held at the start, run again.")
+    ]
+
+
 class Stats(TypedDict):
     """The service's and the executor's counters."""
 
@@ -313,6 +320,9 @@ class Stats(TypedDict):
         ),
     ]
     executor: Annotated[dict[str, int], Field(description="The executor's own counters.")]
+    journal: Annotated[
+        JournalState | None, Field(description="The --state journal; null: in memory only.")
+    ]
     throughput: NotRequired[Throughput]
 
 

@@ -75,6 +75,7 @@ PAGE = """<!doctype html>
     <span>failed <b id="c-failed">0</b></span>
     <span>cancelled <b id="c-cancelled">0</b></span>
     <span>queue size <b id="c-queue">0</b></span>
+    <span>state kept <b id="c-store">-</b></span>
   </div>
   <div class="card half"><div class="label">Running tasks</div><ul id="running-list"></ul></div>
   <div class="card half"><div class="label">Pending tasks (queue order)</div>
@@ -159,6 +160,10 @@ async function pollStats() {
     for (const k of ["accepted", "duplicate", "refused", "done", "failed", "cancelled"])
       $("c-" + k).textContent = fmt(t[k]);
     $("c-queue").textContent = fmt(s.queue_size);
+    $("c-store").textContent = s.journal
+      ? "in the journal " + s.journal.path + " (" + fmt(s.journal.recovered) +
+        " run again at start, " + fmt(t.pending + t.running) + " unfinished)"
+      : "in memory only (lost when the process ends)";
     history = s.throughput.ended;
     const last = history.slice(-11, -1);
     $("rate").textContent = fmt(Math.round(last.reduce((a, b) => a + b, 0) / 10));

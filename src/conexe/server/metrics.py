@@ -1,4 +1,5 @@
-"""``GET /metrics``: the service's counters in the Prometheus text format.
+"""``GET /metrics``: the service's counters, and histograms of how long
+tasks waited and ran per handler, in the Prometheus text format.
 
 The values are read from the service when scraped (a custom collector), so
 the task path pays nothing for metrics. Each app has its own registry, so
@@ -16,7 +17,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 from .service import TaskService
@@ -67,6 +73,29 @@ class _ServiceCollector(Collector):
             "1 while the server shuts down",
             value=int(self.service.state != "serving"),
         )
+        yield from self._histograms()
+
+    def _histograms(self) -> Iterator[Metric]:
+        timings = self.service.timings()
+        wait = HistogramMetricFamily(
+            "conexe_task_queue_wait_seconds",
+            "From accepted to started, per handler ((demo): demo sleeps)",
+            labels=["handler"],
+        )
+        run = HistogramMetricFamily(
+            "conexe_task_run_seconds",
+            "From started to ended, per handler ((demo): demo sleeps)",
+            labels=["handler"],
+        )
+        for handler, t in sorted(timings.items()):
+            wait.add_metric([handler], _buckets(t.wait.buckets), t.wait.sum)
+            run.add_metric([handler], _buckets(t.run.buckets), t.run.sum)
+        yield wait
+        yield run
+
+
+def _buckets(pairs: list[tuple[float, int]]) -> list[tuple[str, float]]:
+    return [("+Inf" if bound == float("inf") else repr(bound), n) for bound, n in pairs]
 
 
 def registry_for(service: TaskService) -> CollectorRegistry:

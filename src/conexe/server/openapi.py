@@ -91,7 +91,13 @@ OPERATIONS: tuple[Operation, ...] = (
                     "operationId": "getTask",
                     "parameters": {"name": "$response.body#/Accepted/0"},
                     "description": "The first task the request queued: GET /tasks/{name} shows it.",
-                }
+                },
+                "CancelAcceptedTask": {
+                    "operationId": "cancelTask",
+                    "parameters": {"name": "$response.body#/Accepted/0"},
+                    "description": "The first task the request queued: DELETE /tasks/{name} "
+                    "cancels it.",
+                },
             }
         },
     ),

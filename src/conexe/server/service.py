@@ -41,6 +41,7 @@ from ._schema import (
     TaskStateName,
 )
 from .journal import AcceptedRow, Journal, JournalRow
+from .timings import HandlerTimings, Timings
 
 __all__ = [
     "BatchOutcome",
@@ -222,6 +223,7 @@ class TaskService:
         self._journal = journal
         self._seq = 0 if journal is None else journal.last_seq  # the journal's task numbers
         self._ends = 0  # tasks ended so far (and restored finished ones): end_no
+        self._timings = Timings()  # queue wait and run time per handler (/metrics)
         # Journaled tasks to run again that the queue had no room for: they
         # go in first as room frees (new tasks are refused meanwhile).
         self._backlog: deque[tuple[TaskRecord, Callable[[], Any]]] = deque()
@@ -440,6 +442,10 @@ class TaskService:
         rec.ended_at = at
         if error is not None:
             rec.error = error
+        if rec.started_at is not None:  # it ran
+            self._timings.observe(
+                rec.handler, wait=rec.started_at - rec.submitted_at, run=at - rec.started_at
+            )
         if journal and self._journal is not None:
             err = None if rec.error is None else {k: str(v) for k, v in rec.error.items()}
             self._journal.ended(rec.seq, state, at, rec.result, rec.result_repr, err)
@@ -535,6 +541,11 @@ class TaskService:
                 rec.cancel_requested = True
             return "asked", rec.to_json()
 
+    def timings(self) -> dict[str, HandlerTimings]:
+        """Queue-wait and run-time histograms per handler (``/metrics``)."""
+        with self._lock:
+            return self._timings.snapshot()
+
     def counts(self) -> dict[str, int]:
         """The service's counters plus how many tasks are running and pending."""
         with self._lock:
@@ -563,6 +574,9 @@ class TaskService:
             "uptime_s": round(time.time() - self.started_at, 3),
             "tasks": self.counts(),
             "executor": self._pool.stats(),
+            "journal": None
+            if self._journal is None
+            else {"path": self._journal.path, "recovered": self._counts["recovered"]},
         }
 
     # -- stopping ---------------------------------------------------------------------
