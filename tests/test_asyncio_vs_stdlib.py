@@ -291,7 +291,8 @@ async def callbacks_run_in_the_loop_thread_in_their_context(ex: Any) -> Any:
     def record(tag: str) -> Callable[[Any], None]:
         return lambda fut: calls.append((tag, threading.get_ident() == me, var.get()))
 
-    fut = loop.run_in_executor(ex, time.sleep, 0.01)
+    go = threading.Event()  # the task ends only once the callbacks are in
+    fut = loop.run_in_executor(ex, go.wait)
     var.set("when added")
     fut.add_done_callback(record("default context"))
     given = contextvars.copy_context()
@@ -302,6 +303,7 @@ async def callbacks_run_in_the_loop_thread_in_their_context(ex: Any) -> Any:
     fut.add_done_callback(removed)
     count = fut.remove_done_callback(removed)
     var.set("later")
+    go.set()
     await fut
     await asyncio.sleep(0)
     fut.add_done_callback(record("added when done"))
