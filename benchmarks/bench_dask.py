@@ -13,6 +13,14 @@ Starts a ``LocalCluster`` of 2 worker processes (1 thread each) and measures:
 
     python benchmarks/bench_dask.py            # about a minute on 2 cores
     python benchmarks/bench_dask.py --quick    # fewer sizes and repeats
+    python benchmarks/bench_dask.py --cost     # conexe.dask's cost over raw Dask
+
+``--cost`` times, on the same cluster in the same run, N tasks (no-op, then
+1 ms of sleep) submitted then awaited through raw ``client.submit`` +
+``gather``, ``conexe.dask.ConcurrentExecutor`` and
+``conexe.dask.KeyedExecutor`` (N distinct keys, and 8 keys of N/8 tasks
+each), rounds alternated, best of ``--repeat``; the ratio to raw Dask is the
+cost conexe adds (the target: at most 1.2x).
 """
 
 from __future__ import annotations
@@ -65,6 +73,42 @@ def overhead(client, local, dask_ex, n: int, repeats: int) -> None:  # type: ign
         print(f"  {name:34} {t / n * 1e3:9.3f} {n / t:9.0f}")
 
 
+def sleep_1ms() -> None:
+    time.sleep(0.001)
+
+
+def cost(client, n: int, repeats: int) -> None:  # type: ignore[no-untyped-def]
+    """conexe.dask's cost per task over raw Dask, no-op and 1 ms tasks."""
+    from conexe.dask import ConcurrentExecutor, KeyedExecutor
+
+    with ConcurrentExecutor(client) as ex, KeyedExecutor(client) as keyed:
+        ways = {
+            "raw client.submit + gather": lambda fn: client.gather(
+                [client.submit(fn, pure=False) for _ in range(n)]
+            ),
+            "conexe.dask.ConcurrentExecutor": lambda fn: cf.wait([ex.submit(fn) for _ in range(n)]),
+            f"conexe.dask.KeyedExecutor, {n} keys": lambda fn: cf.wait(
+                [keyed.submit(i, fn) for i in range(n)]
+            ),
+            "conexe.dask.KeyedExecutor, 8 keys": lambda fn: cf.wait(
+                [keyed.submit(i % 8, fn) for i in range(n)]
+            ),
+        }
+        for fn in (noop, sleep_1ms):
+            runs: dict[str, list[float]] = {name: [] for name in ways}
+            for _ in range(repeats):  # rounds alternate the ways
+                for name, go in ways.items():
+                    start = time.perf_counter()
+                    go(fn)
+                    runs[name].append(time.perf_counter() - start)
+            raw = min(runs["raw client.submit + gather"])
+            print(f"\n{n} {fn.__name__} tasks, submitted then awaited, best of {repeats}:")
+            print(f"  {'way':38} {'ms/task':>8} {'x raw':>6}")
+            for name, times in runs.items():
+                t = min(times)
+                print(f"  {name:38} {t / n * 1e3:8.3f} {t / raw:6.2f}")
+
+
 def keyed_step(client, n: int) -> None:  # type: ignore[no-untyped-def]
     from conexe.dask import KeyedExecutor
 
@@ -110,6 +154,9 @@ def crossover(local, dask_ex, sizes: list[int], tasks: int, repeats: int) -> Non
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer sizes and repeats")
+    parser.add_argument("--cost", action="store_true", help="only conexe.dask's cost over raw Dask")
+    parser.add_argument("--tasks", type=int, default=400, help="tasks per --cost round")
+    parser.add_argument("--repeat", type=int, default=5, help="--cost rounds")
     args = parser.parse_args()
 
     from distributed import Client, LocalCluster
@@ -125,6 +172,12 @@ def main() -> None:
         f"conexe core: {conexe.IMPLEMENTATION}; cpus: {os.cpu_count()}; "
         f"LocalCluster(2 processes) up in {time.perf_counter() - start:.2f} s"
     )
+    if args.cost:
+        client.gather([client.submit(noop, pure=False) for _ in range(20)])  # warm the workers
+        cost(client, args.tasks, args.repeat)
+        client.close()
+        cluster.close()
+        return
     repeats = 2 if args.quick else 3
     sizes = (
         [1_000, 10_000, 100_000, 1_000_000]

@@ -148,3 +148,34 @@ def test_runner_kill_cancels_queued_tasks_and_spares_running_ones(dask_client, t
     killer.join(t.WAIT)
     assert [f.result(t.WAIT) for f in running] == ["done", "done"]
     assert sorted(t.lines(tmp_path / "created")) == sorted(t.lines(tmp_path / "destroyed"))
+
+
+def test_results_that_end_together_come_back_in_batches(dask_client, tmp_path):
+    """The executor gathers the results of the tasks that ended together in
+    one request (counted through the client's own gather); each future still
+    gets its own outcome, failures included."""
+    release = tmp_path / "release"
+    batches: list[int] = []
+    real_gather = dask_client.gather
+
+    def counting_gather(futures, *args, **kwargs):
+        batches.append(len(futures))
+        return real_gather(futures, *args, **kwargs)
+
+    dask_client.gather = counting_gather  # the real one, counted
+    try:
+        with conexe_dask.ConcurrentExecutor(dask_client) as ex:
+            # All of them end at about once: they wait for the same file.
+            futs = [ex.submit(t.block, str(tmp_path / f"s{i}"), str(release), i) for i in range(4)]
+            futs += [ex.submit(t.square, i) for i in range(60)]
+            futs.append(ex.submit(t.fail, "boom"))
+            t.touch(release)
+            assert [f.result(timeout=60) for f in futs[:64]] == [0, 1, 2, 3] + [
+                i * i for i in range(60)
+            ]
+            with pytest.raises(ValueError, match="boom"):
+                futs[-1].result(timeout=60)
+    finally:
+        del dask_client.gather
+    assert max(batches) > 1  # at least one gather brought several back
+    assert sum(batches) <= 64  # never more than one fetch per result

@@ -20,6 +20,7 @@ from .._errors import QueueFull
 from .._options import check_on_full
 from .._options import check_size as check_count
 from .._task import check_timeout
+from ._results import outcome
 
 __all__ = ["InFlightGate", "FullPolicy", "check_on_full", "check_count", "dask_key", "outcome"]
 
@@ -39,7 +40,7 @@ def check_client(client: object) -> Any:
     if client.asynchronous:
         raise ValueError(
             "conexe.dask needs a synchronous Client (asynchronous=False): its futures "
-            "are completed from Dask's callback thread"
+            "are completed from a thread of the executor's own, through Dask's callbacks"
         )
     return client
 
@@ -49,15 +50,6 @@ def dask_key(fn: object) -> str:
     so Dask never merges two calls (what ``pure=False`` also guarantees)."""
     name = getattr(fn, "__name__", None) or type(fn).__name__
     return f"{name}-{uuid.uuid4().hex}"
-
-
-def outcome(dask_future: Any) -> tuple[bool, Any]:
-    """``(True, result)`` or ``(False, exception)`` of a finished Dask
-    future; a cancelled or lost one gives its CancelledError/other error."""
-    try:
-        return True, dask_future.result()
-    except BaseException as exc:  # noqa: B036 - handed to the conexe future
-        return False, exc
 
 
 def set_outcome(fut: Any, ok: bool, value: Any) -> None:

@@ -40,12 +40,12 @@ from ._common import (
     check_on_full,
     claim,
     dask_key,
-    outcome,
     refuse_run_timeout,
     run_in_caller,
     set_outcome,
     submit_to,
 )
+from ._results import ResultFetcher
 
 __all__ = ["ConcurrentExecutor", "call"]
 
@@ -78,8 +78,8 @@ class ConcurrentExecutor(cf.Executor):
     What differs from the local executor: functions and arguments must
     pickle; ``cancel()`` succeeds until the result is back (a task already
     running on a worker finishes there, its result is dropped); a future
-    never reports ``running()``; done-callbacks run in Dask's single
-    callback thread (don't block in them).
+    never reports ``running()``; done-callbacks run in the executor's one
+    result thread (don't block in them).
     """
 
     _core: Core = _default_core
@@ -98,6 +98,7 @@ class ConcurrentExecutor(cf.Executor):
         check_on_full(on_full, _POLICIES)
         self._gate = InFlightGate(max_queue_size, on_full, check_block_timeout(block_timeout))
         self._resources = dict(resources) if resources else None
+        self._results = ResultFetcher(self._client)
         self._lock = threading.Lock()
         self._shutdown = False
         # conexe future -> its Dask future. Holding the Dask future is what
@@ -161,7 +162,7 @@ class ConcurrentExecutor(cf.Executor):
             self._gate.release()
             raise
         fut.add_done_callback(self._on_cancel)
-        dfut.add_done_callback(lambda d: self._on_dask_done(fut, d))
+        self._results.watch(dfut, lambda ok, value: self._on_dask_done(fut, ok, value))
         return fut  # type: ignore[no-any-return]
 
     def _on_cancel(self, fut: Any) -> None:
@@ -173,8 +174,7 @@ class ConcurrentExecutor(cf.Executor):
             if dfut is not None:
                 cancel_on_cluster(dfut)
 
-    def _on_dask_done(self, fut: Any, dfut: Any) -> None:
-        ok, value = outcome(dfut)
+    def _on_dask_done(self, fut: Any, ok: bool, value: Any) -> None:
         claimed = claim(fut)  # False: the user (or shutdown) cancelled it
         with self._lock:
             if not claimed:

@@ -20,6 +20,7 @@ round trip between two tasks of the same key (see docs/dask.md).
 from __future__ import annotations
 
 import concurrent.futures as cf
+import functools
 import logging
 import threading
 import time
@@ -44,11 +45,11 @@ from ._common import (
     check_on_full,
     claim,
     dask_key,
-    outcome,
     refuse_run_timeout,
     set_outcome,
     submit_to,
 )
+from ._results import ResultFetcher
 from .executor import call
 
 __all__ = ["KeyedExecutor", "KeyedStats"]
@@ -124,6 +125,7 @@ class KeyedExecutor:
         resources: dict[str, float] | None = None,
     ) -> None:
         self._client = check_client(client)
+        self._results = ResultFetcher(self._client)
         check_count(max_queue_size, "max_queue_size")
         check_on_full(on_full, _POLICIES)
         if error_handler is not None and not callable(error_handler):
@@ -265,7 +267,7 @@ class KeyedExecutor:
                     return
                 with self._lock:
                     self._on_cluster[key] = dfut
-                dfut.add_done_callback(lambda d, fut=item.fut: self._finish(key, fut, *outcome(d)))
+                self._results.watch(dfut, functools.partial(self._finish, key, item.fut))
                 return
             item = self._next_locked_pop(key)
 

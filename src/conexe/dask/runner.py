@@ -40,11 +40,11 @@ from ._common import (
     check_on_full,
     claim,
     dask_key,
-    outcome,
     set_outcome,
     submit_to,
 )
 from ._plugin import BrokenResource, ResourcePlugin, run_on_resource
+from ._results import ResultFetcher
 
 __all__ = ["Runner", "RunnerStats"]
 
@@ -122,6 +122,7 @@ class Runner(Generic[R]):
         block_timeout: float | None = None,
     ) -> None:
         self._client = check_client(client)
+        self._results = ResultFetcher(self._client)
         if not callable(on_create):
             raise TypeError("on_create must be a callable returning a resource")
         if on_destroy is not None and not callable(on_destroy):
@@ -196,7 +197,7 @@ class Runner(Generic[R]):
             priority=job.priority,
         )
         job.dask_future = dfut  # held: Dask forgets a task nobody references
-        dfut.add_done_callback(lambda d: self._on_dask_done(job, d))
+        self._results.watch(dfut, lambda ok, value: self._on_dask_done(job, ok, value))
 
     def queue_task(self, fn: Callable[[R], T], *, priority: int = 0, once: bool = False) -> T:
         """Queue ``fn(resource)``, wait for it, return its result (or raise
@@ -236,8 +237,7 @@ class Runner(Generic[R]):
             if job is not None:
                 cancel_on_cluster(job.dask_future)
 
-    def _on_dask_done(self, job: _Job, dfut: Any) -> None:
-        ok, value = outcome(dfut)
+    def _on_dask_done(self, job: _Job, ok: bool, value: Any) -> None:
         if not ok and isinstance(value, BrokenResource):
             with self._lock:
                 self._replaced += 1
