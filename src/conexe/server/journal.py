@@ -168,16 +168,6 @@ class Journal:
         self._writer.join()
         self._conn.close()
 
-    def counts(self) -> dict[str, int]:
-        """Rows by state, for ``/stats`` and the dashboard (read through a
-        connection of its own: WAL lets it read beside the writer)."""
-        conn = sqlite3.connect(self.path, timeout=5.0)
-        try:
-            rows = conn.execute("SELECT state, count(*) FROM tasks GROUP BY state").fetchall()
-        finally:
-            conn.close()
-        return {str(state): int(n) for state, n in rows}
-
     # -- the writer thread -----------------------------------------------------------
     def _put(self, op: tuple[Any, ...]) -> bool:
         with self._wake:
