@@ -24,6 +24,15 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+@pytest.fixture(scope="module")
+def core_name() -> str:
+    """The page is the same whichever core runs the tasks: a browser run
+    per core would only cost CI time, so the C core's (the py one without it)."""
+    from conexe._impl import cores
+
+    return "c" if "c" in cores else "py"
+
+
 def chromium(url: str, profile: Path, *args: str) -> str:
     """Run headless Chromium on ``url``, letting the page's timers run for 4 s
     of virtual time (network waits included), and return its stdout."""
