@@ -176,15 +176,18 @@ class _Api:
     async def listPending(self, request: Request) -> Response:
         return JSONResponse(self.service.pending())
 
+    def _not_found(self, name: str) -> JSONResponse:
+        return _error(
+            404,
+            f"no task named {name!r}: never submitted, or finished more "
+            f"than {self.service.keep_seconds:g} s ago",
+        )
+
     async def getTask(self, request: Request) -> Response:
         name = request.path_params["name"]
         found = self.service.get(name)
         if found is None:
-            return _error(
-                404,
-                f"no task named {name!r}: never submitted, or finished more "
-                f"than {self.service.keep_seconds:g} s ago",
-            )
+            return self._not_found(name)
         return JSONResponse(found)
 
     async def listFinished(self, request: Request) -> Response:
@@ -198,11 +201,7 @@ class _Api:
         name = request.path_params["name"]
         what, state = self.service.cancel(name)
         if state is None:
-            return _error(
-                404,
-                f"no task named {name!r}: never submitted, or finished more "
-                f"than {self.service.keep_seconds:g} s ago",
-            )
+            return self._not_found(name)
         status = {"cancelled": 200, "asked": 202, "ended": 409}[what]
         return JSONResponse(state, status_code=status)
 

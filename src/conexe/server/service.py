@@ -297,9 +297,14 @@ class TaskService:
             counts["duplicate"] += len(out.duplicate)
             counts["refused"] += len(out.refused)
         # Outside the lock: a task already over runs its callback right here.
+        self._watch(submitted)
+        return out
+
+    def _watch(self, submitted: list[tuple[TaskRecord, cf.Future[Any]]]) -> None:
+        """Record each task's end once its future is done (outside the lock:
+        a task already over runs its callback right here)."""
         for rec, fut in submitted:
             fut.add_done_callback(functools.partial(self._finished_cb, rec))
-        return out
 
     def _sleeper(self, duration: int | None) -> Callable[[], None]:
         seconds = (duration or 0) / 1000
@@ -350,8 +355,7 @@ class TaskService:
                 call = self._sleeper(rec.duration) if rec.handler is None else self._caller(spec)
                 self._backlog.append((rec, call))
             self._feed_locked(submitted)
-        for rec, fut in submitted:
-            fut.add_done_callback(functools.partial(self._finished_cb, rec))
+        self._watch(submitted)
 
     def _feed_locked(self, submitted: list[tuple[TaskRecord, cf.Future[Any]]]) -> None:
         """Queue the backlog's tasks while there is room."""
@@ -371,8 +375,7 @@ class TaskService:
         submitted: list[tuple[TaskRecord, cf.Future[Any]]] = []
         with self._lock:
             self._feed_locked(submitted)
-        for rec, fut in submitted:
-            fut.add_done_callback(functools.partial(self._finished_cb, rec))
+        self._watch(submitted)
 
     # -- a task's life, on a worker thread -------------------------------------------
     def _run(self, rec: TaskRecord, call: Callable[[], Any]) -> Any:
