@@ -475,6 +475,61 @@ def test_stop_while_on_create_keeps_failing_does_not_hang(R: Any, res: Resources
     assert res.created == []
 
 
+def test_a_queued_task_is_not_left_pending_when_the_only_other_worker_is_leaving(
+    R: Any, res: Resources
+) -> None:
+    # The base worker's resource breaks and can't be remade while the only
+    # other worker is a burst one told to go: that one leaves after its task,
+    # queue or not, so the queued task must fail with the creation error
+    # (before, the base worker counted on it, and stop() left the task
+    # pending for ever).
+    runner = R(
+        res.create,
+        res.destroy,
+        worker_count=1,
+        check_health=healthy,
+        burst_task_threshold=0,
+        burst_worker_count=1,
+        burst_interval=0.005,
+        max_worker_count=2,
+    )
+    release = {name: threading.Event() for name in ("base", "burst")}
+
+    def hold(name: str, broken: bool) -> Any:
+        def task(r: Res) -> str:
+            release[name].wait()  # set by the finally below at the latest
+            if broken:
+                raise Broken(name)
+            return name
+
+        return task
+
+    try:
+        base = runner.submit(hold("base", True))
+        wait_until(lambda: runner.stats().running == 1, "the base worker's task")
+        burst = runner.submit(hold("burst", False))
+        wait_until(lambda: runner.stats().burst_workers == 1, "a burst worker")
+        wait_until(lambda: runner.stats().running == 2, "the burst worker's task")
+        # The queue is empty again: the monitor tells the burst worker to go.
+        wait_until(lambda: any(s.leaving for s in runner._slots), "the burst worker told to go")
+        res.create_error = CreateError("database down")
+        release["base"].set()
+        with pytest.raises(MaxRetriesExceeded):
+            base.result(timeout=DEADLINE)
+        wait_until(lambda: runner.stats().create_failures >= 1, "a failed creation")
+        queued = runner.submit(lambda r: "ran")
+        with pytest.raises(CreateError, match="database down"):
+            queued.result(timeout=DEADLINE)
+        release["burst"].set()
+        assert burst.result(timeout=DEADLINE) == "burst"
+        runner.stop()
+    finally:
+        release["burst"].set()
+        runner.kill()
+    assert runner.stats().queued_tasks == 0
+    res.assert_all_destroyed_once()
+
+
 # -- run_task ------------------------------------------------------------------------------
 
 

@@ -482,7 +482,25 @@ class Runner(Generic[R]):
         finally:
             with self._lock:
                 self._slots.discard(slot)
+                last = not self._slots
                 self._slot_gone.notify_all()
+            if last:
+                self._fail_left_behind()
+
+    def _fail_left_behind(self) -> None:
+        """The last worker thread has gone: once stopping, a task still
+        queued would never run (no worker comes back to a closed engine),
+        so it fails with the last creation error rather than stay pending."""
+        engine = self._engine
+        if not engine.closed or self._killed or engine.queued == 0:
+            return
+        with self._lock:
+            error = self._create_error
+        engine.fail_queued(
+            error
+            if error is not None
+            else RuntimeError("conexe Runner stopped with no worker left to run this task")
+        )
 
     def _slot_loop(self, slot: _Slot) -> None:
         """Make a resource, run the worker loop on it, destroy it; again
@@ -538,7 +556,7 @@ class Runner(Generic[R]):
                     self._create_failures += 1
                     first = self._create_error is None
                     self._create_error = exc
-                    stranded = self._active == 0
+                    stranded = not self._another_worker_stays_locked(slot)
                 if first:
                     _log.error(
                         "conexe Runner: on_create() failed; retrying with backoff",
@@ -554,10 +572,16 @@ class Runner(Generic[R]):
             self._stop_event.wait(delay)
             delay = min(delay * 2, self._create_backoff_max)
 
+    def _another_worker_stays_locked(self, slot: _Slot | None) -> bool:
+        """Whether a worker other than ``slot``'s holds a resource and is
+        not leaving: one that will run (or fail) the queued tasks. A burst
+        worker told to go leaves after its task, queue or not."""
+        return any(s.worker is not None and not s.leaving for s in self._slots if s is not slot)
+
     def _fail_if_stranded(self) -> None:
         with self._lock:
             error = self._create_error
-            stranded = error is not None and self._active == 0
+            stranded = error is not None and not self._another_worker_stays_locked(None)
         if stranded:
             assert error is not None
             self._engine.fail_queued(error)
@@ -587,7 +611,10 @@ class Runner(Generic[R]):
         queued = self._engine.queued
         assert self._burst_threshold is not None
         with self._lock:
-            if self._engine.closed:
+            # _state, not engine.closed: stop() sets it under this lock, so
+            # no burst worker is told to go once a stop has begun (a stopping
+            # slot counts on the workers that stay to drain the queue).
+            if self._state != "running":
                 return
             if queued > self._burst_threshold:
                 room = self._max_workers - len(self._slots)
