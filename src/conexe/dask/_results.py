@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +28,9 @@ __all__ = ["ResultFetcher", "outcome"]
 log = logging.getLogger("conexe.dask")
 
 IDLE_EXIT_S = 2.0  # the thread leaves after this long with nothing to fetch
+# While other watched futures are still on the cluster, a result waits at
+# most this long for more to end, so that one gather brings them all back.
+COALESCE_S = 0.002
 
 Then = Callable[[bool, Any], None]
 
@@ -47,12 +51,15 @@ class ResultFetcher:
     def __init__(self, client: Any) -> None:
         self._client = client
         self._ended: list[tuple[Any, Then]] = []
+        self._watched = 0  # watched and not yet handed to the fetching thread
         self._wake = threading.Condition(threading.Lock())
         self._thread: threading.Thread | None = None
 
     def watch(self, dask_future: Any, then: Then) -> None:
         """Call ``then(ok, value)`` (in this fetcher's thread) once
         ``dask_future`` ends."""
+        with self._wake:
+            self._watched += 1
         dask_future.add_done_callback(lambda d: self._ended_one(d, then))
 
     def _ended_one(self, dask_future: Any, then: Then) -> None:  # Dask's callback thread
@@ -63,7 +70,7 @@ class ResultFetcher:
                     target=self._run, name="conexe-dask-results", daemon=True
                 )
                 self._thread.start()
-            elif len(self._ended) == 1:
+            elif len(self._ended) == 1 or len(self._ended) == self._watched:
                 self._wake.notify()
 
     def _run(self) -> None:
@@ -74,8 +81,21 @@ class ResultFetcher:
                     if not self._ended:
                         self._thread = None
                         return
+                self._coalesce_locked()
                 batch, self._ended = self._ended, []
+                self._watched -= len(batch)
             self._deliver(batch)
+
+    def _coalesce_locked(self) -> None:
+        """Wait (at most COALESCE_S) while others are still on the cluster:
+        a gather costs the cluster about as much for one result as for
+        dozens, so under load one per few milliseconds, not one per task;
+        the last one out (or a lone task) goes at once."""
+        deadline = time.monotonic() + COALESCE_S
+        while len(self._ended) < self._watched:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self._wake.wait(left):
+                return
 
     def _deliver(self, batch: list[tuple[Any, Then]]) -> None:
         finished = [(d, then) for d, then in batch if d.status == "finished"]
