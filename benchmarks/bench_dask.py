@@ -19,8 +19,13 @@ Starts a ``LocalCluster`` of 2 worker processes (1 thread each) and measures:
 1 ms of sleep) submitted then awaited through raw ``client.submit`` +
 ``gather``, ``conexe.dask.ConcurrentExecutor`` and
 ``conexe.dask.KeyedExecutor`` (N distinct keys, and 8 keys of N/8 tasks
-each), rounds alternated, best of ``--repeat``; the ratio to raw Dask is the
-cost conexe adds (the target: at most 1.2x).
+each, with the key's order kept on the client and on the cluster), rounds
+alternated, ``--repeat`` of them: the ratio to raw Dask (of the best rounds,
+and of the medians) is the cost conexe adds (the target: at most 1.2x).
+Beside them, raw Dask keeping 8 keys' order itself: chained on the
+scheduler (each task a dependency of its key's previous one), and through
+the client (a key's next task submitted from the previous one's
+done-callback, the least a client-side chain pays).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures as cf
 import os
+import statistics
 import sys
 import time
 
@@ -77,14 +83,76 @@ def sleep_1ms() -> None:
     time.sleep(0.001)
 
 
+def after(_previous: object, fn):  # type: ignore[no-untyped-def]
+    """A task of a chain on the scheduler: runs once its key's previous one ended."""
+    return fn()
+
+
+def chained_on_scheduler(client, fn, n: int, keys: int) -> None:  # type: ignore[no-untyped-def]
+    """Raw Dask keeping per-key order: each task a dependency of its key's next."""
+    last: dict[int, object] = {}
+    futures = []
+    for i in range(n):
+        k = i % keys
+        f = (
+            client.submit(after, last[k], fn, pure=False)
+            if k in last
+            else client.submit(fn, pure=False)
+        )
+        last[k] = f
+        futures.append(f)
+    client.gather(futures)
+
+
+def chained_through_client(client, fn, n: int, keys: int) -> None:  # type: ignore[no-untyped-def]
+    """Raw Dask keeping per-key order from the client: a key's next task is
+    submitted from its previous one's done-callback (no result fetched):
+    the least any chain kept on the client pays."""
+    import threading
+
+    done = threading.Event()
+    lock = threading.Lock()
+    left = [n]
+    futures = []
+
+    def step(remaining: int) -> None:
+        f = client.submit(fn, pure=False)
+        futures.append(f)
+
+        def ended(_: object) -> None:
+            with lock:
+                left[0] -= 1
+                if not left[0]:
+                    done.set()
+            if remaining > 1:
+                step(remaining - 1)
+
+        f.add_done_callback(ended)
+
+    for k in range(keys):
+        step(n // keys + (k < n % keys))
+    done.wait()
+    client.gather(futures)
+
+
 def cost(client, n: int, repeats: int) -> None:  # type: ignore[no-untyped-def]
     """conexe.dask's cost per task over raw Dask, no-op and 1 ms tasks."""
     from conexe.dask import ConcurrentExecutor, KeyedExecutor
 
-    with ConcurrentExecutor(client) as ex, KeyedExecutor(client) as keyed:
+    with (
+        ConcurrentExecutor(client) as ex,
+        KeyedExecutor(client) as keyed,
+        KeyedExecutor(client, chain="cluster") as on_cluster,
+    ):
         ways = {
             "raw client.submit + gather": lambda fn: client.gather(
                 [client.submit(fn, pure=False) for _ in range(n)]
+            ),
+            "raw Dask, 8 keys chained on the scheduler": lambda fn: chained_on_scheduler(
+                client, fn, n, 8
+            ),
+            "raw Dask, 8 keys chained through the client": lambda fn: chained_through_client(
+                client, fn, n, 8
             ),
             "conexe.dask.ConcurrentExecutor": lambda fn: cf.wait([ex.submit(fn) for _ in range(n)]),
             f"conexe.dask.KeyedExecutor, {n} keys": lambda fn: cf.wait(
@@ -92,6 +160,9 @@ def cost(client, n: int, repeats: int) -> None:  # type: ignore[no-untyped-def]
             ),
             "conexe.dask.KeyedExecutor, 8 keys": lambda fn: cf.wait(
                 [keyed.submit(i % 8, fn) for i in range(n)]
+            ),
+            "KeyedExecutor(chain='cluster'), 8 keys": lambda fn: cf.wait(
+                [on_cluster.submit(i % 8, fn) for i in range(n)]
             ),
         }
         for fn in (noop, sleep_1ms):
@@ -101,12 +172,13 @@ def cost(client, n: int, repeats: int) -> None:  # type: ignore[no-untyped-def]
                     start = time.perf_counter()
                     go(fn)
                     runs[name].append(time.perf_counter() - start)
-            raw = min(runs["raw client.submit + gather"])
-            print(f"\n{n} {fn.__name__} tasks, submitted then awaited, best of {repeats}:")
-            print(f"  {'way':38} {'ms/task':>8} {'x raw':>6}")
+            raw = runs["raw client.submit + gather"]
+            print(f"\n{n} {fn.__name__} tasks, submitted then awaited, {repeats} rounds:")
+            print(f"  {'way':44} {'ms/task best':>12} {'x raw best':>10} {'x raw median':>12}")
             for name, times in runs.items():
                 t = min(times)
-                print(f"  {name:38} {t / n * 1e3:8.3f} {t / raw:6.2f}")
+                median = statistics.median(times) / statistics.median(raw)
+                print(f"  {name:44} {t / n * 1e3:12.3f} {t / min(raw):10.2f} {median:12.2f}")
 
 
 def keyed_step(client, n: int) -> None:  # type: ignore[no-untyped-def]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import collections
 import concurrent.futures as cf
 import itertools
+import pickle
 import threading
 import time
 import weakref
@@ -59,6 +60,24 @@ def call(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) 
     travel packed, so a user's keyword named ``key`` or ``priority`` never
     collides with ``Client.submit``'s own."""
     return fn(*args, **kwargs)
+
+
+def call_in_chain(
+    _previous: object, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[bool, Any]:
+    """What runs on the Dask worker for ``KeyedExecutor(chain="cluster")``:
+    ``fn(*args, **kwargs)`` once ``_previous`` (the key's previous task, a
+    Dask dependency) has ended. Its outcome comes back as ``(ok, value)``,
+    never as a Dask error, which would fail every later task of the key."""
+    try:
+        return True, fn(*args, **kwargs)
+    except BaseException as exc:  # noqa: B036 - delivered through the future
+        try:
+            pickle.dumps(exc)
+        except Exception:
+            # It must travel (to the client, and the key's next task): say what it was.
+            exc = RuntimeError(f"{type(exc).__name__}: {exc} (the exception did not pickle)")
+        return False, exc
 
 
 class ConcurrentExecutor(cf.Executor):

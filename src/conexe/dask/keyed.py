@@ -11,6 +11,10 @@ task without risking two tasks of a key running at once. Here a waiting
 task is still ours: ``cancel()``, ``submit_unique``, start deadlines and
 ``shutdown(cancel_futures=True)`` work as locally. The price is one client
 round trip between two tasks of the same key (see docs/dask.md).
+``chain="cluster"`` pays that price the other way: each task a Dask
+dependency of its key's previous one, handed over (and no longer
+cancellable) at submit, its outcome wrapped so that a failure never fails
+the rest of the key.
 
     >>> ex = KeyedExecutor(client)                                # doctest: +SKIP
     >>> [ex.submit("alice", pow, 2, i) for i in range(3)][-1].result()  # doctest: +SKIP
@@ -28,7 +32,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from .. import _deadlines
 from .._impl import Core
@@ -50,7 +54,7 @@ from ._common import (
     submit_to,
 )
 from ._results import ResultFetcher
-from .executor import call
+from .executor import call, call_in_chain
 
 __all__ = ["KeyedExecutor", "KeyedStats"]
 
@@ -105,11 +109,22 @@ class KeyedExecutor:
     exc)`` receives :meth:`execute`'s failures (default: logged). Keys must
     be hashable; they stay on the client, only tasks travel.
 
+    ``chain`` says where a key's order is kept. ``"client"`` (the default):
+    here, a key's next task is handed to the cluster when the previous
+    one's result is back, so a task waiting behind its key can still be
+    cancelled or reach its ``start_timeout``, as locally (one client round
+    trip between two tasks of a key). ``"cluster"``: every task goes to the
+    cluster when submitted, as a Dask dependency of its key's previous task
+    (no round trip: about raw Dask's cost); it counts as running from then
+    on, so it can't be cancelled, and ``start_timeout`` is refused. A task's
+    result travels to the worker that runs its key's next task.
+
         >>> with KeyedExecutor(client) as ex:                      # doctest: +SKIP
         ...     a = ex.submit(("user", 7), str.upper, "a")
         ...     b = ex.submit(("user", 7), str.upper, "b")   # after a, never beside it
         >>> a.result(), b.result()                                 # doctest: +SKIP
         ('A', 'B')
+        >>> fast = KeyedExecutor(client, chain="cluster")          # doctest: +SKIP
     """
 
     _core: Core = _default_core
@@ -123,7 +138,11 @@ class KeyedExecutor:
         block_timeout: float | None = None,
         error_handler: ErrorHandler | None = None,
         resources: dict[str, float] | None = None,
+        chain: Literal["client", "cluster"] = "client",
     ) -> None:
+        if chain not in ("client", "cluster"):
+            raise ValueError(f"chain must be 'client' or 'cluster', not {chain!r}")
+        self._chain_on_cluster = chain == "cluster"
         self._client = check_client(client)
         self._results = ResultFetcher(self._client)
         check_count(max_queue_size, "max_queue_size")
@@ -144,6 +163,9 @@ class KeyedExecutor:
         # is here exactly while it has a task pending or running.
         self._chains: dict[Any, deque[_Item]] = {}
         self._on_cluster: dict[Any, Any] = {}  # key -> Dask future (kept alive)
+        # chain="cluster": key -> [its last task's Dask future, its tasks on
+        # the cluster]; the key is in _chains too (an empty deque) meanwhile.
+        self._links: dict[Any, list[Any]] = {}
         self._shutdown = False
         self._submitted = 0
         self._pending = 0
@@ -185,6 +207,11 @@ class KeyedExecutor:
         if not isinstance(task, Task):
             raise TypeError(f"submit_task() takes a conexe.Task, not {type(task).__name__}")
         refuse_run_timeout(task, "conexe.dask.KeyedExecutor")
+        if self._chain_on_cluster and task.start_timeout is not None:
+            raise ValueError(
+                "Task(start_timeout=...) is not supported by KeyedExecutor(chain='cluster'): "
+                "a task is handed to the cluster when it is submitted; use chain='client'"
+            )
         deadline = task.deadline()
         fut = self._submit(
             key,
@@ -225,15 +252,24 @@ class KeyedExecutor:
                     raise RuntimeError(SHUTDOWN_MESSAGE)
                 return None
             self._submitted += 1
-            chain = self._chains.get(key)
-            if chain is None:
-                self._chains[key] = deque()
-                first = True
+            if self._chain_on_cluster:
+                self._chains.setdefault(key, deque())  # stays empty: marks the key busy
+                dfut = self._link_locked(key, item)
             else:
-                chain.append(item)
-                self._pending += 1
-                first = False
-        if first:
+                chain = self._chains.get(key)
+                if chain is None:
+                    self._chains[key] = deque()
+                    first = True
+                else:
+                    chain.append(item)
+                    self._pending += 1
+                    first = False
+        if self._chain_on_cluster:
+            if isinstance(dfut, BaseException):
+                self._unlink(key, item.fut, False, dfut)
+            else:
+                self._results.watch(dfut, functools.partial(self._unlink, key, item.fut))
+        elif first:
             self._dispatch(key, item)
         else:
             item.fut.add_done_callback(lambda f: self._on_waiting_done(key, item))
@@ -304,6 +340,64 @@ class KeyedExecutor:
                 if not self._completing and not self._chains:
                     self._idle.notify_all()
         self._dispatch(key, following)
+
+    # -- chain="cluster": each task a Dask dependent of its key's previous one --
+    def _link_locked(self, key: Any, item: _Item) -> Any:
+        """Hand ``item`` to the cluster behind its key's last task there (a
+        Dask dependency: it starts once that one has ended, whatever its
+        outcome). Returns its Dask future, or the exception that kept it
+        from the cluster. Under _lock, so a key's tasks reach the scheduler
+        in the key's order."""
+        item.fut.set_running_or_notify_cancel()  # on the cluster: no longer ours to cancel
+        item.dispatched = True
+        self._running += 1
+        link = self._links.get(key)
+        if link is None:
+            link = self._links[key] = [None, 0]
+        link[1] += 1
+        try:
+            dfut = submit_to(
+                self._client,
+                call_in_chain,
+                link[0],
+                item.fn,
+                item.args,
+                item.kwargs,
+                key=dask_key(item.fn),
+                priority=item.priority,
+                resources=self._resources,
+            )
+        except BaseException as exc:  # noqa: B036 - e.g. fn doesn't pickle
+            return exc
+        link[0] = dfut
+        return dfut
+
+    def _unlink(self, key: Any, fut: Any, ok: bool, value: Any) -> None:
+        """A task of a cluster chain ended: unwrap its outcome, free the key
+        once its last task is done, complete the future."""
+        if ok:
+            ok, value = value  # call_in_chain's (ok, value)
+        with self._lock:
+            self._running -= 1
+            if ok:
+                self._completed += 1
+            else:
+                self._failed += 1
+            self._completing += 1
+            link = self._links[key]
+            link[1] -= 1
+            if link[1] == 0:
+                del self._links[key], self._chains[key]
+                if not self._chains:
+                    self._idle.notify_all()
+        self._gate.release()
+        try:
+            set_outcome(fut, ok, value)
+        finally:
+            with self._lock:
+                self._completing -= 1
+                if not self._completing and not self._chains:
+                    self._idle.notify_all()
 
     def _on_waiting_done(self, key: Any, item: _Item) -> None:
         # Only a waiting task can end here (cancelled, or failed by its
