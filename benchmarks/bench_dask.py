@@ -22,10 +22,11 @@ Starts a ``LocalCluster`` of 2 worker processes (1 thread each) and measures:
 each, with the key's order kept on the client and on the cluster), rounds
 alternated, ``--repeat`` of them: the ratio to raw Dask (of the best rounds,
 and of the medians) is the cost conexe adds (the target: at most 1.2x).
-Beside them, raw Dask keeping 8 keys' order itself: chained on the
-scheduler (each task a dependency of its key's previous one), and through
-the client (a key's next task submitted from the previous one's
-done-callback, the least a client-side chain pays).
+Beside them, raw Dask with a done-callback per future (what learning of
+each task's end costs Dask), and raw Dask keeping 8 keys' order itself:
+chained on the scheduler (each task a dependency of its key's previous
+one), and through the client (a key's next task submitted from the
+previous one's done-callback, the least a client-side chain pays).
 """
 
 from __future__ import annotations
@@ -135,6 +136,28 @@ def chained_through_client(client, fn, n: int, keys: int) -> None:  # type: igno
     client.gather(futures)
 
 
+def with_done_callbacks(client, fn, n: int) -> None:  # type: ignore[no-untyped-def]
+    """Raw Dask telling the client of each task's end, as any executor that
+    completes one future per task must: a done-callback per future."""
+    import threading
+
+    done = threading.Event()
+    lock = threading.Lock()
+    left = [n]
+
+    def ended(_: object) -> None:
+        with lock:
+            left[0] -= 1
+            if not left[0]:
+                done.set()
+
+    futures = [client.submit(fn, pure=False) for _ in range(n)]
+    for f in futures:
+        f.add_done_callback(ended)
+    done.wait()
+    client.gather(futures)
+
+
 def cost(client, n: int, repeats: int) -> None:  # type: ignore[no-untyped-def]
     """conexe.dask's cost per task over raw Dask, no-op and 1 ms tasks."""
     from conexe.dask import ConcurrentExecutor, KeyedExecutor
@@ -148,6 +171,7 @@ def cost(client, n: int, repeats: int) -> None:  # type: ignore[no-untyped-def]
             "raw client.submit + gather": lambda fn: client.gather(
                 [client.submit(fn, pure=False) for _ in range(n)]
             ),
+            "raw Dask, a done-callback per future": lambda fn: with_done_callbacks(client, fn, n),
             "raw Dask, 8 keys chained on the scheduler": lambda fn: chained_on_scheduler(
                 client, fn, n, 8
             ),
