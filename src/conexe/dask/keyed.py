@@ -288,16 +288,7 @@ class KeyedExecutor:
                 with self._lock:
                     self._running += 1
                 try:
-                    dfut = submit_to(
-                        self._client,
-                        call,
-                        item.fn,
-                        item.args,
-                        item.kwargs,
-                        key=dask_key(item.fn),
-                        priority=item.priority,
-                        resources=self._resources,
-                    )
+                    dfut = self._send(item, call)
                 except BaseException as exc:  # noqa: B036 - e.g. fn doesn't pickle
                     self._finish(key, item.fut, False, exc)
                     return
@@ -306,6 +297,21 @@ class KeyedExecutor:
                 self._results.watch(dfut, functools.partial(self._finish, key, item.fut))
                 return
             item = self._next_locked_pop(key)
+
+    def _send(self, item: _Item, on_worker: Callable[..., Any], *before: Any) -> Any:
+        """``client.submit`` of ``on_worker(*before, fn, args, kwargs)``:
+        ``item``'s call, its Dask key and priority, the executor's resources."""
+        return submit_to(
+            self._client,
+            on_worker,
+            *before,
+            item.fn,
+            item.args,
+            item.kwargs,
+            key=dask_key(item.fn),
+            priority=item.priority,
+            resources=self._resources,
+        )
 
     def _next_locked_pop(self, key: Any) -> _Item | None:
         with self._lock:
@@ -321,16 +327,26 @@ class KeyedExecutor:
 
     def _finish(self, key: Any, fut: Any, ok: bool, value: Any) -> None:
         with self._lock:
-            self._running -= 1
-            if ok:
-                self._completed += 1
-            else:
-                self._failed += 1
-            self._completing += 1  # shutdown(wait=True) waits for it
+            self._ended_locked(ok)
         # The key is freed (or handed to its next task) and the gate opened
         # before the future completes: whoever its result wakes, or a
         # done-callback, may submit on the key again, even submit_unique.
         following = self._next_locked_pop(key)
+        self._complete(fut, ok, value)
+        self._dispatch(key, following)
+
+    def _ended_locked(self, ok: bool) -> None:
+        """Count a task handed to the cluster that ended."""
+        self._running -= 1
+        if ok:
+            self._completed += 1
+        else:
+            self._failed += 1
+        self._completing += 1  # shutdown(wait=True) waits for it
+
+    def _complete(self, fut: Any, ok: bool, value: Any) -> None:
+        """Open the gate, then complete ``fut`` (its key already freed or
+        handed on); shutdown(wait=True) stops waiting for it only then."""
         self._gate.release()
         try:
             set_outcome(fut, ok, value)
@@ -339,7 +355,6 @@ class KeyedExecutor:
                 self._completing -= 1
                 if not self._completing and not self._chains:
                     self._idle.notify_all()
-        self._dispatch(key, following)
 
     # -- chain="cluster": each task a Dask dependent of its key's previous one --
     def _link_locked(self, key: Any, item: _Item) -> Any:
@@ -349,24 +364,13 @@ class KeyedExecutor:
         from the cluster. Under _lock, so a key's tasks reach the scheduler
         in the key's order."""
         item.fut.set_running_or_notify_cancel()  # on the cluster: no longer ours to cancel
-        item.dispatched = True
         self._running += 1
         link = self._links.get(key)
         if link is None:
             link = self._links[key] = [None, 0]
         link[1] += 1
         try:
-            dfut = submit_to(
-                self._client,
-                call_in_chain,
-                link[0],
-                item.fn,
-                item.args,
-                item.kwargs,
-                key=dask_key(item.fn),
-                priority=item.priority,
-                resources=self._resources,
-            )
+            dfut = self._send(item, call_in_chain, link[0])
         except BaseException as exc:  # noqa: B036 - e.g. fn doesn't pickle
             return exc
         link[0] = dfut
@@ -378,26 +382,14 @@ class KeyedExecutor:
         if ok:
             ok, value = value  # call_in_chain's (ok, value)
         with self._lock:
-            self._running -= 1
-            if ok:
-                self._completed += 1
-            else:
-                self._failed += 1
-            self._completing += 1
+            self._ended_locked(ok)
             link = self._links[key]
             link[1] -= 1
             if link[1] == 0:
                 del self._links[key], self._chains[key]
                 if not self._chains:
                     self._idle.notify_all()
-        self._gate.release()
-        try:
-            set_outcome(fut, ok, value)
-        finally:
-            with self._lock:
-                self._completing -= 1
-                if not self._completing and not self._chains:
-                    self._idle.notify_all()
+        self._complete(fut, ok, value)
 
     def _on_waiting_done(self, key: Any, item: _Item) -> None:
         # Only a waiting task can end here (cancelled, or failed by its
