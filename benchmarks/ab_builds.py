@@ -12,28 +12,29 @@ executor per worker count, and the rounds alternate between them.
     cp -r src /tmp/before                       # the build before a change
     ...change, rebuild...
     python benchmarks/ab_builds.py before=/tmp/before after=src --workers 1 4 16
-    python benchmarks/ab_builds.py before=/tmp/before after=src --wait   # cf.wait
+    python benchmarks/ab_builds.py before=/tmp/before after=src --idiom wait as_completed
+    python benchmarks/ab_builds.py before=/tmp/before after=src --idiom all
 
-Prints, per worker count and build, the median and quartile of the tasks
-per second of ``--rounds`` rounds of ``--tasks`` no-op tasks, submitted and
-then waited for with ``result()`` one by one (or ``concurrent.futures.wait``).
+Prints, per way of waiting (``python -m conexe bench``'s idioms: ``result``
+by default), worker count and build, the median and quartiles of the tasks
+per second of ``--rounds`` rounds of ``--tasks`` no-op tasks.
 """
 
 from __future__ import annotations
 
 import argparse
-import concurrent.futures as cf
 import importlib
 import shutil
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 from types import ModuleType
 
+from conexe.bench import idioms
 
-def noop() -> None:
+
+def noop(_: object = None) -> None:
     return None
 
 
@@ -58,27 +59,22 @@ def load_builds(specs: list[str], where: Path) -> dict[str, ModuleType]:
     return builds
 
 
-def one_round(executor: cf.Executor, tasks: int, wait: bool) -> float:
-    start = time.perf_counter()
-    futures = [executor.submit(noop) for _ in range(tasks)]
-    if wait:
-        cf.wait(futures)
-    else:
-        for future in futures:
-            future.result()
-    return tasks / (time.perf_counter() - start)
-
-
 def compare(
-    builds: dict[str, ModuleType], workers: int, tasks: int, rounds: int, warmup: int, wait: bool
+    builds: dict[str, ModuleType], idiom: str, workers: int, tasks: int, rounds: int, warmup: int
 ) -> dict[str, list[float]]:
-    """Tasks/s of every round of every build at ``workers`` workers."""
+    """Tasks/s of every round of every build at ``workers`` workers, waited
+    for the way ``idiom`` (a key of conexe.bench.idioms.IDIOMS) waits."""
     executors = {name: m.ConcurrentExecutor(workers) for name, m in builds.items()}
+    subjects = {
+        name: idioms.Subject(lambda ex=ex: ex.submit(noop), ex, noop, None)
+        for name, ex in executors.items()
+    }
+    run = idioms.IDIOMS[idiom].run
     rates: dict[str, list[float]] = {name: [] for name in builds}
     try:
         for i in range(warmup + rounds):
-            for name, executor in executors.items():
-                rate = one_round(executor, tasks, wait)
+            for name, subject in subjects.items():
+                rate = tasks / run(subject, tasks)
                 if i >= warmup:
                     rates[name].append(rate)
     finally:
@@ -94,21 +90,32 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=50_000, help="tasks a round")
     parser.add_argument("--rounds", type=int, default=16, help="measured rounds a build")
     parser.add_argument("--warmup", type=int, default=5, help="rounds a build first, not counted")
-    parser.add_argument("--wait", action="store_true", help="concurrent.futures.wait, not result()")
+    parser.add_argument(
+        "--idiom", nargs="+", default=["result"], help="ways of waiting (bench's keys), or all"
+    )
     args = parser.parse_args()
+    names = list(idioms.IDIOMS) if args.idiom == ["all"] else args.idiom
+    unknown = [name for name in names if name not in idioms.IDIOMS]
+    if unknown:
+        raise SystemExit(f"unknown idiom {unknown}: choose from {', '.join(idioms.IDIOMS)}")
     gil = getattr(sys, "_is_gil_enabled", lambda: True)()
     with tempfile.TemporaryDirectory() as tmp:
         builds = load_builds(args.builds, Path(tmp))
         print(
             f"Python {sys.version.split()[0]}, GIL {'on' if gil else 'off'}; "
-            f"{args.tasks:,} no-op tasks a round, {'cf.wait' if args.wait else 'result()'}; "
+            f"{args.tasks:,} no-op tasks a round; "
             f"median [quartiles] of {args.rounds} rounds after {args.warmup}"
         )
-        for workers in args.workers:
-            rates = compare(builds, workers, args.tasks, args.rounds, args.warmup, args.wait)
-            for name, got in rates.items():
-                q1, q2, q3 = statistics.quantiles(got, n=4) if len(got) > 1 else got * 3
-                print(f"  {workers:3d} workers  {name:>10}: {q2:12,.0f}/s  [{q1:,.0f} - {q3:,.0f}]")
+        for idiom in names:
+            print(f"{idiom}: {idioms.IDIOMS[idiom].title}")
+            for workers in args.workers:
+                rates = compare(builds, idiom, workers, args.tasks, args.rounds, args.warmup)
+                for name, got in rates.items():
+                    q1, q2, q3 = statistics.quantiles(got, n=4) if len(got) > 1 else got * 3
+                    print(
+                        f"  {workers:3d} workers  {name:>10}: {q2:12,.0f}/s  "
+                        f"[{q1:,.0f} - {q3:,.0f}]"
+                    )
 
 
 if __name__ == "__main__":

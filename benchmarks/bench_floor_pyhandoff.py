@@ -1,20 +1,17 @@
-"""The floor under a one-worker pool of tiny tasks on a free-threaded build,
-in pure Python: what handing a task to one other thread costs with the
-GIL off against the same build with it on, with no pool, lock, future or
-wake-up at all.
+"""The floor under a pool of tiny tasks on a free-threaded build, in pure
+Python: what handing tasks to W other threads costs with the GIL off
+against the same build with it on, with no pool, engine lock or future.
 
-The bare hand-off: the producer makes a small slotted object per task
-(the function and its arguments), appends it to a ``collections.deque``
-and keeps it in a list; one consumer thread polls the deque, calls the
-function, stores the result and sets a done flag, which the producer then
-polls task by task (the ``result()`` loop). In one row the consumer lets
-go of the function and arguments once it ran them, as a pool must (the
-stdlib's and conexe's drop them then, so a finished task keeps nothing
-alive); in the other the producer keeps them. The same rounds run
-``conexe.ConcurrentExecutor(1)`` (and each side of its hand-off alone: the
-submits while its worker is held up, then the worker running what they
-queued) and ``ThreadPoolExecutor(1)``, rows taking turns round by round,
-medians after warm-up rounds.
+The bare hand-off: the producer makes a small slotted object per task (the
+function and its arguments), puts it on a ``queue.SimpleQueue`` (C, no
+Python frame) and keeps it in a list; W consumer threads block in
+``get()``, call the function, store the result, let go of the function
+and arguments (as a pool must: a finished task keeps nothing alive) and set
+a done flag, which the producer then polls task by task (the ``result()``
+loop). The same rounds run ``conexe.ConcurrentExecutor(W)``, and, for one
+worker, each side of its hand-off alone (the submits while the worker is
+held up; the worker running what they queued); rows take turns round by
+round, medians after warm-up rounds.
 
     python benchmarks/bench_floor_pyhandoff.py                # this interpreter
     python benchmarks/bench_floor_pyhandoff.py --compare-gil  # GIL off, then PYTHON_GIL=1
@@ -28,7 +25,6 @@ hand-off's (docs/freethreading.md).
 from __future__ import annotations
 
 import argparse
-import collections
 import concurrent.futures as cf
 import json
 import os
@@ -39,15 +35,9 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from queue import SimpleQueue
 
-ROWS = (
-    "bare hand-off, the producer keeps the task",
-    "bare hand-off, the consumer drops it",
-    "conexe ConcurrentExecutor(1), result() loop",
-    "  its submits alone (the worker held up)",
-    "  its worker alone (the tasks queued first)",
-    "ThreadPoolExecutor(1), result() loop",
-)
+WORKERS = (1, 2, 4, 16)
 
 
 def noop() -> None:
@@ -67,47 +57,42 @@ class Task:
 
 
 class BareHandOff:
-    """A deque and one polling consumer thread: the least a pool can do.
-    The thread lives for one round (started before the clock starts), so
-    its polling takes no CPU from the other rows."""
+    """A SimpleQueue and W consumer threads: the least a pool can do. The
+    threads live for one round (started before the clock starts)."""
 
-    def __init__(self, drop: bool) -> None:
-        self.drop = drop
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
 
-    def _consume(
-        self, queue: collections.deque[Task], running: threading.Event, stop: list[bool]
-    ) -> None:
-        pop, drop = queue.popleft, self.drop
-        running.set()
-        while not stop:
-            try:
-                task = pop()
-            except IndexError:
-                continue
+    @staticmethod
+    def _consume(queue: SimpleQueue[Task | None]) -> None:
+        get = queue.get
+        while (task := get()) is not None:
             task.result = task.fn(*task.args)
-            if drop:
-                task.fn = task.args = None  # type: ignore[assignment]
+            task.fn = task.args = None  # type: ignore[assignment]
             task.done = True
 
     def round(self, n: int) -> float:
-        queue: collections.deque[Task] = collections.deque()
-        running, stop = threading.Event(), []
-        consumer = threading.Thread(target=self._consume, args=(queue, running, stop))
-        consumer.start()
-        running.wait()
+        queue: SimpleQueue[Task | None] = SimpleQueue()
+        consumers = [
+            threading.Thread(target=self._consume, args=(queue,)) for _ in range(self.workers)
+        ]
+        for consumer in consumers:
+            consumer.start()
         start = time.perf_counter()
         tasks = []
-        append, keep = queue.append, tasks.append
+        put, keep = queue.put, tasks.append
         for _ in range(n):
             task = Task(noop, ())
-            append(task)
+            put(task)
             keep(task)
         for task in tasks:
             while not task.done:
                 pass
         rate = n / (time.perf_counter() - start)
-        stop.append(True)
-        consumer.join()
+        for _ in consumers:
+            queue.put(None)
+        for consumer in consumers:
+            consumer.join()
         return rate
 
     def close(self) -> None:
@@ -160,25 +145,25 @@ def measure(tasks: int, rounds: int, warmup: int) -> dict[str, float]:
     """Median tasks/s of every row, rows taking turns round by round."""
     import conexe
 
-    subjects = [
-        BareHandOff(drop=False),
-        BareHandOff(drop=True),
-        PoolRound(conexe.ConcurrentExecutor(1)),
-        OneSide(conexe.ConcurrentExecutor(1), "submit"),
-        OneSide(conexe.ConcurrentExecutor(1), "run"),
-        PoolRound(cf.ThreadPoolExecutor(1)),
-    ]
-    rates: list[list[float]] = [[] for _ in subjects]
+    subjects: dict[str, BareHandOff | PoolRound | OneSide] = {}
+    for w in WORKERS:
+        subjects[f"bare hand-off, {w} consumer{'s' if w > 1 else ''}"] = BareHandOff(w)
+        subjects[f"conexe ConcurrentExecutor({w}), result() loop"] = PoolRound(
+            conexe.ConcurrentExecutor(w)
+        )
+    subjects["conexe(1), its submits alone"] = OneSide(conexe.ConcurrentExecutor(1), "submit")
+    subjects["conexe(1), its worker alone"] = OneSide(conexe.ConcurrentExecutor(1), "run")
+    rates: dict[str, list[float]] = {row: [] for row in subjects}
     try:
         for i in range(warmup + rounds):
-            for subject, got in zip(subjects, rates, strict=True):
+            for row, subject in subjects.items():
                 rate = subject.round(tasks)
                 if i >= warmup:
-                    got.append(rate)
+                    rates[row].append(rate)
     finally:
-        for subject in subjects:
+        for subject in subjects.values():
             subject.close()
-    return {row: statistics.median(got) for row, got in zip(ROWS, rates, strict=True)}
+    return {row: statistics.median(got) for row, got in rates.items()}
 
 
 def gil_enabled() -> bool:
@@ -236,7 +221,7 @@ def main() -> None:
     if len(names) == 2:
         header += f"{'off / on':>10}"
     print(header)
-    for row in ROWS:
+    for row in columns[names[0]]:
         line = f"{row:<46}" + "".join(f"{columns[n][row]:>12,.0f}/s" for n in names)
         if len(names) == 2:
             line += f"{columns['GIL off'][row] / columns['GIL on'][row]:>9.2f}x"

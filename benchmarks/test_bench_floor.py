@@ -39,7 +39,7 @@ def test_python_floor_runs_every_row() -> None:
         timeout=120,
     ).stdout
     rows = [line for line in out.splitlines() if line.rstrip().endswith("/s")]
-    assert len(rows) == 6, out
+    assert len(rows) == 10, out
     assert all(float(row.split()[-1].removesuffix("/s").replace(",", "")) > 0 for row in rows), out
 
 

@@ -130,8 +130,11 @@ def test_resizing_across_the_core_count_loses_no_task(core: ModuleType) -> None:
     # Any window where two threads held "the" lock shows as a lost or
     # doubled task, a counter off, or a fatal "unlocking mutex that is not
     # locked" from CPython. On other builds the lock does not switch, and
-    # this is a resize-under-load test.
+    # this is a resize-under-load test. The tasks take 30 us, so they never
+    # count as short (awake_policy.pxi): a short-task pool larger than the
+    # cores is capped and keeps the PyMutex, and the lock would not switch.
     import threading
+    import time
 
     import conexe
     from conexe._options import usable_cores
@@ -145,9 +148,15 @@ def test_resizing_across_the_core_count_loses_no_task(core: ModuleType) -> None:
     producing = threading.Event()
     producing.set()
 
+    def thirty_us_abs(i: int) -> int:
+        until = time.perf_counter_ns() + 30_000
+        while time.perf_counter_ns() < until:
+            pass
+        return abs(i)
+
     def produce(out: list[object]) -> None:
         for i in range(per_producer):
-            out.append(ex.submit(abs, -i))
+            out.append(ex.submit(thirty_us_abs, -i))
 
     def resize() -> None:
         turn = 0
@@ -197,18 +206,22 @@ def test_a_queued_future_is_under_the_cyclic_gc_only_without_a_young_generation(
         assert blocker.result(30) and queued.result(30) == 0
 
 
-def test_blocking_tasks_after_short_ones_all_run_at_once(core: ModuleType) -> None:
-    # With the GIL off, a pool fed short tasks keeps only as many workers
-    # awake as there are cores; its watcher must wake the others as soon
-    # as the awake ones block. Here every worker must be in a task at once
-    # for the barrier to open: a pool that left one asleep breaks it.
+@pytest.mark.parametrize("size", ["cores+1", "2*cores+4"])
+def test_blocking_tasks_after_short_ones_all_run_at_once(core: ModuleType, size: str) -> None:
+    # With the GIL off, a pool larger than the cores fed short tasks keeps
+    # only as many workers awake as there are cores; its watcher must wake
+    # the others as soon as the awake ones block. Here every worker must be
+    # in a task at once for the barrier to open: a pool that left one
+    # asleep breaks it. One worker more than the cores is the smallest pool
+    # capped, twice the cores and more the one that always was.
     import threading
 
     import conexe
     from conexe._options import usable_cores
     from support import bind_core
 
-    workers = 2 * usable_cores() + 4
+    cores = usable_cores()
+    workers = cores + 1 if size == "cores+1" else 2 * cores + 4
     with bind_core(conexe.ConcurrentExecutor, core)(workers) as ex:
         for _ in range(3):
             futures = [ex.submit(abs, -i) for i in range(5_000)]

@@ -14,10 +14,9 @@ from ._options import usable_cores as _usable_cores
 #   (spin_for_work_locked), so a producer of tiny tasks hands them over
 #   without a futex wake-up each;
 # * while tasks are short (note_run_time_locked), a pool sized for more
-#   than twice the cores keeps only as many workers awake as there are
-#   cores (capped_locked); more would only fight over the lock and the
-#   cores. Up to twice the cores, the futex lock of mutex.h serves them
-#   all better (docs/freethreading.md has the measurements);
+#   than the cores keeps only as many workers awake as there are cores
+#   (capped_locked); more would only fight over the lock and the cores
+#   (docs/freethreading.md has the measurements);
 # * while capped, one worker watches (watch_locked) for workers whose task
 #   has run longer than STUCK_NS (blocked, or long after all) and lets
 #   another wake in their place, so blocking tasks never leave work waiting;
@@ -54,9 +53,9 @@ cdef void fit_lock_to_pool_locked(Engine engine) noexcept:
 
 cdef bint capping_locked(Engine engine) noexcept:
     """Whether the awake workers are capped at the cores: the tasks are
-    short, and the pool is sized for more than twice the cores. Never
-    on a GIL build (short_tasks is only set with the GIL off)."""
-    return engine.short_tasks and max(engine.target, engine.workers) > 2 * USABLE_CORES
+    short, and the pool is sized for more than the cores. Never on a
+    GIL build (short_tasks is only set with the GIL off)."""
+    return engine.short_tasks and max(engine.target, engine.workers) > USABLE_CORES
 
 
 cdef bint capped_locked(Engine engine) except -1:
