@@ -12,7 +12,9 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 WAIT = 30.0  # seconds: only ever reached when something is broken
 
@@ -93,6 +95,19 @@ def exclusive_step(lock: str, log: str, item: str) -> str:
         os.close(fd)
         os.unlink(lock)
     return item
+
+
+def submit_exclusive_steps(ex: Any, keys: Sequence[str], steps: int, where: Path) -> list[Any]:
+    """Submit ``steps`` :func:`exclusive_step` tasks to each of ``keys`` on
+    keyed executor ``ex``, the keys taking turns; key ``k``'s steps log
+    ``k0``, ``k1``, ... to ``where/k.log`` (read it with :func:`lines`)."""
+    return [
+        ex.submit(
+            key, exclusive_step, str(where / f"{key}.lock"), str(where / f"{key}.log"), f"{key}{i}"
+        )
+        for i in range(steps)
+        for key in keys
+    ]
 
 
 def meet(me: str, other: str) -> bool:

@@ -37,17 +37,7 @@ def chained(dask_client):  # type: ignore[no-untyped-def]
 
 def test_a_keys_tasks_run_in_order_and_never_overlap(chained, tmp_path):
     keys = ("a", "b", "c")
-    futures = [
-        chained.submit(
-            key,
-            t.exclusive_step,
-            str(tmp_path / f"{key}.lock"),
-            str(tmp_path / f"{key}.log"),
-            f"{key}{i}",
-        )
-        for i in range(12)
-        for key in keys
-    ]
+    futures = t.submit_exclusive_steps(chained, keys, 12, tmp_path)
     done, not_done = cf.wait(futures, timeout=t.WAIT)
     assert not not_done
     for key in keys:

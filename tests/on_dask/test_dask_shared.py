@@ -240,17 +240,7 @@ def test_higher_priority_task_starts_first(backend, tmp_path):
 
 def test_keyed_tasks_of_a_key_run_in_order_and_never_overlap(backend, tmp_path):
     with backend.keyed() as ex:
-        futures = [
-            ex.submit(
-                key,
-                t.exclusive_step,
-                str(tmp_path / f"{key}.lock"),
-                str(tmp_path / f"{key}.log"),
-                f"{key}{i}",
-            )
-            for i in range(6)
-            for key in ("a", "b")
-        ]
+        futures = t.submit_exclusive_steps(ex, ("a", "b"), 6, tmp_path)
         cf.wait(futures, timeout=t.WAIT)
     for key in ("a", "b"):
         assert t.lines(tmp_path / f"{key}.log") == [f"{key}{i}" for i in range(6)]
